@@ -1,0 +1,192 @@
+import { FetchError, ofetch } from "ofetch";
+import type { Endpoint } from "./config.ts";
+import { UploadError } from "./errors.ts";
+import type { Multipart } from "./multipart.ts";
+
+/** A server error body is shown to the user, never trusted to be small. */
+const MAX_ERROR_BODY = 64 * 1024;
+const TRANSIENT_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
+
+export interface BuildStatus {
+  status: string;
+  image?: string;
+  error?: string;
+}
+
+function headers(ep: Endpoint): Record<string, string> {
+  return { "X-API-Key": ep.apiKey, Accept: "application/json" };
+}
+
+/** POST /build with a streamed multipart body; resolves to the build id. */
+export async function startBuild(ep: Endpoint, form: Multipart, signal: AbortSignal): Promise<string> {
+  const url = `${ep.baseUrl}/build`;
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: "POST",
+      headers: { ...headers(ep), "Content-Type": form.contentType },
+      body: form.body,
+      signal,
+      // A stream body cannot be replayed by a redirect; failing loudly beats a silent resend.
+      redirect: "error",
+    });
+  } catch (e) {
+    throw toNetworkError(e, url, signal);
+  }
+  const text = await readCapped(res, MAX_ERROR_BODY);
+  if (!res.ok) throw httpError(res.status, text, url, res.headers.get("retry-after"));
+  const id = parseJson(text)?.build_id;
+  if (typeof id !== "string" || id === "") {
+    throw new UploadError("NO_BUILD_ID", `No build_id in response from ${url} (HTTP ${res.status})`, {
+      hint: "the server accepted the upload but did not start a build: check RUNTIME_API_URL points at the Runtime-API",
+    });
+  }
+  return id;
+}
+
+/** GET /build_status?build_id=ID, one call. */
+export async function getBuildStatus(ep: Endpoint, buildId: string, timeoutMs: number, signal?: AbortSignal): Promise<BuildStatus> {
+  const url = `${ep.baseUrl}/build_status`;
+  let data: unknown;
+  try {
+    data = await ofetch(url, {
+      query: { build_id: buildId },
+      headers: headers(ep),
+      retry: 0,
+      timeout: timeoutMs,
+      signal,
+      parseResponse: JSON.parse,
+    });
+  } catch (e) {
+    if (e instanceof FetchError && e.response) {
+      const body = typeof e.data === "string" ? e.data : JSON.stringify(e.data ?? "");
+      if (e.response.ok) throw badResponse(url);
+      throw httpError(e.response.status, body, url, e.response.headers.get("retry-after"));
+    }
+    if (e instanceof FetchError && e.cause instanceof SyntaxError) throw badResponse(url);
+    throw toNetworkError(e instanceof FetchError && e.cause ? e.cause : e, url, signal);
+  }
+  if (typeof data !== "object" || data === null) throw badResponse(url);
+  const d = data as Record<string, unknown>;
+  return {
+    status: typeof d.status === "string" ? d.status : "",
+    image: typeof d.image === "string" ? d.image : undefined,
+    error: typeof d.error === "string" ? d.error : undefined,
+  };
+}
+
+function badResponse(url: string): UploadError {
+  return new UploadError("BAD_RESPONSE", `malformed JSON from ${url}`, { transient: true });
+}
+
+function parseJson(text: string): Record<string, unknown> | undefined {
+  try {
+    const v = JSON.parse(text);
+    return typeof v === "object" && v !== null ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The `detail` a FastAPI-style server puts in its errors, else the start of the body. */
+export function errorDetail(body: string): string {
+  const detail = parseJson(body)?.detail;
+  if (typeof detail === "string") return detail;
+  if (detail !== undefined) return JSON.stringify(detail);
+  return body.trim().slice(0, 200);
+}
+
+/** Retry-After is either delay-seconds or an HTTP-date (RFC 9110 section 10.2.3). */
+export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
+  if (!value) return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now);
+}
+
+export function httpError(status: number, body: string, url: string, retryAfter: string | null, now = Date.now()): UploadError {
+  const detail = errorDetail(body);
+  const said = detail ? `: ${detail}` : "";
+  const init = { status, retryAfterMs: parseRetryAfter(retryAfter, now), transient: TRANSIENT_STATUS.has(status) };
+  switch (status) {
+    case 401:
+    case 403:
+      return new UploadError("AUTH", `the Runtime-API rejected the API key (HTTP ${status})${said}`, {
+        ...init,
+        hint: "check RUNTIME_API_KEY (or --api-key-file): it must be a valid key for this RUNTIME_API_URL",
+      });
+    case 404:
+      return new UploadError("NOT_FOUND", `${url} was not found (HTTP 404)${said}`, {
+        ...init,
+        hint: "check RUNTIME_API_URL: it should be the API's base URL, without /build",
+      });
+    case 413:
+      return new UploadError("TOO_LARGE", `the server refused the upload as too large (HTTP 413)${said}`, {
+        ...init,
+        hint: "make the image smaller, or ask the Runtime-API operator to raise the body size limit",
+      });
+    case 429:
+      return new UploadError("RATE_LIMITED", `rate limited by the Runtime-API (HTTP 429)${said}`, init);
+    default:
+      return new UploadError("HTTP", `${url} answered HTTP ${status}${said}`, init);
+  }
+}
+
+async function readCapped(res: Response, cap: number): Promise<string> {
+  if (!res.body) return "";
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  while (size < cap) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    size += value.byteLength;
+  }
+  if (size >= cap) await reader.cancel().catch(() => {});
+  return Buffer.concat(parts, size).subarray(0, cap).toString("utf8");
+}
+
+const TLS_CODES = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/i;
+const DNS_CODES = /ENOTFOUND|EAI_AGAIN|DNS/i;
+
+/** Names what went wrong on the wire and whether trying again can help. */
+export function toNetworkError(e: unknown, url: string, signal?: AbortSignal): UploadError {
+  if (e instanceof UploadError) return e;
+  if (signal?.aborted && signal.reason instanceof UploadError) return signal.reason;
+  const err = e as { code?: string; message?: string; name?: string };
+  const code = err?.code ?? "";
+  const message = err?.message ?? String(e);
+  const host = safeHost(url);
+  if (TLS_CODES.test(code) || TLS_CODES.test(message)) {
+    return new UploadError("TLS", `TLS failed for ${host}: ${message}`, {
+      hint: "for a private CA pass --cacert FILE (or set SSL_CERT_FILE)",
+      cause: e,
+    });
+  }
+  if (DNS_CODES.test(code) || /getaddrinfo|resolve host|DNS/i.test(message)) {
+    return new UploadError("NETWORK", `cannot resolve host ${host}`, {
+      hint: "check the host name in RUNTIME_API_URL and your DNS or proxy settings",
+      transient: true,
+      cause: e,
+    });
+  }
+  if (err?.name === "TimeoutError") {
+    return new UploadError("NETWORK", `${host} did not answer in time`, { transient: true, cause: e });
+  }
+  return new UploadError("NETWORK", `connection to ${host} failed: ${code || message}`, {
+    hint: "check that RUNTIME_API_URL is reachable from this machine",
+    transient: true,
+    cause: e,
+  });
+}
+
+function safeHost(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+}

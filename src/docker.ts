@@ -1,0 +1,137 @@
+import { UploadError } from "./errors.ts";
+
+/**
+ * The Docker engine, reached through its CLI so that DOCKER_HOST, contexts and podman's
+ * docker-compatible CLI all work the way the user's own shell does.
+ */
+export interface Engine {
+  /** The CLI to run: "docker" or "podman". */
+  bin: string;
+}
+
+export interface ImageInfo {
+  id: string;
+  /** Uncompressed size the engine reports; the archive is about this large. */
+  size: number;
+}
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(engine: Engine, args: string[]): Promise<Run> {
+  let proc: ReturnType<typeof Bun.spawn>;
+  try {
+    proc = Bun.spawn([engine.bin, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  } catch (cause) {
+    throw notInstalled(engine, cause);
+  }
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout as ReadableStream).text(),
+    new Response(proc.stderr as ReadableStream).text(),
+    proc.exited,
+  ]);
+  return { code, stdout, stderr: stderr.trim() };
+}
+
+function notInstalled(engine: Engine, cause: unknown): UploadError {
+  return new UploadError("DOCKER_UNAVAILABLE", `${engine.bin} was not found on PATH`, {
+    hint: `install ${engine.bin}, or upload an archive with --input FILE (docker save -o FILE IMAGE)`,
+    cause,
+  });
+}
+
+const DAEMON_DOWN =
+  /cannot connect to the docker daemon|is the docker daemon running|error during connect|connection refused|no such file or directory.*\.sock|cannot connect to podman/i;
+const NO_SUCH_IMAGE = /no such image|no such object|image not known|not found/i;
+
+/** Turns what the engine said into an error that names the cause and the fix. */
+export function classifyEngineError(engine: Engine, image: string, stderr: string): UploadError {
+  const said = lastLine(stderr);
+  if (DAEMON_DOWN.test(stderr)) {
+    return new UploadError("DOCKER_UNAVAILABLE", `the ${engine.bin} engine is not reachable: ${said}`, {
+      hint: `start the engine (or set DOCKER_HOST), or upload an archive with --input FILE`,
+    });
+  }
+  if (NO_SUCH_IMAGE.test(stderr)) {
+    return new UploadError("IMAGE_NOT_FOUND", `image not found: ${image}`, {
+      hint: `check the name with '${engine.bin} images', or pull it first (--pull missing)`,
+    });
+  }
+  return new UploadError("DOCKER_SAVE", `${engine.bin} failed for ${image}: ${said || "no message"}`);
+}
+
+function lastLine(text: string): string {
+  const lines = text.trim().split("\n");
+  return (lines[lines.length - 1] ?? "").trim();
+}
+
+export async function inspectImage(engine: Engine, image: string): Promise<ImageInfo> {
+  const r = await run(engine, ["image", "inspect", "--format", "{{.Id}} {{.Size}}", image]);
+  if (r.code !== 0) throw classifyEngineError(engine, image, r.stderr);
+  const [id = "", size = "0"] = r.stdout.trim().split(/\s+/);
+  return { id, size: Number(size) || 0 };
+}
+
+export async function pullImage(engine: Engine, image: string): Promise<void> {
+  const r = await run(engine, ["pull", "--quiet", image]);
+  if (r.code === 0) return;
+  const e = classifyEngineError(engine, image, r.stderr);
+  if (e.code === "DOCKER_UNAVAILABLE") throw e;
+  throw new UploadError("DOCKER_PULL", `could not pull ${image}: ${lastLine(r.stderr)}`, {
+    hint: "check the image name and your registry login, or use --pull never for a local image",
+  });
+}
+
+/**
+ * `docker save IMAGE` as a stream. The child's exit status is checked when its output
+ * ends, so a save that dies half-way errors the stream instead of ending it cleanly:
+ * a truncated archive must never look like a complete one downstream.
+ */
+export function saveImage(engine: Engine, image: string): ReadableStream<Uint8Array> {
+  let proc: ReturnType<typeof Bun.spawn> | undefined;
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let stderr: Promise<string> = Promise.resolve("");
+  return new ReadableStream<Uint8Array>({
+    start() {
+      try {
+        proc = Bun.spawn([engine.bin, "save", image], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+      } catch (cause) {
+        throw notInstalled(engine, cause);
+      }
+      reader = (proc.stdout as ReadableStream<Uint8Array>).getReader() as unknown as ReadableStreamDefaultReader<Uint8Array>;
+      stderr = new Response(proc.stderr as ReadableStream).text();
+    },
+    async pull(controller) {
+      const { done, value } = await (reader as NonNullable<typeof reader>).read();
+      if (!done) {
+        controller.enqueue(value);
+        return;
+      }
+      const code = await (proc as NonNullable<typeof proc>).exited;
+      if (code === 0) {
+        controller.close();
+        return;
+      }
+      const said = (await stderr).trim();
+      const e = classifyEngineError(engine, image, said);
+      controller.error(
+        e.code === "DOCKER_SAVE" || said === ""
+          ? new UploadError("DOCKER_SAVE", `${engine.bin} save ${image} failed (${exitText(proc)}): ${said || "no message"}`, {
+              hint: `check that the engine has free disk space and that '${engine.bin} save ${image}' works on its own`,
+            })
+          : e,
+      );
+    },
+    cancel() {
+      proc?.kill("SIGKILL");
+    },
+  });
+}
+
+function exitText(proc: ReturnType<typeof Bun.spawn> | undefined): string {
+  if (!proc) return "not started";
+  return proc.signalCode ? `killed by ${proc.signalCode}` : `exit ${proc.exitCode}`;
+}

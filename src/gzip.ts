@@ -1,0 +1,168 @@
+import { availableParallelism } from "node:os";
+import { Readable } from "node:stream";
+import { createGzip } from "node:zlib";
+import type { GzipDone, GzipJob } from "./gzip-worker.ts";
+
+export type GzipMode = "parallel" | "single";
+
+export interface GzipOptions {
+  mode: GzipMode;
+  level: number;
+  /** Worker threads compressing at once ("parallel" only). */
+  jobs: number;
+  /** Uncompressed bytes per gzip member ("parallel" only). */
+  blockSize: number;
+}
+
+export const DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024;
+
+export function defaultJobs(): number {
+  return Math.max(1, availableParallelism());
+}
+
+export function gzip(input: ReadableStream<Uint8Array>, opts: GzipOptions): ReadableStream<Uint8Array> {
+  return opts.mode === "single" ? singleGzip(input, opts.level) : parallelGzip(input, opts);
+}
+
+/**
+ * One gzip member per block, compressed by a pool of Workers and emitted in input order.
+ * Concatenated members are one valid gzip file (RFC 1952 section 2.2). At most
+ * jobs + 1 blocks are in flight, so memory is bounded whatever the input size, and a
+ * slow consumer stops the reads, which stops the producer through pipe backpressure.
+ */
+export function parallelGzip(input: ReadableStream<Uint8Array>, opts: Omit<GzipOptions, "mode">): ReadableStream<Uint8Array> {
+  const reader = input.getReader();
+  const pool = new WorkerPool(opts.jobs, opts.level);
+  const inFlight: Promise<Uint8Array>[] = [];
+  const maxInFlight = opts.jobs + 1;
+  let leftover: Uint8Array | undefined;
+  let inputDone = false;
+  let emitted = 0;
+
+  async function readBlock(): Promise<Uint8Array | undefined> {
+    const block = new Uint8Array(opts.blockSize);
+    let filled = 0;
+    while (filled < opts.blockSize) {
+      let chunk = leftover;
+      leftover = undefined;
+      if (!chunk) {
+        const r = await reader.read();
+        if (r.done) {
+          inputDone = true;
+          break;
+        }
+        chunk = r.value;
+      }
+      const take = Math.min(chunk.byteLength, opts.blockSize - filled);
+      block.set(chunk.subarray(0, take), filled);
+      filled += take;
+      if (take < chunk.byteLength) leftover = chunk.subarray(take);
+    }
+    if (filled === 0) return undefined;
+    return filled === opts.blockSize ? block : block.slice(0, filled);
+  }
+
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          while (!inputDone && inFlight.length < maxInFlight) {
+            const block = await readBlock();
+            if (block) inFlight.push(pool.compress(block));
+          }
+          const next = inFlight.shift();
+          if (next) {
+            controller.enqueue(await next);
+            emitted++;
+            return;
+          }
+          // An empty input is still a valid, empty gzip file, not zero bytes.
+          if (emitted === 0) controller.enqueue(Bun.gzipSync(new Uint8Array(0), { level: opts.level as 1 }));
+          pool.close();
+          controller.close();
+        } catch (e) {
+          pool.close();
+          reader.cancel(e).catch(() => {});
+          controller.error(e);
+        }
+      },
+      cancel(reason) {
+        pool.close();
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/** One gzip member from zlib-ng, for servers that reject multi-member gzip. */
+function singleGzip(input: ReadableStream<Uint8Array>, level: number): ReadableStream<Uint8Array> {
+  const z = Readable.fromWeb(input as import("node:stream/web").ReadableStream).pipe(createGzip({ level, chunkSize: 1024 * 1024 }));
+  return Readable.toWeb(z) as unknown as ReadableStream<Uint8Array>;
+}
+
+class WorkerPool {
+  private readonly idle: Worker[] = [];
+  private readonly all: Worker[] = [];
+  private readonly waiting: Array<(w: Worker) => void> = [];
+  private readonly pending = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: unknown) => void }>();
+  private nextId = 0;
+  private closed = false;
+
+  constructor(
+    private readonly size: number,
+    private readonly level: number,
+  ) {}
+
+  async compress(data: Uint8Array): Promise<Uint8Array> {
+    const worker = await this.acquire();
+    const id = this.nextId++;
+    try {
+      return await new Promise<Uint8Array>((resolve, reject) => {
+        this.pending.set(id, { resolve, reject });
+        const job: GzipJob = { id, level: this.level, data };
+        worker.postMessage(job, [data.buffer as ArrayBuffer]);
+      });
+    } finally {
+      this.release(worker);
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const w of this.all) w.terminate();
+    for (const p of this.pending.values()) p.reject(new Error("gzip pool closed"));
+    this.pending.clear();
+  }
+
+  private async acquire(): Promise<Worker> {
+    if (this.closed) throw new Error("gzip pool closed");
+    const free = this.idle.pop();
+    if (free) return free;
+    if (this.all.length < this.size) return this.spawn();
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(w: Worker): void {
+    const next = this.waiting.shift();
+    if (next) next(w);
+    else this.idle.push(w);
+  }
+
+  private spawn(): Worker {
+    const w = new Worker(new URL("./gzip-worker.ts", import.meta.url).href);
+    w.onmessage = (event: MessageEvent<GzipDone>) => {
+      const p = this.pending.get(event.data.id);
+      this.pending.delete(event.data.id);
+      p?.resolve(event.data.out);
+    };
+    w.onerror = (event) => {
+      const err = new Error(`gzip worker failed: ${event.message}`);
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+    this.all.push(w);
+    return w;
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * multipart/form-data framing (RFC 7578) around a streamed file part. The closing
+ * boundary is enqueued only after the file stream has ended cleanly, so a source that
+ * fails mid-way leaves the server with a body it cannot mistake for a complete one.
+ */
+export interface FilePart {
+  name: string;
+  filename: string;
+  contentType: string;
+  body: ReadableStream<Uint8Array>;
+}
+
+export interface Multipart {
+  contentType: string;
+  body: ReadableStream<Uint8Array>;
+}
+
+const encoder = new TextEncoder();
+
+export function newBoundary(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `runtime-upload-${Buffer.from(bytes).toString("hex")}`;
+}
+
+/** Field names and values go into quoted header parameters; quotes and newlines cannot. */
+function quote(s: string): string {
+  return s.replace(/[\r\n"]/g, (c) => encodeURIComponent(c));
+}
+
+export function fieldsPreamble(fields: ReadonlyArray<readonly [string, string]>, file: Omit<FilePart, "body">, boundary: string): string {
+  let text = "";
+  for (const [name, value] of fields) {
+    text += `--${boundary}\r\nContent-Disposition: form-data; name="${quote(name)}"\r\n\r\n${value}\r\n`;
+  }
+  text +=
+    `--${boundary}\r\nContent-Disposition: form-data; name="${quote(file.name)}"; filename="${quote(file.filename)}"\r\n` +
+    `Content-Type: ${file.contentType}\r\n\r\n`;
+  return text;
+}
+
+export function closing(boundary: string): string {
+  return `\r\n--${boundary}--\r\n`;
+}
+
+export function multipart(fields: ReadonlyArray<readonly [string, string]>, file: FilePart, boundary = newBoundary()): Multipart {
+  const reader = file.body.getReader();
+  let started = false;
+  return {
+    contentType: `multipart/form-data; boundary=${boundary}`,
+    body: new ReadableStream<Uint8Array>(
+      {
+        async pull(controller) {
+          if (!started) {
+            started = true;
+            controller.enqueue(encoder.encode(fieldsPreamble(fields, file, boundary)));
+            return;
+          }
+          const { done, value } = await reader.read();
+          if (done) {
+            controller.enqueue(encoder.encode(closing(boundary)));
+            controller.close();
+          } else if (value.byteLength > 0) {
+            controller.enqueue(value);
+          }
+        },
+        cancel(reason) {
+          return reader.cancel(reason);
+        },
+      },
+      { highWaterMark: 0 },
+    ),
+  };
+}

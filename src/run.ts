@@ -1,0 +1,106 @@
+import { getBuildStatus } from "./api.ts";
+import type { Endpoint, PullPolicy } from "./config.ts";
+import { type Engine, inspectImage, pullImage } from "./docker.ts";
+import { UploadError } from "./errors.ts";
+import type { GzipOptions } from "./gzip.ts";
+import { type Notice, pollBuild } from "./poll.ts";
+import type { Clock } from "./retry.ts";
+import { dockerSource, fileSource, type Source, stdinSource } from "./source.ts";
+import { type Progress, type UploadResult, uploadOnce } from "./upload.ts";
+
+export interface RunOptions {
+  endpoint: Endpoint;
+  image: string;
+  tags: readonly string[];
+  /** A docker save archive instead of the engine: a path, or "-" for stdin. */
+  input: string | undefined;
+  pull: PullPolicy;
+  engine: Engine;
+  gzip: GzipOptions;
+  timeoutMs: number;
+  intervalMs: number;
+  statusTimeoutMs: number;
+  clock: Clock;
+  signal: AbortSignal;
+  onEvent: (e: RunEvent) => void;
+}
+
+export type RunEvent =
+  | { type: "pulling"; image: string }
+  | { type: "saving"; source: Source }
+  | { type: "uploading"; url: string; progress: Progress; size: number | undefined }
+  | { type: "uploaded"; result: UploadResult }
+  | { type: "polling"; buildId: string }
+  | { type: "poll-notice"; notice: Notice };
+
+export interface RunResult {
+  upload: UploadResult;
+  image: string;
+}
+
+/** The main job: find the image, stream it up, wait for the build. Prints nothing. */
+export async function runUpload(o: RunOptions): Promise<RunResult> {
+  const source = await prepareSource(o);
+  o.onEvent({ type: "saving", source });
+  const progress: Progress = { read: { bytes: 0 }, sent: { bytes: 0 } };
+  o.onEvent({ type: "uploading", url: `${o.endpoint.baseUrl}/build`, progress, size: source.size });
+  const upload = await uploadOnce({ endpoint: o.endpoint, image: o.image, tags: o.tags, source, gzip: o.gzip }, progress, o.signal);
+  o.onEvent({ type: "uploaded", result: upload });
+  const image = await waitForBuild(o, upload.buildId);
+  return { upload, image };
+}
+
+export async function waitForBuild(
+  o: Pick<RunOptions, "endpoint" | "timeoutMs" | "intervalMs" | "statusTimeoutMs" | "clock" | "signal" | "onEvent">,
+  buildId: string,
+): Promise<string> {
+  o.onEvent({ type: "polling", buildId });
+  const end = await pollBuild({
+    buildId,
+    intervalMs: o.intervalMs,
+    timeoutMs: o.timeoutMs,
+    fetchStatus: (signal) => getBuildStatus(o.endpoint, buildId, o.statusTimeoutMs, signal),
+    onNotice: (notice) => o.onEvent({ type: "poll-notice", notice }),
+    clock: o.clock,
+    signal: o.signal,
+  });
+  switch (end.phase) {
+    case "succeeded":
+      return end.image;
+    case "failed":
+      throw new UploadError("BUILD_FAILED", end.message, { hint: `build ID: ${buildId}` });
+    case "timed_out":
+      throw new UploadError(
+        "TIMEOUT",
+        `gave up waiting for build ${buildId} after ${formatMinutes(o.timeoutMs)}` +
+          (end.lastStatus ? ` (last status: ${end.lastStatus})` : ""),
+        { hint: "the build may still finish on the server: raise --timeout to wait longer" },
+      );
+    case "error":
+      throw end.error;
+  }
+}
+
+function formatMinutes(ms: number): string {
+  const min = ms / 60_000;
+  return `${Number.isInteger(min) ? min : min.toFixed(1)} minute${min === 1 ? "" : "s"}`;
+}
+
+async function prepareSource(o: RunOptions): Promise<Source> {
+  if (o.input === "-") return stdinSource();
+  if (o.input) return fileSource(o.input);
+  const pull = async () => {
+    o.onEvent({ type: "pulling", image: o.image });
+    await pullImage(o.engine, o.image);
+  };
+  if (o.pull === "always") await pull();
+  try {
+    const info = await inspectImage(o.engine, o.image);
+    return dockerSource(o.engine, o.image, info.size);
+  } catch (e) {
+    if (!(e instanceof UploadError) || e.code !== "IMAGE_NOT_FOUND" || o.pull !== "missing") throw e;
+  }
+  await pull();
+  const info = await inspectImage(o.engine, o.image);
+  return dockerSource(o.engine, o.image, info.size);
+}

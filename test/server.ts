@@ -1,0 +1,292 @@
+/**
+ * A Runtime-API test server that follows ../shared/runtime-api-contract.md: it checks
+ * X-API-Key, streams the multipart upload through gunzip and a tar reader (never holding
+ * it in memory), records what arrived, and plays a scripted sequence of build statuses.
+ *
+ *   bun test/server.ts [--port 0] [--key KEY] [--statuses PENDING,RUNNING,SUCCESS] [--discard]
+ *
+ * Tests steer it over loopback: POST /_control/config, GET /_control/state, POST /_control/reset.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import { PassThrough, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+import { extract } from "tar-stream";
+import { boundaryOf, IncompleteBody, type PartHeaders, type PartSink, readForm } from "./form-parser.ts";
+
+/** One scripted misbehaviour, consumed by the next matching request. */
+export interface Fault {
+  path: "/build" | "/build_status";
+  /** Answer with this status (and body / headers) instead of the real handler. */
+  status?: number;
+  body?: string;
+  headers?: Record<string, string>;
+  /** Drop the connection after reading this many body bytes. */
+  resetAfterBytes?: number;
+  /** Stop reading the body (and never answer) after this many bytes. */
+  stallAfterBytes?: number;
+  /** Wait this long between body chunks (a slow reader, for backpressure). */
+  readDelayMs?: number;
+  times?: number;
+}
+
+export interface ServerConfig {
+  key: string;
+  statuses: string[];
+  /** The image the status reports on SUCCESS; default: target_image. */
+  image?: string;
+  /** Count bytes only (benchmarks): no gunzip, no tar, no hash. */
+  discard: boolean;
+  faults: Fault[];
+}
+
+export interface Upload {
+  id: string | undefined;
+  complete: boolean;
+  error?: string;
+  shape?: "up" | "oh";
+  fields: Record<string, string[]>;
+  file?: { name: string; filename?: string; contentType?: string };
+  bodyBytes: number;
+  gzipBytes: number;
+  tarBytes: number;
+  tarSha256?: string;
+  entries: string[];
+  statusCalls: number;
+}
+
+export interface ServerState {
+  uploads: Upload[];
+  requests: Array<{ method: string; path: string; key: string | null }>;
+}
+
+async function write(stream: PassThrough, chunk: Uint8Array): Promise<void> {
+  if (!stream.write(chunk)) await new Promise((r) => stream.once("drain", r));
+}
+
+/** Base64 arrives in arbitrary chunk sizes; decode whole 4-character groups only. */
+function base64Decoder(): Transform {
+  let rest = "";
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      const text = rest + chunk.toString("latin1").replace(/\s+/g, "");
+      const whole = text.length - (text.length % 4);
+      rest = text.slice(whole);
+      cb(null, Buffer.from(text.slice(0, whole), "base64"));
+    },
+    flush(cb) {
+      cb(rest ? new Error("base64 text ends mid-group") : null);
+    },
+  });
+}
+
+/** The context part: gunzip (every member), hash the tar, list its entries. */
+function contextSink(upload: Upload, discard: boolean): PartSink & { done: Promise<void> } {
+  const input = new PassThrough({ highWaterMark: 1 << 20 });
+  let decoded: PassThrough | Transform = input;
+  const hash = createHash("sha256");
+  const done = (async () => {
+    await new Promise<void>((r) => input.once("readable", () => r()));
+    const head: Buffer | null = input.read(2) ?? input.read();
+    if (head) input.unshift(head);
+    // [UP] sends raw gzip; [OH] sends the gzip as base64 text.
+    const isGzip = head !== null && head[0] === 0x1f && head[1] === 0x8b;
+    upload.shape = isGzip ? "up" : "oh";
+    if (discard) {
+      for await (const _ of input) {
+        // counted in write()
+      }
+      return;
+    }
+    const tar = extract();
+    tar.on("entry", (header, stream, next) => {
+      if (upload.entries.length < 10_000) upload.entries.push(header.name);
+      stream.on("end", next);
+      stream.resume();
+    });
+    decoded = isGzip ? input : input.pipe(base64Decoder());
+    await pipeline(
+      decoded,
+      createGunzip(),
+      new Transform({
+        transform(c: Buffer, _e, cb) {
+          hash.update(c);
+          upload.tarBytes += c.length;
+          cb(null, c);
+        },
+      }),
+      tar,
+    );
+    upload.tarSha256 = hash.digest("hex");
+  })();
+  done.catch(() => {});
+  return {
+    done,
+    async write(chunk) {
+      upload.gzipBytes += chunk.byteLength;
+      await write(input, chunk);
+    },
+    end() {
+      input.end();
+    },
+  };
+}
+
+function fieldSink(upload: Upload, h: PartHeaders): PartSink {
+  const parts: Buffer[] = [];
+  return {
+    write(c) {
+      parts.push(Buffer.from(c));
+    },
+    end() {
+      upload.fields[h.name] = [...(upload.fields[h.name] ?? []), Buffer.concat(parts).toString("utf8")];
+    },
+  };
+}
+
+/** Passes the body through while applying a fault's byte-level misbehaviour. */
+function throttle(body: ReadableStream<Uint8Array>, fault: Fault | undefined, upload: Upload): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) return controller.close();
+      upload.bodyBytes += value.byteLength;
+      if (fault?.readDelayMs) await Bun.sleep(fault.readDelayMs);
+      if (fault?.resetAfterBytes !== undefined && upload.bodyBytes >= fault.resetAfterBytes) {
+        reader.cancel().catch(() => {});
+        return controller.error(new Error("reset by fault"));
+      }
+      if (fault?.stallAfterBytes !== undefined && upload.bodyBytes >= fault.stallAfterBytes) {
+        await new Promise(() => {});
+      }
+      controller.enqueue(value);
+    },
+  });
+}
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
+
+export function startServer(initial: Partial<ServerConfig> = {}, port = 0) {
+  const defaults: ServerConfig = { key: "test-key", statuses: ["PENDING", "RUNNING", "SUCCESS"], discard: false, faults: [] };
+  let config: ServerConfig = { ...defaults, ...initial };
+  let state: ServerState = { uploads: [], requests: [] };
+  const builds = new Map<string, { upload: Upload; statuses: string[]; image: string }>();
+
+  function takeFault(path: string): Fault | undefined {
+    const i = config.faults.findIndex((f) => f.path === path && (f.times ?? 1) > 0);
+    if (i < 0) return undefined;
+    const f = config.faults[i] as Fault;
+    f.times = (f.times ?? 1) - 1;
+    return f;
+  }
+
+  async function handleBuild(req: Request, fault: Fault | undefined): Promise<Response> {
+    const upload: Upload = {
+      id: undefined,
+      complete: false,
+      fields: {},
+      bodyBytes: 0,
+      gzipBytes: 0,
+      tarBytes: 0,
+      entries: [],
+      statusCalls: 0,
+    };
+    state.uploads.push(upload);
+    const boundary = boundaryOf(req.headers.get("content-type"));
+    if (!boundary || !req.body) return json(400, { detail: "expected multipart/form-data" });
+    const contexts: Array<Promise<void>> = [];
+    try {
+      await readForm(throttle(req.body, fault, upload), boundary, (h) => {
+        if (h.name !== "context") return fieldSink(upload, h);
+        upload.file = { name: h.name, filename: h.filename, contentType: h.contentType };
+        const sink = contextSink(upload, config.discard);
+        contexts.push(sink.done);
+        return sink;
+      });
+      await Promise.all(contexts);
+    } catch (e) {
+      upload.error = e instanceof IncompleteBody ? e.message : `upload failed: ${(e as Error).message}`;
+      return json(400, { detail: upload.error });
+    }
+    if (!upload.file) return json(400, { detail: "missing context file part" });
+    const target = upload.fields.target_image?.[0];
+    if (!target) return json(400, { detail: "missing target_image" });
+    if (!config.discard && upload.shape === "up" && !upload.entries.includes("manifest.json")) {
+      upload.error = "context is not a docker save archive (no manifest.json)";
+      return json(400, { detail: upload.error });
+    }
+    if (fault?.status)
+      return new Response(fault.body ?? JSON.stringify({ detail: "scripted" }), { status: fault.status, headers: fault.headers });
+    upload.complete = true;
+    upload.id = randomUUID();
+    builds.set(upload.id, { upload, statuses: [...config.statuses], image: config.image ?? target });
+    return json(202, { build_id: upload.id });
+  }
+
+  function handleStatus(url: URL): Response {
+    const build = builds.get(url.searchParams.get("build_id") ?? "");
+    if (!build) return json(404, { detail: "build not found" });
+    const i = Math.min(build.upload.statusCalls, build.statuses.length - 1);
+    build.upload.statusCalls++;
+    const status = build.statuses[i] ?? "SUCCESS";
+    const body: Record<string, unknown> = { status, image: build.image };
+    if (status.startsWith("FAILURE:")) return json(200, { status: "FAILURE", error: status.slice(8) });
+    return json(200, body);
+  }
+
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port,
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+    idleTimeout: 0,
+    async fetch(req) {
+      const url = new URL(req.url);
+      if (url.pathname.startsWith("/_control/")) {
+        if (url.pathname === "/_control/state") return json(200, state);
+        if (url.pathname === "/_control/reset") {
+          config = { ...defaults, ...initial, faults: [] };
+          state = { uploads: [], requests: [] };
+          return json(200, {});
+        }
+        if (url.pathname === "/_control/config") {
+          config = { ...config, ...((await req.json()) as Partial<ServerConfig>) };
+          return json(200, config);
+        }
+        return json(404, { detail: "unknown control" });
+      }
+      const key = req.headers.get("x-api-key");
+      state.requests.push({ method: req.method, path: url.pathname, key });
+      const known = (req.method === "POST" && url.pathname === "/build") || (req.method === "GET" && url.pathname === "/build_status");
+      if (!known) return json(404, { detail: "Not Found" });
+      if (key !== config.key) {
+        await req.body?.cancel().catch(() => {});
+        return json(401, { detail: "Invalid API Key" });
+      }
+      const fault = takeFault(url.pathname);
+      if (url.pathname === "/build") return handleBuild(req, fault);
+      if (fault?.status) return new Response(fault.body ?? "", { status: fault.status, headers: fault.headers });
+      if (fault?.body !== undefined) return new Response(fault.body, { status: 200, headers: { "content-type": "application/json" } });
+      return handleStatus(url);
+    },
+  });
+  return server;
+}
+
+if (import.meta.main) {
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
+  const server = startServer(
+    {
+      key: arg("key") ?? "test-key",
+      statuses: arg("statuses")?.split(",") ?? ["PENDING", "RUNNING", "SUCCESS"],
+      discard: process.argv.includes("--discard"),
+    },
+    Number(arg("port") ?? 0),
+  );
+  console.log(`listening on http://127.0.0.1:${server.port}`);
+  for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(0));
+}

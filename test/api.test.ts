@@ -1,0 +1,95 @@
+import { describe, expect, test } from "bun:test";
+import { errorDetail, httpError, parseRetryAfter } from "../src/api.ts";
+import { endpointFromEnv, redact } from "../src/config.ts";
+import { UploadError } from "../src/errors.ts";
+import { retryDelay } from "../src/retry.ts";
+
+const NOW = Date.parse("2026-11-27T12:00:00Z");
+
+describe("parseRetryAfter", () => {
+  test.each([
+    ["42", 42_000],
+    [" 0 ", 0],
+    ["Fri, 27 Nov 2026 12:00:30 GMT", 30_000],
+    ["Fri, 27 Nov 2026 11:59:00 GMT", 0],
+    ["soon", undefined],
+    ["", undefined],
+    [null, undefined],
+  ])("%p → %p ms", (value, ms) => {
+    expect(parseRetryAfter(value, NOW)).toBe(ms);
+  });
+});
+
+describe("httpError", () => {
+  test.each([
+    [401, "AUTH", false],
+    [403, "AUTH", false],
+    [404, "NOT_FOUND", false],
+    [413, "TOO_LARGE", false],
+    [429, "RATE_LIMITED", true],
+    [400, "HTTP", false],
+    [408, "HTTP", true],
+    [500, "HTTP", true],
+    [502, "HTTP", true],
+    [503, "HTTP", true],
+    [504, "HTTP", true],
+  ])("HTTP %i → %s, transient %p", (status, code, transient) => {
+    const e = httpError(status, "", "http://h/build", null, NOW);
+    expect(e.code).toBe(code as never);
+    expect(e.transient).toBe(transient);
+  });
+
+  test("shows the server's detail and carries Retry-After", () => {
+    const e = httpError(429, '{"detail":"slow down"}', "http://h/build", "3", NOW);
+    expect(e.message).toContain("slow down");
+    expect(e.retryAfterMs).toBe(3_000);
+  });
+});
+
+test.each([
+  ['{"detail":"bad tag"}', "bad tag"],
+  ['{"detail":[{"loc":["body"],"msg":"field required"}]}', '[{"loc":["body"],"msg":"field required"}]'],
+  ["<html>gateway</html>", "<html>gateway</html>"],
+])("errorDetail(%p) → %p", (body, detail) => {
+  expect(errorDetail(body)).toBe(detail);
+});
+
+describe("endpointFromEnv", () => {
+  test.each([
+    ["https://api.example.com/", "https://api.example.com"],
+    ["http://127.0.0.1:8080///", "http://127.0.0.1:8080"],
+    ["https://user:pw@api.example.com/base/", "https://api.example.com/base"],
+  ])("RUNTIME_API_URL %s → base %s", (url, baseUrl) => {
+    expect(endpointFromEnv({ RUNTIME_API_URL: url, RUNTIME_API_KEY: "k" }).baseUrl).toBe(baseUrl);
+  });
+
+  test.each([
+    ["no URL", { RUNTIME_API_KEY: "k" }, "RUNTIME_API_URL environment variable is required"],
+    ["no key", { RUNTIME_API_URL: "https://x" }, "RUNTIME_API_KEY environment variable is required"],
+    ["a blank URL", { RUNTIME_API_URL: "  ", RUNTIME_API_KEY: "k" }, "RUNTIME_API_URL environment variable is required"],
+    ["a malformed URL", { RUNTIME_API_URL: "not a url", RUNTIME_API_KEY: "k" }, "RUNTIME_API_URL is not a valid URL: not a url"],
+    ["an ftp URL", { RUNTIME_API_URL: "ftp://x", RUNTIME_API_KEY: "k" }, "RUNTIME_API_URL must be http or https, got ftp:"],
+  ])("%s fails: %s", (_name, env, message) => {
+    expect(() => endpointFromEnv(env)).toThrow(new UploadError("CONFIG", message));
+  });
+});
+
+test("redact hides every occurrence of the secret", () => {
+  expect(redact("key=s3cr3t and again s3cr3t", "s3cr3t")).toBe("key=*** and again ***");
+});
+
+describe("retryDelay", () => {
+  const policy = { retries: 5, baseMs: 1_000, capMs: 30_000, maxRetryAfterMs: 120_000 };
+  test.each([
+    [1, 0, 500],
+    [1, 0.999, 1_000],
+    [3, 0, 2_000],
+    [10, 0.5, 22_500],
+  ])("attempt %i with jitter %p waits %i ms", (attempt, random, ms) => {
+    expect(retryDelay(policy, attempt, undefined, random)).toBeCloseTo(ms, -1);
+  });
+  test("Retry-After wins, capped", () => {
+    expect(retryDelay(policy, 1, 42_000, 0.5)).toBe(42_000);
+    expect(retryDelay(policy, 1, 999_000, 0.5)).toBe(120_000);
+  });
+});

@@ -1,0 +1,80 @@
+/** The compiled binary against a real Docker engine (started by .ci/run) and the test server. */
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { dockerAvailable, dockerSaveSha256, importTestImage, removeImage } from "./docker-fixture.ts";
+import { apiEnv, KEY, processesMatching, runCli, startServerProcess, type TestServer, until } from "./helpers.ts";
+
+const hasDocker = dockerAvailable();
+const TAG = `ru-e2e-${process.pid}:v1`;
+const BIG = `ru-e2e-big-${process.pid}:v1`;
+const FAST = ["--poll-interval", "0.05"];
+
+describe.skipIf(!hasDocker)("with a Docker engine", () => {
+  let server: TestServer;
+  let saveSha: string;
+
+  beforeAll(async () => {
+    server = await startServerProcess();
+    importTestImage(TAG, 12);
+    importTestImage(BIG, 48);
+    saveSha = await dockerSaveSha256(TAG);
+  }, 120_000);
+  afterAll(() => {
+    server?.stop();
+    removeImage(TAG);
+    removeImage(BIG);
+  });
+  beforeEach(() => server.reset());
+
+  async function expectNoSaveLeft() {
+    expect(await processesMatching("docker save ru-e2e")).toEqual([]);
+  }
+
+  test("the original invocation uploads exactly what docker save produces", async () => {
+    const r = await runCli([TAG, "latest", "stable", "--timeout", "1", ...FAST], { env: apiEnv(server) });
+    expect(r.stderr).toContain(`Saving Docker image as tar.gz: ${TAG}`);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${TAG}\n`);
+    const [up] = (await server.state()).uploads;
+    expect(up?.tarSha256).toBe(saveSha);
+    expect(up?.fields).toEqual({ target_image: [TAG], tags_0: ["latest"], tags_1: ["stable"] });
+    expect(r.stdout + r.stderr).not.toContain(KEY);
+    await expectNoSaveLeft();
+  }, 60_000);
+
+  test("a missing image fails before any byte is sent", async () => {
+    const r = await runCli(["ru-e2e-missing:none", "--pull", "never"], { env: apiEnv(server) });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("Error: image not found: ru-e2e-missing:none");
+    expect((await server.state()).requests).toEqual([]);
+  });
+
+  test("a Docker daemon that is down fails with the fix, nothing sent", async () => {
+    const r = await runCli([TAG], { env: { ...apiEnv(server), DOCKER_HOST: "unix:///nonexistent/docker.sock" } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("Error: the docker engine is not reachable");
+    expect(r.stderr).toContain("--input FILE");
+    expect((await server.state()).requests).toEqual([]);
+  });
+
+  test("docker save killed mid-stream aborts the upload: exit 1, no build, no child left", async () => {
+    // A slow reader keeps the upload in flight long enough to kill the child during it.
+    await server.configure({ faults: [{ path: "/build", readDelayMs: 20 }] });
+    const r = await runCli([BIG, ...FAST], {
+      env: apiEnv(server),
+      during: async () => {
+        await until(async () => ((await server.state()).uploads[0]?.bodyBytes ?? 0) > 0, "upload to start");
+        const [line] = await until(() => processesMatching(`docker save ${BIG}`), "docker save to run");
+        process.kill(Number(line?.split(" ")[0]), "SIGKILL");
+      },
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`docker save ${BIG} failed (killed by SIGKILL)`);
+    const upload = await until(async () => {
+      const [u] = (await server.state()).uploads;
+      return u?.error ? u : undefined;
+    }, "the server to see the truncated body");
+    expect(upload.complete).toBe(false);
+    expect(upload.id).toBeUndefined();
+    await expectNoSaveLeft();
+  }, 60_000);
+});

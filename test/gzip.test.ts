@@ -1,0 +1,85 @@
+import { describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { DEFAULT_BLOCK_SIZE, gzip } from "../src/gzip.ts";
+import { tempDir } from "./helpers.ts";
+
+const BLOCK = 64 * 1024;
+
+/** Compressible but not trivial: text with random runs. */
+function sample(size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  const text = new TextEncoder().encode("runtime-upload streams images through gzip. ");
+  for (let i = 0; i < size; i++) out[i] = (i >> 10) % 3 === 0 ? (Math.random() * 256) | 0 : (text[i % text.length] as number);
+  return out;
+}
+
+/** Feeds the input in odd-sized chunks so block edges fall mid-chunk. */
+function source(data: Uint8Array): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream({
+    pull(c) {
+      if (at >= data.length) return c.close();
+      const n = Math.min(data.length - at, 1 + ((at * 7919) % 50_000));
+      c.enqueue(data.slice(at, at + n));
+      at += n;
+    },
+  });
+}
+
+async function compress(data: Uint8Array, mode: "parallel" | "single", blockSize = BLOCK): Promise<Buffer> {
+  return Buffer.from(await new Response(gzip(source(data), { mode, level: 6, jobs: 2, blockSize })).arrayBuffer());
+}
+
+const decoders: Array<[string, (file: string) => Buffer]> = [
+  ["GNU gzip -d", (f) => Bun.spawnSync(["gzip", "-dc", f]).stdout as Buffer],
+  [
+    "Python gzip",
+    (f) => Bun.spawnSync(["python3", "-c", "import gzip,sys; sys.stdout.buffer.write(gzip.open(sys.argv[1]).read())", f]).stdout as Buffer,
+  ],
+  ["node:zlib", (f) => gunzipSync(readFileSync(f))],
+];
+
+describe.each(["parallel", "single"] as const)("%s gzip", (mode) => {
+  const sizes: Array<[string, number]> = [
+    ["empty input", 0],
+    ["1 byte", 1],
+    ["exactly one block", BLOCK],
+    ["one block + 1", BLOCK + 1],
+    ["many blocks, ragged end", 5 * BLOCK - 3],
+  ];
+  const dir = tempDir("ru-gzip-");
+  describe.each(sizes)("%s", (_name, size) => {
+    const data = sample(size);
+    test.each(decoders)("decodes byte-identically with %s", async (_decoder, decode) => {
+      const file = join(dir, `${mode}-${size}.gz`);
+      writeFileSync(file, await compress(data, mode));
+      expect(Buffer.compare(decode(file), Buffer.from(data))).toBe(0);
+    });
+  });
+});
+
+test("parallel gzip emits one member per block, in order", async () => {
+  const data = sample(3 * BLOCK + 10);
+  const gz = await compress(data, "parallel");
+  let members = 0;
+  for (let i = 0; i + 2 < gz.length; i++) if (gz[i] === 0x1f && gz[i + 1] === 0x8b && gz[i + 2] === 8) members++;
+  expect(members).toBeGreaterThanOrEqual(4);
+  expect(Buffer.compare(gunzipSync(gz), Buffer.from(data))).toBe(0);
+});
+
+test("the default block size round-trips a multi-block input", async () => {
+  const data = sample(2 * DEFAULT_BLOCK_SIZE + 12345);
+  expect(Buffer.compare(gunzipSync(await compress(data, "parallel", DEFAULT_BLOCK_SIZE)), Buffer.from(data))).toBe(0);
+});
+
+test("an input error reaches the consumer", async () => {
+  const failing = new ReadableStream<Uint8Array>({
+    pull(c) {
+      c.error(new Error("source broke"));
+    },
+  });
+  const out = gzip(failing, { mode: "parallel", level: 6, jobs: 2, blockSize: BLOCK });
+  await expect(new Response(out).arrayBuffer()).rejects.toThrow("source broke");
+});

@@ -1,0 +1,118 @@
+/** Shared fixtures: the real server process, the compiled binary, and a Docker engine. */
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { ServerConfig, ServerState } from "./server.ts";
+
+export const ROOT = resolve(import.meta.dir, "..");
+export const BIN = join(ROOT, "dist", "runtime-upload");
+export const KEY = "rk_test_9f8e7d6c5b4a39281706";
+
+export function tempDir(prefix = "ru-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface TestServer {
+  url: string;
+  state(): Promise<ServerState>;
+  configure(c: Partial<ServerConfig>): Promise<void>;
+  reset(): Promise<void>;
+  stop(): void;
+}
+
+/** Starts test/server.ts as its own process, as a user's Runtime-API would be. */
+export async function startServerProcess(extra: string[] = []): Promise<TestServer> {
+  const proc = Bun.spawn([process.execPath, join(ROOT, "test", "server.ts"), "--port", "0", "--key", KEY, ...extra], {
+    stdout: "pipe",
+    stderr: "inherit",
+    env: { ...process.env, NODE_ENV: "test" },
+  });
+  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error(`test server exited before listening: ${text}`);
+    text += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  const url = /http:\/\/[^\s]+/.exec(text)?.[0];
+  if (!url) throw new Error(`unexpected server banner: ${text}`);
+  const control = (path: string, body?: unknown) =>
+    fetch(`${url}/_control/${path}`, body === undefined ? {} : { method: "POST", body: JSON.stringify(body) });
+  return {
+    url,
+    state: async () => (await (await control("state")).json()) as ServerState,
+    configure: async (c) => {
+      await control("config", c);
+    },
+    reset: async () => {
+      await control("reset", {});
+    },
+    stop: () => proc.kill(),
+  };
+}
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  env?: Record<string, string | undefined>;
+  stdin?: Blob | ReadableStream | "ignore";
+  /** Called once the process is running, e.g. to signal it. */
+  during?: (proc: ReturnType<typeof Bun.spawn>) => Promise<void>;
+}
+
+/** Runs the compiled binary with a clean environment plus `env`. */
+export async function runCli(args: string[], o: CliOptions = {}): Promise<CliRun> {
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm test' (it builds first) or 'npm run build'`);
+  const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp" };
+  if (process.env.DOCKER_HOST) env.DOCKER_HOST = process.env.DOCKER_HOST;
+  for (const [k, v] of Object.entries(o.env ?? {})) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  const proc = Bun.spawn([BIN, ...args], {
+    env,
+    stdin: o.stdin ?? "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const out = new Response(proc.stdout as ReadableStream).text();
+  const err = new Response(proc.stderr as ReadableStream).text();
+  if (o.during) await o.during(proc);
+  const [code, stdout, stderr] = await Promise.all([proc.exited, out, err]);
+  return { code, stdout, stderr };
+}
+
+export function apiEnv(server: TestServer, key = KEY): Record<string, string> {
+  return { RUNTIME_API_URL: server.url, RUNTIME_API_KEY: key };
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const h = new Bun.CryptoHasher("sha256");
+  for await (const chunk of Bun.file(path).stream()) h.update(chunk);
+  return h.digest("hex");
+}
+
+/** Polls `check` until it is truthy; a condition, never a fixed sleep. */
+export async function until<T>(check: () => Promise<T> | T, what: string, timeoutMs = 20_000): Promise<NonNullable<T>> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(25);
+  }
+}
+
+/** Processes whose command line matches, other than ourselves (pgrep -f). */
+export async function processesMatching(pattern: string): Promise<string[]> {
+  const r = Bun.spawnSync(["pgrep", "-af", pattern]);
+  return r.stdout
+    .toString()
+    .split("\n")
+    .filter((l) => l.trim() && !l.includes("pgrep"));
+}

@@ -47,25 +47,31 @@ export async function startBuild(ep: Endpoint, form: Multipart, signal: AbortSig
 /** GET /build_status?build_id=ID, one call. */
 export async function getBuildStatus(ep: Endpoint, buildId: string, timeoutMs: number, signal?: AbortSignal): Promise<BuildStatus> {
   const url = `${ep.baseUrl}/build_status`;
-  let data: unknown;
+  let text: string;
   try {
-    data = await ofetch(url, {
+    // Parsed here, not by ofetch: an error page or a cut-off body must not look like a network fault.
+    text = await ofetch(url, {
       query: { build_id: buildId },
       headers: headers(ep),
       retry: 0,
       timeout: timeoutMs,
       signal,
-      parseResponse: JSON.parse,
+      responseType: "text",
     });
   } catch (e) {
     if (e instanceof FetchError && e.response) {
-      const body = typeof e.data === "string" ? e.data : JSON.stringify(e.data ?? "");
-      if (e.response.ok) throw badResponse(url);
+      const body = typeof e.data === "string" ? e.data : "";
+      if (e.response.status === 404) {
+        throw new UploadError("NOT_FOUND", `build ${buildId} was not found at ${url} (HTTP 404): ${errorDetail(body)}`, {
+          status: 404,
+          hint: "check the build ID, and that RUNTIME_API_URL is the server the build was started on",
+        });
+      }
       throw httpError(e.response.status, body, url, e.response.headers.get("retry-after"));
     }
-    if (e instanceof FetchError && e.cause instanceof SyntaxError) throw badResponse(url);
     throw toNetworkError(e instanceof FetchError && e.cause ? e.cause : e, url, signal);
   }
+  const data = parseJson(text);
   if (typeof data !== "object" || data === null) throw badResponse(url);
   const d = data as Record<string, unknown>;
   return {
@@ -167,9 +173,10 @@ export function toNetworkError(e: unknown, url: string, signal?: AbortSignal): U
     });
   }
   if (DNS_CODES.test(code) || /getaddrinfo|resolve host|DNS/i.test(message)) {
-    return new UploadError("NETWORK", `cannot resolve host ${host}`, {
+    return new UploadError("NETWORK", `cannot resolve host ${host} (${code || message})`, {
       hint: "check the host name in RUNTIME_API_URL and your DNS or proxy settings",
-      transient: true,
+      // A name that does not exist will not exist in ten seconds either; a DNS hiccup may pass.
+      transient: code === "EAI_AGAIN",
       cause: e,
     });
   }

@@ -19,13 +19,38 @@ const positiveNumber = extendType(number, {
   },
 });
 
+function numberOption(long: string, fallback: number, description: string) {
+  return option({ long, type: positiveNumber, defaultValue: () => fallback, defaultValueIsSerializable: true, description });
+}
+
+/** How to reach the API: shared by every command. */
+const keyArgs = {
+  apiKeyFile: option({
+    long: "api-key-file",
+    type: optional(string),
+    description: "read the API key from FILE instead of RUNTIME_API_KEY",
+  }),
+  apiKeyStdin: flag({ long: "api-key-stdin", description: "read the API key from standard input" }),
+};
+
+/** How to wait for a build: shared by the upload and `wait`. */
+const waitArgs = {
+  timeout: numberOption("timeout", 30, "minutes to wait for the build to finish"),
+  pollInterval: numberOption("poll-interval", 30, "seconds between build status checks"),
+};
+
+const quiet = flag({ long: "quiet", short: "q", description: "print errors and the result only" });
+
+const ENV_HELP = "Environment: RUNTIME_API_URL (required), RUNTIME_API_KEY (or --api-key-file / --api-key-stdin).";
+
 /** The upload command: parsing only; the handler returns the values for the cli to run. */
 export const uploadCommand = command({
   name: "runtime-upload",
   version: VERSION_TEXT,
   description:
     "Stream a local Docker image to a Runtime-API and wait for the build.\n" +
-    "Reads RUNTIME_API_URL and RUNTIME_API_KEY from the environment.",
+    `${ENV_HELP}\n` +
+    "Other commands: 'runtime-upload status BUILD_ID' (one check), 'runtime-upload wait BUILD_ID' (resume waiting).",
   examples: [
     { description: "Upload an image with two extra tags", command: "runtime-upload my-agent:dev latest stable" },
     { description: "Upload a saved archive (no Docker engine needed)", command: "runtime-upload --input image.tar my-agent:dev" },
@@ -34,20 +59,7 @@ export const uploadCommand = command({
   args: {
     image: positional({ type: string, displayName: "IMAGE", description: "image to upload, as Docker names it (sent as target_image)" }),
     tags: restPositionals({ type: string, displayName: "TAG", description: "extra tags for the built image (tags_0, tags_1, …)" }),
-    timeout: option({
-      long: "timeout",
-      type: positiveNumber,
-      defaultValue: () => 30,
-      defaultValueIsSerializable: true,
-      description: "minutes to wait for the build to finish",
-    }),
-    pollInterval: option({
-      long: "poll-interval",
-      type: positiveNumber,
-      defaultValue: () => 30,
-      defaultValueIsSerializable: true,
-      description: "seconds between build status checks",
-    }),
+    ...waitArgs,
     pull: option({
       long: "pull",
       type: oneOf<PullPolicy>(["missing", "always", "never"]),
@@ -61,6 +73,14 @@ export const uploadCommand = command({
       type: optional(string),
       description: "read a docker save archive from FILE (or - for stdin) instead of the Docker engine",
     }),
+    retries: option({
+      long: "retries",
+      type: intIn(0, 100, "--retries"),
+      defaultValue: () => 5,
+      defaultValueIsSerializable: true,
+      description: "retries of a failed upload (429, 5xx, resets, stalls), with backoff and Retry-After",
+    }),
+    stallTimeout: numberOption("stall-timeout", 120, "seconds without upload progress before the attempt is aborted and retried"),
     level: option({
       long: "level",
       type: intIn(1, 9, "--level"),
@@ -91,9 +111,32 @@ export const uploadCommand = command({
       env: "RUNTIME_UPLOAD_ENGINE",
       description: "container engine CLI to save the image with",
     }),
-    quiet: flag({ long: "quiet", short: "q", description: "print errors and the result only" }),
+    ...keyArgs,
+    quiet,
   },
-  handler: (args) => ({ ...args, blockSize: DEFAULT_BLOCK_SIZE }),
+  handler: (args) => ({ command: "upload" as const, ...args, blockSize: DEFAULT_BLOCK_SIZE }),
+});
+
+const buildId = positional({ type: string, displayName: "BUILD_ID", description: "the ID printed when the build was started" });
+
+export const statusCommand = command({
+  name: "runtime-upload status",
+  version: VERSION_TEXT,
+  description: `Check a build once and print its status on stdout. Exits 1 if the build failed.\n${ENV_HELP}`,
+  examples: [{ description: "Check a build", command: "runtime-upload status 0f6c…" }],
+  args: { buildId, ...keyArgs, quiet },
+  handler: (args) => ({ command: "status" as const, ...args }),
+});
+
+export const waitCommand = command({
+  name: "runtime-upload wait",
+  version: VERSION_TEXT,
+  description: `Wait for a build started earlier (after Ctrl-C or a timeout), like the upload does.\n${ENV_HELP}`,
+  examples: [{ description: "Resume waiting for a build", command: "runtime-upload wait 0f6c… --timeout 60" }],
+  args: { buildId, ...waitArgs, ...keyArgs, quiet },
+  handler: (args) => ({ command: "wait" as const, ...args }),
 });
 
 export type UploadArgs = ReturnType<(typeof uploadCommand)["handler"]>;
+export type StatusArgs = ReturnType<(typeof statusCommand)["handler"]>;
+export type WaitArgs = ReturnType<(typeof waitCommand)["handler"]>;

@@ -12,17 +12,17 @@ export interface Endpoint {
  * Reads the endpoint from the environment the way the original uploader did, with its
  * exact messages, and rejects a URL that fetch would not understand before any work starts.
  */
-export function endpointFromEnv(env: Record<string, string | undefined>): Endpoint {
+export function endpointFromEnv(env: Record<string, string | undefined>, keyFromFlag?: string): Endpoint {
   const rawUrl = env.RUNTIME_API_URL?.trim();
   if (!rawUrl) {
     throw new UploadError("CONFIG", "RUNTIME_API_URL environment variable is required", {
       hint: "export RUNTIME_API_URL=https://runtime.example.com",
     });
   }
-  const apiKey = env.RUNTIME_API_KEY?.trim();
+  const apiKey = keyFromFlag ?? env.RUNTIME_API_KEY?.trim();
   if (!apiKey) {
     throw new UploadError("CONFIG", "RUNTIME_API_KEY environment variable is required", {
-      hint: "export RUNTIME_API_KEY=... (the key is never printed)",
+      hint: "export RUNTIME_API_KEY=..., or pass --api-key-file FILE or --api-key-stdin (the key is never printed)",
     });
   }
   return { baseUrl: normaliseBaseUrl(rawUrl), apiKey };
@@ -56,4 +56,24 @@ function redactUserInfo(url: URL): string {
 export function redact(text: string, secret: string | undefined): string {
   if (!secret) return text;
   return text.split(secret).join("***");
+}
+
+/** Reads a key from a file or stdin text: one line, surrounding whitespace dropped. */
+export function keyFromText(text: string, from: string): string {
+  const key = text.trim();
+  if (!key || /[\r\n]/.test(key)) {
+    throw new UploadError("CONFIG", `${from} must hold the API key alone on one line`, {
+      hint: 'write just the key into it, e.g. printf %s "$KEY" > key.txt',
+    });
+  }
+  return key;
+}
+
+const LOOPBACK = /^(localhost|127(\.\d+){3}|\[::1\])$/i;
+
+/** The key travels in a header: over plain http to another host anyone on the path can read it. */
+export function plainHttpWarning(baseUrl: string): string | undefined {
+  const url = new URL(baseUrl);
+  if (url.protocol !== "http:" || LOOPBACK.test(url.hostname)) return undefined;
+  return `RUNTIME_API_URL uses plain http to ${url.host}: the API key is sent unencrypted (use https)`;
 }

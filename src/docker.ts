@@ -94,6 +94,7 @@ export function saveImage(engine: Engine, image: string): ReadableStream<Uint8Ar
   let proc: ReturnType<typeof Bun.spawn> | undefined;
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   let stderr: Promise<string> = Promise.resolve("");
+  let cancelled = false;
   return new ReadableStream<Uint8Array>({
     start() {
       try {
@@ -106,6 +107,8 @@ export function saveImage(engine: Engine, image: string): ReadableStream<Uint8Ar
     },
     async pull(controller) {
       const { done, value } = await (reader as NonNullable<typeof reader>).read();
+      // A consumer that cancelled killed the child itself: its exit is no news.
+      if (cancelled) return;
       if (!done) {
         controller.enqueue(value);
         return;
@@ -126,6 +129,7 @@ export function saveImage(engine: Engine, image: string): ReadableStream<Uint8Ar
       );
     },
     cancel() {
+      cancelled = true;
       proc?.kill("SIGKILL");
     },
   });

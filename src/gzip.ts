@@ -68,7 +68,11 @@ export function parallelGzip(input: ReadableStream<Uint8Array>, opts: Omit<GzipO
         try {
           while (!inputDone && inFlight.length < maxInFlight) {
             const block = await readBlock();
-            if (block) inFlight.push(pool.compress(block));
+            if (!block) continue;
+            const member = pool.compress(block);
+            // Closing the pool rejects blocks nobody will await; that is not an error to report.
+            member.catch(() => {});
+            inFlight.push(member);
           }
           const next = inFlight.shift();
           if (next) {

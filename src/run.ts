@@ -4,9 +4,9 @@ import { type Engine, inspectImage, pullImage } from "./docker.ts";
 import { UploadError } from "./errors.ts";
 import type { GzipOptions } from "./gzip.ts";
 import { type Notice, pollBuild } from "./poll.ts";
-import type { Clock } from "./retry.ts";
+import { type Clock, DEFAULT_RETRY } from "./retry.ts";
 import { dockerSource, fileSource, type Source, stdinSource } from "./source.ts";
-import { type Progress, type UploadResult, uploadOnce } from "./upload.ts";
+import { type Progress, type RetryNotice, type UploadResult, upload } from "./upload.ts";
 
 export interface RunOptions {
   endpoint: Endpoint;
@@ -20,6 +20,8 @@ export interface RunOptions {
   timeoutMs: number;
   intervalMs: number;
   statusTimeoutMs: number;
+  retries: number;
+  stallTimeoutMs: number;
   clock: Clock;
   signal: AbortSignal;
   onEvent: (e: RunEvent) => void;
@@ -29,6 +31,7 @@ export type RunEvent =
   | { type: "pulling"; image: string }
   | { type: "saving"; source: Source }
   | { type: "uploading"; url: string; progress: Progress; size: number | undefined }
+  | { type: "upload-retry"; retry: RetryNotice }
   | { type: "uploaded"; result: UploadResult }
   | { type: "polling"; buildId: string }
   | { type: "poll-notice"; notice: Notice };
@@ -44,16 +47,22 @@ export async function runUpload(o: RunOptions): Promise<RunResult> {
   o.onEvent({ type: "saving", source });
   const progress: Progress = { read: { bytes: 0 }, sent: { bytes: 0 } };
   o.onEvent({ type: "uploading", url: `${o.endpoint.baseUrl}/build`, progress, size: source.size });
-  const upload = await uploadOnce({ endpoint: o.endpoint, image: o.image, tags: o.tags, source, gzip: o.gzip }, progress, o.signal);
-  o.onEvent({ type: "uploaded", result: upload });
-  const image = await waitForBuild(o, upload.buildId);
-  return { upload, image };
+  const result = await upload({ endpoint: o.endpoint, image: o.image, tags: o.tags, source, gzip: o.gzip }, progress, {
+    policy: { ...DEFAULT_RETRY, retries: o.retries },
+    clock: o.clock,
+    random: Math.random,
+    stallTimeoutMs: o.stallTimeoutMs,
+    signal: o.signal,
+    onRetry: (retry) => o.onEvent({ type: "upload-retry", retry }),
+  });
+  o.onEvent({ type: "uploaded", result });
+  const image = await waitForBuild(o, result.buildId);
+  return { upload: result, image };
 }
 
-export async function waitForBuild(
-  o: Pick<RunOptions, "endpoint" | "timeoutMs" | "intervalMs" | "statusTimeoutMs" | "clock" | "signal" | "onEvent">,
-  buildId: string,
-): Promise<string> {
+export type WaitOptions = Pick<RunOptions, "endpoint" | "timeoutMs" | "intervalMs" | "statusTimeoutMs" | "clock" | "signal" | "onEvent">;
+
+export async function waitForBuild(o: WaitOptions, buildId: string): Promise<string> {
   o.onEvent({ type: "polling", buildId });
   const end = await pollBuild({
     buildId,
@@ -74,7 +83,7 @@ export async function waitForBuild(
         "TIMEOUT",
         `gave up waiting for build ${buildId} after ${formatMinutes(o.timeoutMs)}` +
           (end.lastStatus ? ` (last status: ${end.lastStatus})` : ""),
-        { hint: "the build may still finish on the server: raise --timeout to wait longer" },
+        { hint: `the build may still finish on the server: wait again with 'runtime-upload wait ${buildId}'` },
       );
     case "error":
       throw end.error;

@@ -3,6 +3,7 @@ import type { Endpoint } from "./config.ts";
 import { UploadError } from "./errors.ts";
 import { type GzipOptions, gzip } from "./gzip.ts";
 import { multipart } from "./multipart.ts";
+import { type Clock, type RetryPolicy, retryDelay } from "./retry.ts";
 import type { Source } from "./source.ts";
 import { count, type Meter, rechunk, sha256 } from "./streams.ts";
 
@@ -42,7 +43,12 @@ export function formFields(image: string, tags: readonly string[]): Array<[strin
  * fails, the request is aborted before the closing boundary and the source's own error
  * is what the caller sees (not fetch's generic one).
  */
-export async function uploadOnce(req: UploadRequest, progress: Progress, signal: AbortSignal): Promise<UploadResult> {
+export async function uploadOnce(
+  req: UploadRequest,
+  progress: Progress,
+  signal: AbortSignal,
+  stallTimeoutMs: number,
+): Promise<UploadResult> {
   const abort = new AbortController();
   const onOuterAbort = () => abort.abort(signal.reason);
   signal.addEventListener("abort", onOuterAbort, { once: true });
@@ -50,11 +56,14 @@ export async function uploadOnce(req: UploadRequest, progress: Progress, signal:
   let digest = "";
   progress.read.bytes = 0;
   progress.sent.bytes = 0;
+  const watchdog = watchStall(progress, req.source.size, stallTimeoutMs, (e) => abort.abort(e));
+  let stopSource = () => {};
   try {
-    const tar = guard(req.source.open(), (e) => {
+    const { stream: tar, stop } = guard(req.source.open(), (e) => {
       sourceError = e;
       abort.abort(e);
     });
+    stopSource = stop;
     const compressed = rechunk(gzip(count(tar, progress.read), req.gzip), SEND_CHUNK);
     const sent = count(
       sha256(compressed, (hex) => {
@@ -71,18 +80,107 @@ export async function uploadOnce(req: UploadRequest, progress: Progress, signal:
     const buildId = await startBuild(req.endpoint, form, abort.signal);
     return { buildId, bytesRead: progress.read.bytes, bytesSent: progress.sent.bytes, sha256: digest };
   } catch (e) {
-    if (sourceError !== undefined) throw asUploadError(sourceError);
+    // The user's interrupt is the cause even when the source noticed first.
     if (signal.aborted) throw signal.reason;
+    if (sourceError !== undefined) throw asUploadError(sourceError);
+    if (abort.signal.reason instanceof UploadError) throw abort.signal.reason;
     throw e;
   } finally {
+    clearInterval(watchdog);
+    stopSource();
     signal.removeEventListener("abort", onOuterAbort);
   }
 }
 
-/** Passes chunks through; reports the first read error before the stream errors. */
-function guard(input: ReadableStream<Uint8Array>, onError: (e: unknown) => void): ReadableStream<Uint8Array> {
+export interface RetryNotice {
+  error: UploadError;
+  /** 1-based number of the retry about to happen. */
+  retry: number;
+  retries: number;
+  delayMs: number;
+}
+
+export interface RetryOptions {
+  policy: RetryPolicy;
+  clock: Clock;
+  random: () => number;
+  stallTimeoutMs: number;
+  signal: AbortSignal;
+  onRetry: (n: RetryNotice) => void;
+}
+
+/**
+ * Uploads, retrying what is transient with the one retry policy. Each retry reopens the
+ * source from the start: a half-sent body is never resumed, it is sent again whole.
+ */
+export async function upload(req: UploadRequest, progress: Progress, o: RetryOptions): Promise<UploadResult> {
+  for (let retry = 1; ; retry++) {
+    try {
+      return await uploadOnce(req, progress, o.signal, o.stallTimeoutMs);
+    } catch (e) {
+      const error = asUploadError(e);
+      if (o.signal.aborted || !error.transient) throw error;
+      if (retry > o.policy.retries) {
+        throw new UploadError(error.code, `${error.message} (gave up after ${retry} attempts)`, {
+          hint: error.hint ?? "try again later, or raise --retries",
+          status: error.status,
+        });
+      }
+      if (!req.source.replayable) {
+        throw new UploadError(
+          error.code,
+          `${error.message}; the upload read standard input, which cannot be replayed, so it is not retried`,
+          {
+            hint: "save the archive to a file and pass --input FILE to get automatic retries",
+            status: error.status,
+          },
+        );
+      }
+      const delayMs = retryDelay(o.policy, retry, error.retryAfterMs, o.random());
+      o.onRetry({ error, retry, retries: o.policy.retries, delayMs });
+      await o.clock.sleep(delayMs, o.signal);
+    }
+  }
+}
+
+/**
+ * Aborts an attempt whose byte counters have not moved for `timeoutMs`. It arms on the
+ * first byte read: Docker may legitimately take minutes to export before it writes any.
+ */
+function watchStall(progress: Progress, size: number | undefined, timeoutMs: number, abort: (e: UploadError) => void) {
+  let last = -1;
+  let since = Date.now();
+  return setInterval(
+    () => {
+      const moved = progress.read.bytes + progress.sent.bytes;
+      if (progress.read.bytes === 0 || moved !== last) {
+        last = moved;
+        since = Date.now();
+        return;
+      }
+      if (Date.now() - since < timeoutMs) return;
+      const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+      abort(
+        new UploadError(
+          "STALLED",
+          `the upload made no progress for ${Math.round(timeoutMs / 1000)} s ` +
+            `(read ${mib(progress.read.bytes)}${size ? ` of ${mib(size)}` : ""}, sent ${mib(progress.sent.bytes)})`,
+          { transient: true, hint: "the server or the network stopped accepting data; raise --stall-timeout for a slow link" },
+        ),
+      );
+    },
+    Math.min(1000, Math.max(50, timeoutMs / 10)),
+  );
+}
+
+/**
+ * Passes chunks through and reports the first read error before the stream errors.
+ * `stop` ends the source whatever fetch did with the body, so no `docker save` child
+ * outlives its attempt.
+ */
+function guard(input: ReadableStream<Uint8Array>, onError: (e: unknown) => void) {
   const reader = input.getReader();
-  return new ReadableStream<Uint8Array>(
+  const stream = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
         try {
@@ -100,9 +198,10 @@ function guard(input: ReadableStream<Uint8Array>, onError: (e: unknown) => void)
     },
     { highWaterMark: 0 },
   );
+  return { stream, stop: () => reader.cancel().catch(() => {}) };
 }
 
-function asUploadError(e: unknown): UploadError {
+export function asUploadError(e: unknown): UploadError {
   if (e instanceof UploadError) return e;
   return new UploadError("INPUT", `reading the image failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
 }

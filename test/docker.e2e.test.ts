@@ -58,7 +58,7 @@ describe.skipIf(!hasDocker)("with a Docker engine", () => {
 
   test("docker save killed mid-stream aborts the upload: exit 1, no build, no child left", async () => {
     // A slow reader keeps the upload in flight long enough to kill the child during it.
-    await server.configure({ faults: [{ path: "/build", readDelayMs: 20 }] });
+    await server.configure({ faults: [{ path: "/build", readRate: 8_000_000 }] });
     const r = await runCli([BIG, ...FAST], {
       env: apiEnv(server),
       during: async () => {
@@ -76,5 +76,31 @@ describe.skipIf(!hasDocker)("with a Docker engine", () => {
     expect(upload.complete).toBe(false);
     expect(upload.id).toBeUndefined();
     await expectNoSaveLeft();
+  }, 60_000);
+
+  test("a retried upload runs docker save again from the start", async () => {
+    await server.configure({ faults: [{ path: "/build", status: 503, headers: { "retry-after": "0" } }] });
+    const r = await runCli([TAG, ...FAST], { env: apiEnv(server) });
+    expect(r.code, r.stderr).toBe(0);
+    const { uploads } = await server.state();
+    expect(uploads.length).toBe(2);
+    expect(uploads[1]?.tarSha256).toBe(saveSha);
+    await expectNoSaveLeft();
+  }, 60_000);
+
+  test("Ctrl-C during docker save ends the child too", async () => {
+    await server.configure({ faults: [{ path: "/build", readRate: 2_000_000 }] });
+    const r = await runCli([BIG, ...FAST], {
+      env: apiEnv(server),
+      during: async (proc) => {
+        await until(async () => ((await server.state()).uploads[0]?.bodyBytes ?? 0) > 0, "upload to start");
+        await until(() => processesMatching(`docker save ${BIG}`), "docker save to run");
+        proc.kill("SIGINT");
+      },
+    });
+    expect(r.code).toBe(130);
+    expect(r.stderr).toContain("interrupted by SIGINT");
+    await until(async () => (await processesMatching(`docker save ${BIG}`)).length === 0, "docker save to end", 5_000);
+    expect((await server.state()).uploads.filter((u) => u.complete)).toEqual([]);
   }, 60_000);
 });

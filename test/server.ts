@@ -21,12 +21,14 @@ export interface Fault {
   status?: number;
   body?: string;
   headers?: Record<string, string>;
+  /** Answer before reading the body, as a proxy enforcing a size limit would. */
+  early?: boolean;
   /** Drop the connection after reading this many body bytes. */
   resetAfterBytes?: number;
   /** Stop reading the body (and never answer) after this many bytes. */
   stallAfterBytes?: number;
-  /** Wait this long between body chunks (a slow reader, for backpressure). */
-  readDelayMs?: number;
+  /** Read the body at most this fast, in bytes per second (a slow reader, for backpressure). */
+  readRate?: number;
   times?: number;
 }
 
@@ -144,21 +146,33 @@ function fieldSink(upload: Upload, h: PartHeaders): PartSink {
   };
 }
 
-/** Passes the body through while applying a fault's byte-level misbehaviour. */
-function throttle(body: ReadableStream<Uint8Array>, fault: Fault | undefined, upload: Upload): ReadableStream<Uint8Array> {
+/**
+ * Passes the body through while applying a fault's byte-level misbehaviour. A reset
+ * stops reading and lets Bun's per-request idle timeout close the socket under the
+ * client (it sees ECONNRESET a few seconds later).
+ */
+function throttle(
+  body: ReadableStream<Uint8Array>,
+  fault: Fault | undefined,
+  upload: Upload,
+  drop: () => void,
+): ReadableStream<Uint8Array> {
   const reader = body.getReader();
+  const hang = () => new Promise<never>(() => {});
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       const { done, value } = await reader.read();
       if (done) return controller.close();
       upload.bodyBytes += value.byteLength;
-      if (fault?.readDelayMs) await Bun.sleep(fault.readDelayMs);
+      if (fault?.readRate) await Bun.sleep((value.byteLength / fault.readRate) * 1000);
       if (fault?.resetAfterBytes !== undefined && upload.bodyBytes >= fault.resetAfterBytes) {
-        reader.cancel().catch(() => {});
-        return controller.error(new Error("reset by fault"));
+        upload.error = "connection dropped by fault";
+        drop();
+        await hang();
       }
       if (fault?.stallAfterBytes !== undefined && upload.bodyBytes >= fault.stallAfterBytes) {
-        await new Promise(() => {});
+        upload.error = "stalled by fault";
+        await hang();
       }
       controller.enqueue(value);
     },
@@ -182,7 +196,7 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0) {
     return f;
   }
 
-  async function handleBuild(req: Request, fault: Fault | undefined): Promise<Response> {
+  async function handleBuild(req: Request, fault: Fault | undefined, drop: () => void): Promise<Response> {
     const upload: Upload = {
       id: undefined,
       complete: false,
@@ -194,11 +208,15 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0) {
       statusCalls: 0,
     };
     state.uploads.push(upload);
+    if (fault?.early) {
+      upload.error = `answered ${fault.status} before reading the body`;
+      return new Response(fault.body ?? "", { status: fault.status ?? 413, headers: fault.headers });
+    }
     const boundary = boundaryOf(req.headers.get("content-type"));
     if (!boundary || !req.body) return json(400, { detail: "expected multipart/form-data" });
     const contexts: Array<Promise<void>> = [];
     try {
-      await readForm(throttle(req.body, fault, upload), boundary, (h) => {
+      await readForm(throttle(req.body, fault, upload, drop), boundary, (h) => {
         if (h.name !== "context") return fieldSink(upload, h);
         upload.file = { name: h.name, filename: h.filename, contentType: h.contentType };
         const sink = contextSink(upload, config.discard);
@@ -241,7 +259,7 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0) {
     port,
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     idleTimeout: 0,
-    async fetch(req) {
+    async fetch(req, srv) {
       const url = new URL(req.url);
       if (url.pathname.startsWith("/_control/")) {
         if (url.pathname === "/_control/state") return json(200, state);
@@ -265,7 +283,7 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0) {
         return json(401, { detail: "Invalid API Key" });
       }
       const fault = takeFault(url.pathname);
-      if (url.pathname === "/build") return handleBuild(req, fault);
+      if (url.pathname === "/build") return handleBuild(req, fault, () => srv.timeout(req, 1));
       if (fault?.status) return new Response(fault.body ?? "", { status: fault.status, headers: fault.headers });
       if (fault?.body !== undefined) return new Response(fault.body, { status: 200, headers: { "content-type": "application/json" } });
       return handleStatus(url);

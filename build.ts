@@ -25,6 +25,7 @@ export async function compile(target: Bun.Build.CompileTarget | undefined, outfi
       autoloadBunfig: false,
     },
     minify: true,
+    target: "bun",
     define: {
       RUNTIME_UPLOAD_VERSION: JSON.stringify(pkg.version),
       RUNTIME_UPLOAD_COMMIT: JSON.stringify(await gitCommit()),

@@ -3,9 +3,10 @@
  * layers mix text, executable-like and already-compressed files, so compression numbers
  * mean something. `docker load` accepts it.
  *
- *   bun scripts/sample-image.ts --size 64MiB --out sample.tar [--tag sample:latest] [--seed 1]
+ *   bun scripts/sample-image.ts --size 64MiB --out sample.tar [--tag sample:latest] [--seed 1] [--from /usr/bin,/usr/lib]
  */
-import { createWriteStream } from "node:fs";
+import { createWriteStream, lstatSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Writable } from "node:stream";
 import { pack } from "tar-stream";
 
@@ -54,14 +55,72 @@ export interface SampleOptions {
   size: number;
   tag: string;
   seed: number;
+  /** Take file contents from these folders (sorted walk, cycled to reach size) instead of synthetic pools. */
+  from?: string[];
 }
 
-/** Streams the archive into `out`; resolves when it is fully written. */
-export async function writeSampleImage(out: Writable, o: SampleOptions): Promise<void> {
+interface LayerFile {
+  name: string;
+  size: number;
+  body: () => Uint8Array | Promise<Uint8Array>;
+}
+
+/** Synthetic files: executable-like, text and incompressible, in a fixed rotation. */
+function syntheticFiles(o: SampleOptions): LayerFile[] {
   const { random, text, code, next } = makePools(o.seed);
   const kinds = [code, code, text, text, random] as const;
   const files = Math.max(1, Math.ceil(o.size / FILE_SIZE));
-  const layerSize = files * (512 + FILE_SIZE) + 1024;
+  return Array.from({ length: files }, (_, f) => ({
+    name: `usr/lib/sample/f${f}.bin`,
+    size: FILE_SIZE,
+    body: () => {
+      const pool = kinds[f % kinds.length] as Uint8Array;
+      const body = new Uint8Array(FILE_SIZE);
+      for (let at = 0; at < FILE_SIZE; at += 4096) {
+        const from = next() % (POOL - 4096);
+        body.set(pool.subarray(from, from + 4096), at);
+      }
+      return body;
+    },
+  }));
+}
+
+/** Real files (ELF binaries, libraries, text, gzip'd docs), walked in sorted order. */
+function realFiles(roots: string[], size: number): LayerFile[] {
+  const found: Array<{ path: string; size: number }> = [];
+  const walk = (dir: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(dir).sort();
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const path = join(dir, n);
+      const st = lstatSync(path, { throwIfNoEntry: false });
+      if (st?.isDirectory()) walk(path);
+      // Short names keep every tar header one block; huge files would dominate the mix.
+      else if (st?.isFile() && st.size > 0 && st.size < 32 * MiB && /^[!-~]{1,80}$/.test(path)) found.push({ path, size: st.size });
+    }
+  };
+  for (const r of roots) walk(r);
+  if (found.length === 0) throw new Error(`no files under ${roots.join(", ")}`);
+  const out: LayerFile[] = [];
+  for (let total = 0, i = 0; total < size; i++) {
+    const f = found[i % found.length] as { path: string; size: number };
+    const cycle = Math.floor(i / found.length);
+    out.push({ name: `c${cycle}${f.path}`, size: f.size, body: () => readFileSync(f.path) });
+    total += f.size;
+  }
+  return out;
+}
+
+const blocks = (n: number) => Math.ceil(n / 512) * 512;
+
+/** Streams the archive into `out`; resolves when it is fully written. */
+export async function writeSampleImage(out: Writable, o: SampleOptions): Promise<void> {
+  const files = o.from ? realFiles(o.from, o.size) : syntheticFiles(o);
+  const layerSize = files.reduce((sum, f) => sum + 512 + blocks(f.size), 1024);
   const outer = pack();
   const done = new Promise<void>((resolve, reject) => {
     out.on("finish", resolve);
@@ -73,25 +132,29 @@ export async function writeSampleImage(out: Writable, o: SampleOptions): Promise
   const hasher = new Bun.CryptoHasher("sha256");
   const entry = outer.entry({ name: "layer1/layer.tar", size: layerSize, mtime: new Date(0) });
   const inner = pack();
+  let drained: Promise<void> = Promise.resolve();
   inner.on("data", (c: unknown) => {
     if (!(c instanceof Uint8Array)) return;
     hasher.update(c);
     if (!entry.write(c)) {
       inner.pause();
-      entry.once("drain", () => inner.resume());
+      drained = new Promise((r) =>
+        entry.once("drain", () => {
+          inner.resume();
+          r();
+        }),
+      );
     }
   });
   const innerDone = new Promise<void>((r) => inner.on("end", () => r()));
-  for (let f = 0; f < files; f++) {
-    const pool = kinds[f % kinds.length] as Uint8Array;
-    const body = new Uint8Array(FILE_SIZE);
-    for (let at = 0; at < FILE_SIZE; at += 4096) {
-      const from = next() % (POOL - 4096);
-      body.set(pool.subarray(from, from + 4096), at);
-    }
+  for (const f of files) {
+    const body = await f.body();
+    if (body.byteLength !== f.size) throw new Error(`${f.name} changed size while the archive was written`);
     await new Promise<void>((resolve, reject) =>
-      inner.entry({ name: `usr/lib/sample/f${f}.bin`, size: FILE_SIZE, mtime: new Date(0) }, body, (e) => (e ? reject(e) : resolve())),
+      inner.entry({ name: f.name, size: body.byteLength, mtime: new Date(0) }, Buffer.from(body), (e) => (e ? reject(e) : resolve())),
     );
+    // Bounded memory: the next file waits until the output has taken this one.
+    await drained;
   }
   inner.finalize();
   await innerDone;
@@ -129,5 +192,11 @@ if (import.meta.main) {
   };
   const outPath = arg("out", "-");
   const out = outPath === "-" ? (process.stdout as unknown as Writable) : createWriteStream(outPath);
-  await writeSampleImage(out, { size: parseSize(arg("size", "64MiB")), tag: arg("tag", "sample:latest"), seed: Number(arg("seed", "1")) });
+  const from = arg("from", "");
+  await writeSampleImage(out, {
+    size: parseSize(arg("size", "64MiB")),
+    tag: arg("tag", "sample:latest"),
+    seed: Number(arg("seed", "1")),
+    from: from ? from.split(",") : undefined,
+  });
 }

@@ -5,17 +5,21 @@ declare const self: Worker;
 export interface GzipJob {
   id: number;
   level: number;
+  /** The block's bytes are data[0, length): the buffer itself is reused for many blocks. */
   data: Uint8Array;
+  length: number;
 }
 
 export interface GzipDone {
   id: number;
   out: Uint8Array;
+  /** The input buffer, handed back so the next block can reuse it instead of allocating. */
+  data: Uint8Array;
 }
 
 self.onmessage = (event: MessageEvent<GzipJob>) => {
-  const { id, level, data } = event.data;
-  const out = Bun.gzipSync(data as Uint8Array<ArrayBuffer>, { library: "libdeflate", level: level as 1 });
-  const done: GzipDone = { id, out };
-  self.postMessage(done, [out.buffer]);
+  const { id, level, data, length } = event.data;
+  const out = Bun.gzipSync(data.subarray(0, length) as Uint8Array<ArrayBuffer>, { library: "libdeflate", level: level as 1 });
+  const done: GzipDone = { id, out, data };
+  self.postMessage(done, [out.buffer as ArrayBuffer, data.buffer as ArrayBuffer]);
 };

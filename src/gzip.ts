@@ -14,7 +14,7 @@ export interface GzipOptions {
   blockSize: number;
 }
 
-export const DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024;
+export const DEFAULT_BLOCK_SIZE = 2 * 1024 * 1024;
 
 export function defaultJobs(): number {
   return Math.max(1, availableParallelism());
@@ -39,10 +39,10 @@ export function parallelGzip(input: ReadableStream<Uint8Array>, opts: Omit<GzipO
   let inputDone = false;
   let emitted = 0;
 
-  async function readBlock(): Promise<Uint8Array | undefined> {
-    const block = new Uint8Array(opts.blockSize);
+  /** Fills a (recycled) block buffer; resolves to how many bytes it holds. */
+  async function readBlock(block: Uint8Array): Promise<number> {
     let filled = 0;
-    while (filled < opts.blockSize) {
+    while (filled < block.byteLength) {
       let chunk = leftover;
       leftover = undefined;
       if (!chunk) {
@@ -53,13 +53,12 @@ export function parallelGzip(input: ReadableStream<Uint8Array>, opts: Omit<GzipO
         }
         chunk = r.value;
       }
-      const take = Math.min(chunk.byteLength, opts.blockSize - filled);
+      const take = Math.min(chunk.byteLength, block.byteLength - filled);
       block.set(chunk.subarray(0, take), filled);
       filled += take;
       if (take < chunk.byteLength) leftover = chunk.subarray(take);
     }
-    if (filled === 0) return undefined;
-    return filled === opts.blockSize ? block : block.slice(0, filled);
+    return filled;
   }
 
   return new ReadableStream<Uint8Array>(
@@ -67,9 +66,13 @@ export function parallelGzip(input: ReadableStream<Uint8Array>, opts: Omit<GzipO
       async pull(controller) {
         try {
           while (!inputDone && inFlight.length < maxInFlight) {
-            const block = await readBlock();
-            if (!block) continue;
-            const member = pool.compress(block);
+            const block = pool.buffer(opts.blockSize);
+            const length = await readBlock(block);
+            if (length === 0) {
+              pool.recycle(block);
+              continue;
+            }
+            const member = pool.compress(block, length);
             // Closing the pool rejects blocks nobody will await; that is not an error to report.
             member.catch(() => {});
             inFlight.push(member);
@@ -78,6 +81,7 @@ export function parallelGzip(input: ReadableStream<Uint8Array>, opts: Omit<GzipO
           if (next) {
             controller.enqueue(await next);
             emitted++;
+            if (emitted % 4 === 0) Bun.gc(false);
             return;
           }
           // An empty input is still a valid, empty gzip file, not zero bytes.
@@ -110,6 +114,8 @@ class WorkerPool {
   private readonly all: Worker[] = [];
   private readonly waiting: Array<(w: Worker) => void> = [];
   private readonly pending = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: unknown) => void }>();
+  /** Block buffers back from the workers, ready to be filled again. */
+  private readonly spare: Uint8Array[] = [];
   private nextId = 0;
   private closed = false;
 
@@ -118,13 +124,21 @@ class WorkerPool {
     private readonly level: number,
   ) {}
 
-  async compress(data: Uint8Array): Promise<Uint8Array> {
+  buffer(size: number): Uint8Array {
+    return this.spare.pop() ?? new Uint8Array(size);
+  }
+
+  recycle(block: Uint8Array): void {
+    this.spare.push(block);
+  }
+
+  async compress(data: Uint8Array, length: number): Promise<Uint8Array> {
     const worker = await this.acquire();
     const id = this.nextId++;
     try {
       return await new Promise<Uint8Array>((resolve, reject) => {
         this.pending.set(id, { resolve, reject });
-        const job: GzipJob = { id, level: this.level, data };
+        const job: GzipJob = { id, level: this.level, data, length };
         worker.postMessage(job, [data.buffer as ArrayBuffer]);
       });
     } finally {
@@ -155,10 +169,11 @@ class WorkerPool {
   }
 
   private spawn(): Worker {
-    const w = new Worker(new URL("./gzip-worker.ts", import.meta.url).href);
+    const w = new Worker(new URL("./gzip-worker.ts", import.meta.url).href, { smol: true } as WorkerOptions);
     w.onmessage = (event: MessageEvent<GzipDone>) => {
       const p = this.pending.get(event.data.id);
       this.pending.delete(event.data.id);
+      this.recycle(event.data.data);
       p?.resolve(event.data.out);
     };
     w.onerror = (event) => {

@@ -39,9 +39,9 @@ export function formFields(image: string, tags: readonly string[]): Array<[strin
 }
 
 /**
- * One attempt: source → gzip → multipart → POST /build, all streamed. If the source
- * fails, the request is aborted before the closing boundary and the source's own error
- * is what the caller sees (not fetch's generic one).
+ * One attempt: source → gzip → multipart → POST /build, all streamed. If anything on our
+ * side fails (the source, the compressor), the request is aborted before the closing
+ * boundary and that error is what the caller sees, not fetch's generic one.
  */
 export async function uploadOnce(
   req: UploadRequest,
@@ -52,42 +52,39 @@ export async function uploadOnce(
   const abort = new AbortController();
   const onOuterAbort = () => abort.abort(signal.reason);
   signal.addEventListener("abort", onOuterAbort, { once: true });
-  let sourceError: unknown;
+  let localError: unknown;
   let digest = "";
   progress.read.bytes = 0;
   progress.sent.bytes = 0;
   const watchdog = watchStall(progress, req.source.size, stallTimeoutMs, (e) => abort.abort(e));
-  let stopSource = () => {};
+  let stopLocal = () => {};
   try {
-    const { stream: tar, stop } = guard(req.source.open(), (e) => {
-      sourceError = e;
+    const compressed = rechunk(gzip(count(req.source.open(), progress.read), req.gzip), SEND_CHUNK);
+    const hashed = sha256(compressed, (hex) => {
+      digest = hex;
+    });
+    const { stream, stop } = guard(count(hashed, progress.sent), (e) => {
+      localError = e;
       abort.abort(e);
     });
-    stopSource = stop;
-    const compressed = rechunk(gzip(count(tar, progress.read), req.gzip), SEND_CHUNK);
-    const sent = count(
-      sha256(compressed, (hex) => {
-        digest = hex;
-      }),
-      progress.sent,
-    );
+    stopLocal = stop;
     const form = multipart(formFields(req.image, req.tags), {
       name: "context",
       filename: "image.tar.gz",
       contentType: "application/gzip",
-      body: sent,
+      body: stream,
     });
     const buildId = await startBuild(req.endpoint, form, abort.signal);
     return { buildId, bytesRead: progress.read.bytes, bytesSent: progress.sent.bytes, sha256: digest };
   } catch (e) {
     // The user's interrupt is the cause even when the source noticed first.
     if (signal.aborted) throw signal.reason;
-    if (sourceError !== undefined) throw asUploadError(sourceError);
+    if (localError !== undefined) throw asUploadError(localError);
     if (abort.signal.reason instanceof UploadError) throw abort.signal.reason;
     throw e;
   } finally {
     clearInterval(watchdog);
-    stopSource();
+    stopLocal();
     signal.removeEventListener("abort", onOuterAbort);
   }
 }
@@ -175,8 +172,8 @@ function watchStall(progress: Progress, size: number | undefined, timeoutMs: num
 
 /**
  * Passes chunks through and reports the first read error before the stream errors.
- * `stop` ends the source whatever fetch did with the body, so no `docker save` child
- * outlives its attempt.
+ * `stop` cancels the whole local pipeline whatever fetch did with the body, so no
+ * `docker save` child and no compressor outlives its attempt.
  */
 function guard(input: ReadableStream<Uint8Array>, onError: (e: unknown) => void) {
   const reader = input.getReader();
@@ -203,5 +200,5 @@ function guard(input: ReadableStream<Uint8Array>, onError: (e: unknown) => void)
 
 export function asUploadError(e: unknown): UploadError {
   if (e instanceof UploadError) return e;
-  return new UploadError("INPUT", `reading the image failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+  return new UploadError("INPUT", `preparing the image stream failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
 }

@@ -34,7 +34,7 @@ export function parallelGzip(input: ReadableStream<Uint8Array>, opts: Omit<GzipO
   const reader = input.getReader();
   const pool = new WorkerPool(opts.jobs, opts.level);
   const inFlight: Promise<Uint8Array>[] = [];
-  const maxInFlight = opts.jobs + 1;
+  const maxInFlight = 2 * opts.jobs + 2;
   let leftover: Uint8Array | undefined;
   let inputDone = false;
   let emitted = 0;

@@ -7,8 +7,8 @@ import { type Clock, type RetryPolicy, retryDelay } from "./retry.ts";
 import type { Source } from "./source.ts";
 import { count, type Meter, rechunk, sha256 } from "./streams.ts";
 
-/** Bun's fetch pays a fixed cost per chunk: 1 MiB chunks keep it off the profile. */
-const SEND_CHUNK = 1024 * 1024;
+/** Bun's fetch pays ~0.1 ms per chunk: at 512 KiB and up that is under 1 % of the upload. */
+const SEND_CHUNK = 512 * 1024;
 
 export interface UploadRequest {
   endpoint: Endpoint;

@@ -1,7 +1,11 @@
 /** The compiled binary against a real Docker engine (started by .ci/run) and the test server. */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { createWriteStream, statSync } from "node:fs";
+import { join } from "node:path";
+import { writeSampleImage } from "../scripts/sample-image.ts";
+import { gzip } from "../src/gzip.ts";
 import { dockerAvailable, dockerSaveSha256, importTestImage, removeImage } from "./docker-fixture.ts";
-import { apiEnv, KEY, processesMatching, runCli, startServerProcess, type TestServer, until } from "./helpers.ts";
+import { apiEnv, KEY, processesMatching, runCli, startServerProcess, type TestServer, tempDir, until } from "./helpers.ts";
 
 const hasDocker = dockerAvailable();
 const TAG = `ru-e2e-${process.pid}:v1`;
@@ -103,4 +107,35 @@ describe.skipIf(!hasDocker)("with a Docker engine", () => {
     await until(async () => (await processesMatching(`docker save ${BIG}`)).length === 0, "docker save to end", 5_000);
     expect((await server.state()).uploads.filter((u) => u.complete)).toEqual([]);
   }, 60_000);
+
+  describe("docker load reads our multi-member gzip", () => {
+    const dir = tempDir("ru-load-");
+    const archive = join(dir, "image.tar");
+    const LOAD_TAG = `ru-load-${process.pid}:v1`;
+    let size = 0;
+    beforeAll(async () => {
+      await writeSampleImage(createWriteStream(archive), { size: 3 * 1024 * 1024, tag: LOAD_TAG, seed: 9 });
+      size = statSync(archive).size;
+    });
+    afterAll(() => removeImage(LOAD_TAG));
+
+    // Block sizes chosen against the archive's own size, so the last block is whole, one byte, or ragged.
+    test.each([
+      ["the archive is exactly one block", () => size],
+      ["one block and 1 byte", () => size - 1],
+      ["many blocks, the last one short", () => 65_536 + 17],
+    ])(
+      "%s",
+      async (_name, blockSize) => {
+        removeImage(LOAD_TAG);
+        const gz = join(dir, `image-${blockSize()}.tar.gz`);
+        const body = gzip(Bun.file(archive).stream(), { mode: "parallel", level: 6, jobs: 2, blockSize: blockSize() });
+        await Bun.write(gz, new Response(body));
+        const load = Bun.spawnSync(["docker", "load", "-i", gz], { stdout: "pipe", stderr: "pipe" });
+        expect(load.stderr.toString()).toBe("");
+        expect(load.stdout.toString()).toContain(`Loaded image: ${LOAD_TAG}`);
+      },
+      60_000,
+    );
+  });
 });

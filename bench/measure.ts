@@ -1,0 +1,54 @@
+/** Runs a command and measures its wall time and the peak RSS of its whole process tree. */
+import { readdirSync, readFileSync } from "node:fs";
+
+export interface Measured {
+  seconds: number;
+  /** Peak of the summed VmRSS of the command and all its descendants (a pipeline is all its parts). */
+  peakRss: number;
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Direct children of a process, from every thread's children list (Linux 3.5+). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim();
+      if (text) out.push(...text.split(" ").map(Number));
+    }
+  } catch {
+    // the process ended while we looked
+  }
+  return out;
+}
+
+function treeRss(root: number): number {
+  let total = 0;
+  const stack = [root];
+  while (stack.length) {
+    const pid = stack.pop() as number;
+    try {
+      total += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024;
+    } catch {
+      // gone
+    }
+    stack.push(...childrenOf(pid));
+  }
+  return total;
+}
+
+export async function measure(cmd: string[], env: Record<string, string | undefined> = process.env): Promise<Measured> {
+  const started = performance.now();
+  const proc = Bun.spawn(cmd, { env, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  const out = new Response(proc.stdout).text();
+  const err = new Response(proc.stderr).text();
+  let peakRss = 0;
+  const timer = setInterval(() => {
+    peakRss = Math.max(peakRss, treeRss(proc.pid));
+  }, 100);
+  const code = await proc.exited;
+  clearInterval(timer);
+  return { seconds: (performance.now() - started) / 1000, peakRss, code, stdout: await out, stderr: await err };
+}

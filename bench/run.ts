@@ -1,0 +1,149 @@
+/**
+ * Runs the benchmark of issue 4: one archive, one local server that discards what it
+ * receives, and in the same run
+ *   a) runtime-upload (--input, and the docker path where an engine answers)
+ *   b) pigz -p$(nproc) -6 | curl -F context=@-   (what users script today)
+ *   c) the original uploader's method (bench/original.py: all in memory, gzip -9)
+ *   d) libdeflate on all cores, compression alone (bench/compress-only.ts: the machine's limit)
+ * and prints MB/s of uncompressed input, compressed size, peak RSS and the ratios.
+ *
+ *   bun bench/run.ts [--size 1GiB] [--archive FILE] [--synthetic] [--runs 3] [--only a,b,d] [--verify]
+ *
+ * Needs: npm run build, pigz, curl, python3. Timing lives here, never in tests.
+ */
+import { existsSync, mkdirSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { parseSize, writeSampleImage } from "../scripts/sample-image.ts";
+import { BIN, KEY, ROOT, sha256File, startServerProcess } from "../test/helpers.ts";
+import { type Measured, measure } from "./measure.ts";
+
+const argv = process.argv.slice(2);
+const arg = (name: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const has = (name: string) => argv.includes(`--${name}`);
+
+const REAL_ROOTS = ["/usr/bin", "/usr/lib/x86_64-linux-gnu", "/usr/share"];
+const TAG = "runtime-upload-bench:latest";
+const size = parseSize(arg("size") ?? "1GiB");
+const runs = Number(arg("runs") ?? 1);
+const only = new Set((arg("only") ?? "a,a-docker,b,c,d").split(","));
+const jobs = availableParallelism();
+
+async function archivePath(): Promise<string> {
+  const given = arg("archive");
+  if (given) return given;
+  const dir = join(ROOT, "bench", ".cache");
+  mkdirSync(dir, { recursive: true });
+  const synthetic = has("synthetic");
+  const file = join(dir, `${synthetic ? "synthetic" : "real"}-${size}.tar`);
+  if (!existsSync(file)) {
+    console.error(`bench: writing ${file} (${synthetic ? "synthetic" : `files of ${REAL_ROOTS.join(", ")}`})`);
+    const { createWriteStream } = await import("node:fs");
+    await writeSampleImage(createWriteStream(file), { size, tag: TAG, seed: 1, from: synthetic ? undefined : REAL_ROOTS });
+  }
+  return file;
+}
+
+function dockerUp(): boolean {
+  return Bun.spawnSync(["docker", "version", "--format", "{{.Server.Version}}"], { stdout: "pipe", stderr: "pipe" }).exitCode === 0;
+}
+
+const archive = await archivePath();
+const bytesIn = Bun.file(archive).size;
+// Every method reads the same file: start them all from a warm page cache.
+for await (const _ of Bun.file(archive).stream()) {
+  // read and drop
+}
+
+const server = await startServerProcess(["--discard", "--statuses", "SUCCESS"]);
+const env = { ...process.env, RUNTIME_API_URL: server.url, RUNTIME_API_KEY: KEY, BENCH_KEY: KEY };
+const curlForm = `-F target_image=bench:img -F "context=@-;filename=image.tar.gz;type=application/gzip"`;
+
+type Method = { id: string; label: string; cmd: () => string[] };
+const methods: Method[] = [
+  { id: "a", label: "a) runtime-upload --input", cmd: () => [BIN, "--input", archive, "bench:img", "--quiet", "--poll-interval", "1"] },
+  { id: "a-docker", label: "a) runtime-upload (docker save)", cmd: () => [BIN, TAG, "--quiet", "--poll-interval", "1"] },
+  {
+    id: "b",
+    label: `b) pigz -p${jobs} -6 | curl`,
+    cmd: () => ["sh", "-c", `pigz -p${jobs} -6 < '${archive}' | curl -sS -f -H "X-API-Key: $BENCH_KEY" ${curlForm} ${server.url}/build`],
+  },
+  {
+    id: "c",
+    label: "c) original: all in memory, gzip -9",
+    cmd: () => ["python3", join(ROOT, "bench", "original.py"), archive, server.url, KEY, "bench:img"],
+  },
+  {
+    id: "d",
+    label: `d) libdeflate -6 on ${jobs} cores, no upload`,
+    cmd: () => [process.execPath, join(ROOT, "bench", "compress-only.ts"), archive],
+  },
+];
+
+if (only.has("a-docker")) {
+  if (dockerUp()) {
+    console.error("bench: docker load of the archive for the docker path");
+    Bun.spawnSync(["docker", "load", "-i", archive], { stdout: "ignore", stderr: "inherit" });
+  } else {
+    only.delete("a-docker");
+  }
+}
+
+interface Result {
+  m: Method;
+  runs: Array<Measured & { bytesOut: number }>;
+}
+const results: Result[] = methods.filter((m) => only.has(m.id)).map((m) => ({ m, runs: [] }));
+
+for (let r = 0; r < runs; r++) {
+  for (const res of results) {
+    await server.reset();
+    await server.configure({ statuses: ["SUCCESS"] });
+    const run = await measure(res.m.cmd(), env);
+    if (run.code !== 0) throw new Error(`${res.m.label} failed (${run.code}): ${run.stderr}`);
+    const bytesOut = res.m.id === "d" ? JSON.parse(run.stdout).bytesOut : ((await server.state()).uploads[0]?.gzipBytes ?? 0);
+    res.runs.push({ ...run, bytesOut });
+    console.error(`bench: ${res.m.label}: ${run.seconds.toFixed(1)} s, ${(run.peakRss / 1048576).toFixed(0)} MiB`);
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+const mbps = (res: Result) => bytesIn / 1e6 / median(res.runs.map((x) => x.seconds));
+const find = (id: string) => results.find((x) => x.m.id === id);
+
+console.log(`\nArchive: ${archive} (${(bytesIn / 1048576).toFixed(0)} MiB), ${jobs} cores, median of ${runs} run(s)\n`);
+console.log("| method | MB/s (input) | compressed MiB | peak RSS MiB |");
+console.log("|---|---|---|---|");
+for (const res of results) {
+  const out = median(res.runs.map((x) => x.bytesOut));
+  const rss = Math.max(...res.runs.map((x) => x.peakRss));
+  console.log(`| ${res.m.label} | ${mbps(res).toFixed(1)} | ${(out / 1048576).toFixed(1)} | ${(rss / 1048576).toFixed(0)} |`);
+}
+const a = find("a");
+if (a) {
+  console.log("");
+  for (const id of ["b", "c", "d"]) {
+    const other = find(id);
+    if (other) console.log(`a/${id} throughput: ${(mbps(a) / mbps(other)).toFixed(2)}`);
+  }
+  const b = find("b");
+  if (b) console.log(`a/b compressed size: ${(median(a.runs.map((x) => x.bytesOut)) / median(b.runs.map((x) => x.bytesOut))).toFixed(4)}`);
+}
+
+if (has("verify")) {
+  // The discarding server proves nothing about content: check once against the verifying one.
+  const verifier = await startServerProcess();
+  const want = await sha256File(archive);
+  for (const id of ["a", "b"]) {
+    const m = methods.find((x) => x.id === id) as Method;
+    const cmd = m.cmd().map((x) => x.replaceAll(server.url, verifier.url));
+    await measure(cmd, { ...env, RUNTIME_API_URL: verifier.url });
+    const got = (await verifier.state()).uploads.at(-1)?.tarSha256;
+    console.log(`verify ${id}: ${got === want ? "byte-identical" : `MISMATCH ${got} != ${want}`}`);
+  }
+  verifier.stop();
+}
+server.stop();

@@ -27,6 +27,7 @@ export async function startBuild(ep: Endpoint, form: Multipart, signal: AbortSig
       headers: { ...headers(ep), "Content-Type": form.contentType },
       body: form.body,
       signal,
+      tls: ep.tls,
       // A stream body cannot be replayed by a redirect; failing loudly beats a silent resend.
       redirect: "error",
     });
@@ -57,6 +58,8 @@ export async function getBuildStatus(ep: Endpoint, buildId: string, timeoutMs: n
       timeout: timeoutMs,
       signal,
       responseType: "text",
+      // ofetch hands unknown options to fetch: Bun reads `tls` there.
+      ...({ tls: ep.tls } as object),
     });
   } catch (e) {
     if (e instanceof FetchError && e.response) {
@@ -79,6 +82,36 @@ export async function getBuildStatus(ep: Endpoint, buildId: string, timeoutMs: n
     image: typeof d.image === "string" ? d.image : undefined,
     error: typeof d.error === "string" ? d.error : undefined,
   };
+}
+
+/** GET /image_exists?image=REF ([OH] servers): whether the target is already built. */
+export async function imageExists(ep: Endpoint, image: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+  const url = `${ep.baseUrl}/image_exists`;
+  let text: string;
+  try {
+    text = await ofetch(url, {
+      query: { image },
+      headers: headers(ep),
+      retry: 0,
+      timeout: timeoutMs,
+      signal,
+      responseType: "text",
+      ...({ tls: ep.tls } as object),
+    });
+  } catch (e) {
+    if (e instanceof FetchError && e.response) {
+      if (e.response.status === 404) {
+        throw new UploadError("NOT_FOUND", `${url} is not offered by this Runtime-API (HTTP 404)`, {
+          hint: "drop --skip-existing: only OpenHands-style servers answer /image_exists",
+        });
+      }
+      throw httpError(e.response.status, typeof e.data === "string" ? e.data : "", url, e.response.headers.get("retry-after"));
+    }
+    throw toNetworkError(e instanceof FetchError && e.cause ? e.cause : e, url, signal);
+  }
+  const exists = parseJson(text)?.exists;
+  if (typeof exists !== "boolean") throw badResponse(url);
+  return exists;
 }
 
 function badResponse(url: string): UploadError {

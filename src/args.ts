@@ -1,6 +1,7 @@
 import { command, extendType, flag, number, oneOf, option, optional, positional, restPositionals, string } from "cmd-ts";
 import type { PullPolicy } from "./config.ts";
 import { DEFAULT_BLOCK_SIZE, defaultJobs, type GzipMode } from "./gzip.ts";
+import type { FormShape } from "./upload.ts";
 import { VERSION_TEXT } from "./version.ts";
 
 function intIn(min: number, max: number, what: string) {
@@ -31,6 +32,13 @@ const keyArgs = {
     description: "read the API key from FILE instead of RUNTIME_API_KEY",
   }),
   apiKeyStdin: flag({ long: "api-key-stdin", description: "read the API key from standard input" }),
+  cacert: option({
+    long: "cacert",
+    type: optional(string),
+    env: "SSL_CERT_FILE",
+    description: "trust the CA certificates (PEM) in FILE, for a private CA",
+  }),
+  insecure: flag({ long: "insecure", description: "do not verify the server's TLS certificate (unsafe: for tests only)" }),
 };
 
 /** How to wait for a build: shared by the upload and `wait`. */
@@ -105,12 +113,22 @@ export const uploadCommand = command({
     }),
     engine: option({
       long: "engine",
-      type: oneOf(["docker", "podman"]),
-      defaultValue: () => "docker",
+      type: oneOf(["auto", "docker", "podman"]),
+      defaultValue: () => "auto",
       defaultValueIsSerializable: true,
       env: "RUNTIME_UPLOAD_ENGINE",
-      description: "container engine CLI to save the image with",
+      description: "container engine CLI: auto (docker, else podman), docker or podman",
     }),
+    form: option({
+      long: "form",
+      type: oneOf<FormShape>(["runtime", "openhands"]),
+      defaultValue: (): FormShape => "runtime",
+      defaultValueIsSerializable: true,
+      description: "request shape: runtime (original uploader) or openhands (base64 context, repeated tags)",
+    }),
+    skipExisting: flag({ long: "skip-existing", description: "ask GET /image_exists first and skip the upload if IMAGE is there" }),
+    dryRun: flag({ long: "dry-run", description: "compress into a null sink and report size, ratio, digest, speed (no credentials)" }),
+    json: flag({ long: "json", description: "print one JSON object with the result on stdout" }),
     ...keyArgs,
     quiet,
   },
@@ -124,7 +142,7 @@ export const statusCommand = command({
   version: VERSION_TEXT,
   description: `Check a build once and print its status on stdout. Exits 1 if the build failed.\n${ENV_HELP}`,
   examples: [{ description: "Check a build", command: "runtime-upload status 0f6c…" }],
-  args: { buildId, ...keyArgs, quiet },
+  args: { buildId, ...keyArgs, quiet, json: flag({ long: "json", description: "print the status as JSON on stdout" }) },
   handler: (args) => ({ command: "status" as const, ...args }),
 });
 

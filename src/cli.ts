@@ -3,7 +3,9 @@ import { createConsola, type LogObject } from "consola";
 import { getBuildStatus } from "./api.ts";
 import { type StatusArgs, statusCommand, type UploadArgs, uploadCommand, type WaitArgs, waitCommand } from "./args.ts";
 import { type Endpoint, endpointFromEnv, keyFromText, plainHttpWarning, redact } from "./config.ts";
+import { resolveEngine } from "./docker.ts";
 import { type ErrorCode, UploadError } from "./errors.ts";
+import { type FailureContext, failureJson, successJson } from "./output.ts";
 import { FAILED_STATUSES } from "./poll.ts";
 import { realClock } from "./retry.ts";
 import { type RunEvent, runUpload, waitForBuild } from "./run.ts";
@@ -15,14 +17,28 @@ type Signal = keyof typeof SIGNAL_EXIT;
 const STATUS_TIMEOUT_MS = 60_000;
 
 let secret: string | undefined;
-const color = process.stderr.isTTY && !process.env.NO_COLOR;
+const tty = Boolean(process.stderr.isTTY);
+const color = tty && !process.env.NO_COLOR;
 const paint = (code: string, s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
 
-// Human lines go to stderr so stdout carries only the result (the built image name).
+/** The live line (progress bar, spinner) is redrawn in place on a TTY; other lines clear it first. */
+let live = "";
+function drawLive(line: string): void {
+  live = line;
+  process.stderr.write(`\r${line}\x1b[K`);
+}
+function clearLive(): void {
+  if (!live) return;
+  live = "";
+  process.stderr.write("\r\x1b[K");
+}
+
+// Human lines go to stderr so stdout carries only the result.
 const logger = createConsola({
   reporters: [
     {
       log(obj: LogObject) {
+        clearLive();
         const text = redact(obj.args.map(String).join(" "), secret);
         const prefix =
           obj.type === "error" || obj.type === "fatal" ? paint("31", "Error: ") : obj.type === "warn" ? paint("33", "Warning: ") : "";
@@ -37,51 +53,96 @@ function out(line: string): void {
 }
 
 function mib(n: number): string {
-  return `${(n / 1048576).toFixed(1)} MiB`;
+  return n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(2)} GiB` : `${(n / 1048576).toFixed(1)} MiB`;
 }
 
 function seconds(ms: number): string {
   return `${Math.ceil(ms / 1000)} s`;
 }
 
+let ticker: ReturnType<typeof setInterval> | undefined;
+function stopTicker(): void {
+  if (ticker !== undefined) clearInterval(ticker);
+  ticker = undefined;
+  clearLive();
+}
+
+/** Upload progress: a live line on a TTY, a plain line every few seconds elsewhere (CI logs). */
+function watchUpload(e: Extract<RunEvent, { type: "uploading" }>): void {
+  const started = performance.now();
+  const line = () => {
+    const { read, sent } = e.progress;
+    const secs = (performance.now() - started) / 1000;
+    const rate = read.bytes / 1e6 / Math.max(secs, 0.001);
+    const ratio = sent.bytes > 0 ? ` ratio ${(read.bytes / sent.bytes).toFixed(2)},` : "";
+    let of = "";
+    let eta = "";
+    if (e.size) {
+      of = ` of ${mib(e.size)} (${Math.min(100, (100 * read.bytes) / e.size).toFixed(0)}%)`;
+      if (rate > 0) eta = `, ETA ${Math.max(0, Math.round((e.size - read.bytes) / 1e6 / rate))} s`;
+    }
+    return `read ${mib(read.bytes)}${of}, sent ${mib(sent.bytes)},${ratio} ${rate.toFixed(1)} MB/s${eta}`;
+  };
+  ticker = setInterval(() => (tty ? drawLive(`  ${line()}`) : logger.log(line())), tty ? 250 : 5000);
+  ticker.unref();
+}
+
+const SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏";
+/** While the server builds: a spinner with the elapsed time, on a TTY only. */
+function watchBuild(status: () => string): void {
+  if (!tty) return;
+  const started = performance.now();
+  let frame = 0;
+  ticker = setInterval(() => {
+    const s = Math.floor((performance.now() - started) / 1000);
+    drawLive(`${SPINNER[frame++ % SPINNER.length]} building… ${s} s (${status() || "waiting"})`);
+  }, 100);
+  ticker.unref();
+}
+
 /** What the user sees for each step; the wording of the original uploader where it had one. */
-function render(e: RunEvent, image: string, engine: string, quiet: boolean, started: number): void {
+function render(e: RunEvent, ctx: { image: string; quiet: boolean; started: number; status: () => string }): void {
   switch (e.type) {
+    case "skipped":
+      logger.log(`${e.image} already exists on the Runtime-API: skipping the upload (--skip-existing)`);
+      break;
     case "pulling":
       logger.log(`Pulling Docker image: ${e.image}`);
       break;
     case "saving":
       logger.log(
-        e.source.label.startsWith(engine) ? `Saving Docker image as tar.gz: ${image}` : `Reading image archive from ${e.source.label}`,
+        e.source.label.includes(" save ") ? `Saving Docker image as tar.gz: ${ctx.image}` : `Reading image from ${e.source.label}`,
       );
       break;
     case "uploading":
       logger.log(`Uploading image to Runtime-API: ${e.url}`);
-      if (!quiet) watchProgress(e);
+      if (!ctx.quiet) watchUpload(e);
       break;
     case "upload-retry": {
-      stopProgress();
       const { error, retry, retries, delayMs } = e.retry;
       const what = error.code === "RATE_LIMITED" ? "rate limited" : `upload failed: ${error.message}`;
       logger.warn(`${what}, retrying in ${seconds(delayMs)} (retry ${retry}/${retries})`);
       break;
     }
+    case "dry-run":
     case "uploaded": {
-      stopProgress();
+      stopTicker();
       const r = e.result;
-      const secs = (performance.now() - started) / 1000;
+      const secs = (performance.now() - ctx.started) / 1000;
       logger.log(`Image saved and compressed. Size: ${r.bytesSent} bytes`);
-      if (!quiet) {
+      if (!ctx.quiet || e.type === "dry-run") {
         logger.log(
-          `Read ${mib(r.bytesRead)}, sent ${mib(r.bytesSent)} (ratio ${(r.bytesRead / Math.max(1, r.bytesSent)).toFixed(2)}) ` +
-            `in ${secs.toFixed(1)} s, ${(r.bytesRead / 1e6 / secs).toFixed(1)} MB/s; sha256 ${r.sha256}`,
+          `Read ${mib(r.bytesRead)}, ${e.type === "dry-run" ? "would send" : "sent"} ${mib(r.bytesSent)} ` +
+            `(ratio ${(r.bytesRead / Math.max(1, r.bytesSent)).toFixed(2)}) in ${secs.toFixed(1)} s, ` +
+            `${(r.bytesRead / 1e6 / secs).toFixed(1)} MB/s; sha256 ${r.sha256}`,
         );
       }
-      logger.log(`Build initiated with ID: ${r.buildId}`);
+      if (e.type === "uploaded") logger.log(`Build initiated with ID: ${e.result.buildId}`);
       break;
     }
     case "polling":
       logger.log(`Polling build status for ID: ${e.buildId}`);
+      if (!ctx.quiet) watchBuild(ctx.status);
       break;
     case "poll-notice": {
       const n = e.notice;
@@ -93,32 +154,8 @@ function render(e: RunEvent, image: string, engine: string, quiet: boolean, star
   }
 }
 
-let progressTimer: ReturnType<typeof setInterval> | undefined;
-
-/** A plain line every few seconds while bytes flow, so long uploads visibly move in CI logs. */
-function watchProgress(e: Extract<RunEvent, { type: "uploading" }>): void {
-  const tty = process.stderr.isTTY;
-  progressTimer = setInterval(
-    () => {
-      const of = e.size ? ` of ${mib(e.size)}` : "";
-      const line = `read ${mib(e.progress.read.bytes)}${of}, sent ${mib(e.progress.sent.bytes)}`;
-      if (tty) process.stderr.write(`\r  ${line}\x1b[K`);
-      else logger.log(line);
-    },
-    tty ? 1000 : 10_000,
-  );
-  progressTimer.unref();
-}
-
-function stopProgress(): void {
-  if (progressTimer === undefined) return;
-  clearInterval(progressTimer);
-  progressTimer = undefined;
-  if (process.stderr.isTTY) process.stderr.write("\r\x1b[K");
-}
-
 function report(e: unknown): number {
-  stopProgress();
+  stopTicker();
   if (e instanceof UploadError) {
     logger.error(e.message);
     if (e.hint) logger.log(`  hint: ${e.hint}`);
@@ -130,7 +167,18 @@ function report(e: unknown): number {
   return 1;
 }
 
-async function readKey(args: { apiKeyFile: string | undefined; apiKeyStdin: boolean }): Promise<string | undefined> {
+function asError(e: unknown): UploadError {
+  return e instanceof UploadError ? e : new UploadError("HTTP", `unexpected failure: ${(e as Error)?.message ?? String(e)}`);
+}
+
+interface ConnectionArgs {
+  apiKeyFile: string | undefined;
+  apiKeyStdin: boolean;
+  cacert: string | undefined;
+  insecure: boolean;
+}
+
+async function readKey(args: ConnectionArgs): Promise<string | undefined> {
   if (args.apiKeyStdin && args.apiKeyFile) throw new UploadError("USAGE", "use --api-key-file or --api-key-stdin, not both");
   if (args.apiKeyStdin) return keyFromText(await Bun.stdin.text(), "standard input (--api-key-stdin)");
   if (!args.apiKeyFile) return undefined;
@@ -143,9 +191,26 @@ async function readKey(args: { apiKeyFile: string | undefined; apiKeyStdin: bool
   return keyFromText(await file.text(), `--api-key-file ${args.apiKeyFile}`);
 }
 
-async function endpoint(args: { apiKeyFile: string | undefined; apiKeyStdin: boolean }): Promise<Endpoint> {
+async function readCa(path: string | undefined): Promise<string | undefined> {
+  if (!path) return undefined;
+  const file = Bun.file(path);
+  const text = (await file.exists()) ? await file.text() : "";
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new UploadError("CONFIG", `--cacert ${path} is not a PEM certificate file`, {
+      hint: "pass the CA certificate(s) in PEM form (-----BEGIN CERTIFICATE-----), or unset SSL_CERT_FILE",
+    });
+  }
+  return text;
+}
+
+async function endpoint(args: ConnectionArgs): Promise<Endpoint> {
   const ep = endpointFromEnv(process.env, await readKey(args));
   secret = ep.apiKey;
+  const ca = await readCa(args.cacert);
+  if (ca || args.insecure) ep.tls = { ...(ca ? { ca } : {}), ...(args.insecure ? { rejectUnauthorized: false } : {}) };
+  if (args.insecure) {
+    logger.warn("--insecure: the server's TLS certificate is NOT verified; anyone on the path can read the API key and change the upload");
+  }
   const warning = plainHttpWarning(ep.baseUrl);
   if (warning) logger.warn(warning);
   return ep;
@@ -168,21 +233,25 @@ async function upload(args: UploadArgs, signal: AbortSignal): Promise<number> {
   if (args.input === "-" && args.apiKeyStdin) {
     throw new UploadError("USAGE", "--input - and --api-key-stdin both want standard input", { hint: "pass the key with --api-key-file" });
   }
-  const ep = await endpoint(args);
   if (args.quiet) logger.level = 1;
-  logger.log(`Runtime API URL: ${ep.baseUrl}`);
-  logger.log(`Image name: ${args.image}`);
   const started = performance.now();
-  let buildId: string | undefined;
+  const failure: FailureContext = { buildId: undefined, status: undefined, bytesRead: undefined, bytesSent: undefined, sha256: undefined };
   try {
+    // A dry run talks to no server, so it needs no URL and no key.
+    const ep: Endpoint = args.dryRun ? { baseUrl: "(dry run)", apiKey: "" } : await endpoint(args);
+    if (!args.dryRun) logger.log(`Runtime API URL: ${ep.baseUrl}`);
+    logger.log(`Image name: ${args.image}`);
     const result = await runUpload({
       endpoint: ep,
       image: args.image,
       tags: args.tags,
       input: args.input,
       pull: args.pull,
-      engine: { bin: args.engine },
+      engine: resolveEngine(args.engine, Bun.which),
       gzip: { mode: args.gzip, level: args.level, jobs: args.jobs, blockSize: args.blockSize },
+      form: args.form,
+      dryRun: args.dryRun,
+      skipExisting: args.skipExisting,
       timeoutMs: args.timeout * 60_000,
       intervalMs: args.pollInterval * 1000,
       statusTimeoutMs: STATUS_TIMEOUT_MS,
@@ -191,27 +260,35 @@ async function upload(args: UploadArgs, signal: AbortSignal): Promise<number> {
       clock: realClock,
       signal,
       onEvent: (e) => {
-        if (e.type === "uploaded") buildId = e.result.buildId;
-        render(e, args.image, args.engine, args.quiet, started);
+        if (e.type === "uploaded") Object.assign(failure, e.result);
+        if (e.type === "poll-notice" && e.notice.kind === "status") failure.status = e.notice.status;
+        render(e, { image: args.image, quiet: args.quiet, started, status: () => failure.status ?? "" });
       },
     });
-    logger.log(`Build completed successfully! Image: ${result.image}`);
-    logger.log("Image upload completed successfully!");
-    out(result.image);
+    stopTicker();
+    if (result.outcome === "built") {
+      logger.log(`Build completed successfully! Image: ${result.image}`);
+      logger.log("Image upload completed successfully!");
+    }
+    if (args.json) out(JSON.stringify(successJson(result, failure.status ?? null, (performance.now() - started) / 1000)));
+    else if (result.outcome !== "dry-run") out(result.image);
     return 0;
   } catch (e) {
-    if (buildId && e instanceof UploadError && e.code === "INTERRUPTED") {
-      throw new UploadError("INTERRUPTED", `${e.message}; build ${buildId} was started and goes on on the server`, {
-        hint: `resume waiting with: runtime-upload wait ${buildId}`,
+    let error = asError(e);
+    if (failure.buildId && error.code === "INTERRUPTED") {
+      error = new UploadError("INTERRUPTED", `${error.message}; build ${failure.buildId} was started and goes on on the server`, {
+        hint: `resume waiting with: runtime-upload wait ${failure.buildId}`,
       });
     }
-    throw e;
+    if (args.json) out(JSON.stringify(failureJson(error, failure, (performance.now() - started) / 1000)));
+    throw error;
   }
 }
 
 async function wait(args: WaitArgs, signal: AbortSignal): Promise<number> {
   const ep = await endpoint(args);
   if (args.quiet) logger.level = 1;
+  let status = "";
   const image = await waitForBuild(
     {
       endpoint: ep,
@@ -220,10 +297,14 @@ async function wait(args: WaitArgs, signal: AbortSignal): Promise<number> {
       statusTimeoutMs: STATUS_TIMEOUT_MS,
       clock: realClock,
       signal,
-      onEvent: (e) => render(e, "", "", args.quiet, performance.now()),
+      onEvent: (e) => {
+        if (e.type === "poll-notice" && e.notice.kind === "status") status = e.notice.status;
+        render(e, { image: "", quiet: args.quiet, started: performance.now(), status: () => status });
+      },
     },
     args.buildId,
   );
+  stopTicker();
   logger.log(`Build completed successfully! Image: ${image}`);
   out(image);
   return 0;
@@ -232,9 +313,12 @@ async function wait(args: WaitArgs, signal: AbortSignal): Promise<number> {
 async function status(args: StatusArgs, signal: AbortSignal): Promise<number> {
   const ep = await endpoint(args);
   const s = await getBuildStatus(ep, args.buildId, STATUS_TIMEOUT_MS, signal);
-  out(s.status || "(none)");
-  if (s.image && s.status === "SUCCESS") logger.log(`Image: ${s.image}`);
-  if (s.error) logger.log(`Error: ${s.error}`);
+  if (args.json) out(JSON.stringify({ build_id: args.buildId, status: s.status, image: s.image ?? null, error: s.error ?? null }));
+  else {
+    out(s.status || "(none)");
+    if (s.image && s.status === "SUCCESS") logger.log(`Image: ${s.image}`);
+    if (s.error) logger.log(`Error: ${s.error}`);
+  }
   return FAILED_STATUSES.has(s.status) ? 1 : 0;
 }
 

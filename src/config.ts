@@ -6,6 +6,8 @@ export interface Endpoint {
   /** RUNTIME_API_URL without trailing slashes. */
   baseUrl: string;
   apiKey: string;
+  /** Private CA (PEM) and/or verification off (--insecure), passed to every request. */
+  tls?: { ca?: string; rejectUnauthorized?: boolean };
 }
 
 /**

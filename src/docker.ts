@@ -9,6 +9,13 @@ export interface Engine {
   bin: string;
 }
 
+/** --engine auto: docker when its CLI is installed, else podman when that is, else docker (to say it is missing). */
+export function resolveEngine(choice: string, which: (bin: string) => string | null): Engine {
+  if (choice !== "auto") return { bin: choice };
+  if (which("docker")) return { bin: "docker" };
+  return { bin: which("podman") ? "podman" : "docker" };
+}
+
 export interface ImageInfo {
   id: string;
   /** Uncompressed size the engine reports; the archive is about this large. */

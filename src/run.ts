@@ -1,4 +1,4 @@
-import { getBuildStatus } from "./api.ts";
+import { getBuildStatus, imageExists } from "./api.ts";
 import type { Endpoint, PullPolicy } from "./config.ts";
 import { type Engine, inspectImage, pullImage } from "./docker.ts";
 import { UploadError } from "./errors.ts";
@@ -6,7 +6,7 @@ import type { GzipOptions } from "./gzip.ts";
 import { type Notice, pollBuild } from "./poll.ts";
 import { type Clock, DEFAULT_RETRY } from "./retry.ts";
 import { dockerSource, fileSource, type Source, stdinSource } from "./source.ts";
-import { type Progress, type RetryNotice, type UploadResult, upload } from "./upload.ts";
+import { type DryRunResult, dryRun, type FormShape, type Progress, type RetryNotice, type UploadResult, upload } from "./upload.ts";
 
 export interface RunOptions {
   endpoint: Endpoint;
@@ -17,6 +17,11 @@ export interface RunOptions {
   pull: PullPolicy;
   engine: Engine;
   gzip: GzipOptions;
+  form: FormShape;
+  /** Compress and measure into a null sink; no request is made. */
+  dryRun: boolean;
+  /** Ask GET /image_exists first and skip the upload when the target is there. */
+  skipExisting: boolean;
   timeoutMs: number;
   intervalMs: number;
   statusTimeoutMs: number;
@@ -28,26 +33,43 @@ export interface RunOptions {
 }
 
 export type RunEvent =
+  | { type: "skipped"; image: string }
   | { type: "pulling"; image: string }
   | { type: "saving"; source: Source }
   | { type: "uploading"; url: string; progress: Progress; size: number | undefined }
   | { type: "upload-retry"; retry: RetryNotice }
   | { type: "uploaded"; result: UploadResult }
+  | { type: "dry-run"; result: DryRunResult }
   | { type: "polling"; buildId: string }
   | { type: "poll-notice"; notice: Notice };
 
 export interface RunResult {
-  upload: UploadResult;
+  outcome: "built" | "skipped" | "dry-run";
+  /** What was (or, for a dry run, would be) sent. */
+  upload?: DryRunResult & { buildId?: string };
   image: string;
+  uploadSeconds?: number;
+  buildSeconds?: number;
 }
 
 /** The main job: find the image, stream it up, wait for the build. Prints nothing. */
 export async function runUpload(o: RunOptions): Promise<RunResult> {
+  if (o.skipExisting && !o.dryRun && (await imageExists(o.endpoint, o.image, o.statusTimeoutMs, o.signal))) {
+    o.onEvent({ type: "skipped", image: o.image });
+    return { outcome: "skipped", image: o.image };
+  }
   const source = await prepareSource(o);
   o.onEvent({ type: "saving", source });
   const progress: Progress = { read: { bytes: 0 }, sent: { bytes: 0 } };
+  const req = { endpoint: o.endpoint, image: o.image, tags: o.tags, source, gzip: o.gzip, form: o.form };
+  const started = o.clock.now();
+  if (o.dryRun) {
+    const result = await dryRun(req, progress);
+    o.onEvent({ type: "dry-run", result });
+    return { outcome: "dry-run", upload: result, image: o.image, uploadSeconds: (o.clock.now() - started) / 1000 };
+  }
   o.onEvent({ type: "uploading", url: `${o.endpoint.baseUrl}/build`, progress, size: source.size });
-  const result = await upload({ endpoint: o.endpoint, image: o.image, tags: o.tags, source, gzip: o.gzip }, progress, {
+  const result = await upload(req, progress, {
     policy: { ...DEFAULT_RETRY, retries: o.retries },
     clock: o.clock,
     random: Math.random,
@@ -56,8 +78,15 @@ export async function runUpload(o: RunOptions): Promise<RunResult> {
     onRetry: (retry) => o.onEvent({ type: "upload-retry", retry }),
   });
   o.onEvent({ type: "uploaded", result });
+  const uploaded = o.clock.now();
   const image = await waitForBuild(o, result.buildId);
-  return { upload: result, image };
+  return {
+    outcome: "built",
+    upload: result,
+    image,
+    uploadSeconds: (uploaded - started) / 1000,
+    buildSeconds: (o.clock.now() - uploaded) / 1000,
+  };
 }
 
 export type WaitOptions = Pick<RunOptions, "endpoint" | "timeoutMs" | "intervalMs" | "statusTimeoutMs" | "clock" | "signal" | "onEvent">;

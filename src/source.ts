@@ -1,4 +1,6 @@
-import { statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { type PackOptions, pack } from "tar-fs";
 import { type Engine, saveImage } from "./docker.ts";
 import { UploadError } from "./errors.ts";
 
@@ -9,9 +11,11 @@ import { UploadError } from "./errors.ts";
 export interface Source {
   /** Human description for messages: "docker save nginx", "file image.tar", "stdin". */
   label: string;
-  /** Expected uncompressed size in bytes, when known (for progress and ETA). */
+  /** Expected size in bytes of what open() yields, when known (for progress and ETA). */
   size: number | undefined;
   replayable: boolean;
+  /** The bytes are gzip already: send them as they are rather than compress twice. */
+  gzipped: boolean;
   open(): ReadableStream<Uint8Array>;
 }
 
@@ -20,28 +24,95 @@ export function dockerSource(engine: Engine, image: string, size: number | undef
     label: `${engine.bin} save ${image}`,
     size,
     replayable: true,
+    gzipped: false,
     open: () => saveImage(engine, image),
   };
+}
+
+const INPUT_HINT = "pass a docker save or OCI archive (docker save -o image.tar IMAGE), an OCI layout folder, or - for stdin";
+
+function inputError(message: string, cause?: unknown): UploadError {
+  return new UploadError("INPUT", message, { hint: INPUT_HINT, cause });
+}
+
+/** What the first bytes of an archive say it is. */
+export function sniff(head: Uint8Array): "gzip" | "tar" | "unknown" {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return "gzip";
+  if (head.length >= 512 && validTarHeader(head.subarray(0, 512))) return "tar";
+  return "unknown";
+}
+
+/** A tar header's checksum counts its own field as spaces (POSIX ustar). */
+function validTarHeader(h: Uint8Array): boolean {
+  const field = Buffer.from(h.subarray(148, 156)).toString("latin1").replace(/\0.*$/, "").trim();
+  if (!/^[0-7]+$/.test(field)) return false;
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : (h[i] as number);
+  return sum === Number.parseInt(field, 8);
 }
 
 export function fileSource(path: string): Source {
   let size: number;
   try {
     const st = statSync(path);
+    if (st.isDirectory()) return ociLayoutSource(path);
     if (!st.isFile()) throw new Error("not a regular file");
     size = st.size;
   } catch (cause) {
-    throw new UploadError("INPUT", `cannot read --input ${path}: ${(cause as Error).message}`, {
-      hint: "pass a docker save archive (docker save -o image.tar IMAGE), or - for stdin",
-      cause,
-    });
+    if (cause instanceof UploadError) throw cause;
+    throw inputError(`cannot read --input ${path}: ${(cause as Error).message}`, cause);
   }
+  const head = Buffer.alloc(512);
+  const fd = openSync(path, "r");
+  const got = readSync(fd, head, 0, 512, 0);
+  closeSync(fd);
+  const kind = sniff(head.subarray(0, got));
+  if (kind === "unknown") throw inputError(`--input ${path} is neither a tar archive nor gzip`);
   return {
-    label: `file ${path}`,
+    label: `file ${path}${kind === "gzip" ? " (gzip, sent as is)" : ""}`,
     size,
     replayable: true,
+    gzipped: kind === "gzip",
     open: () => Bun.file(path).stream(),
   };
+}
+
+/** An OCI image layout folder (oci-layout, index.json, blobs/), packed as a tar on the fly. */
+export function ociLayoutSource(dir: string): Source {
+  for (const need of ["oci-layout", "index.json", "blobs"]) {
+    if (!existsSync(join(dir, need))) {
+      throw inputError(`--input ${dir} is a folder but not an OCI image layout: it has no ${need}`);
+    }
+  }
+  return {
+    label: `OCI layout ${dir}`,
+    size: undefined,
+    replayable: true,
+    gzipped: false,
+    open: () => {
+      // Sorted names and no owner ids: the same folder always packs to the same bytes.
+      const options = { sort: true, map: (h) => ({ ...h, uid: 0, gid: 0, uname: "", gname: "" }) } as PackOptions & { sort: boolean };
+      return pullFrom(pack(dir, options) as unknown as AsyncIterable<Uint8Array>);
+    },
+  };
+}
+
+/** A web stream over an async iterable (tar-fs gives a streamx stream), pulled on demand. */
+function pullFrom(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const it = source[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const { done, value } = await it.next();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+      async cancel() {
+        await it.return?.();
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 export function stdinSource(): Source {
@@ -50,6 +121,7 @@ export function stdinSource(): Source {
     label: "stdin",
     size: undefined,
     replayable: false,
+    gzipped: false,
     open() {
       if (opened) {
         throw new UploadError("INPUT", "standard input cannot be read twice, so the upload cannot be retried", {

@@ -59,3 +59,21 @@ export function rechunk(input: ReadableStream<Uint8Array>, min: number): Readabl
     { highWaterMark: 0 },
   );
 }
+
+/** Base64 text of the stream ([OH] form), 3-byte groups carried across chunk edges. */
+export function base64(input: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  let rest: Uint8Array = new Uint8Array(0);
+  return input.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        const all = rest.length ? Buffer.concat([rest, chunk]) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        const whole = all.length - (all.length % 3);
+        rest = Uint8Array.prototype.slice.call(all, whole);
+        if (whole > 0) controller.enqueue(Buffer.from(all.subarray(0, whole).toString("base64"), "latin1"));
+      },
+      flush(controller) {
+        if (rest.length) controller.enqueue(Buffer.from(Buffer.from(rest).toString("base64"), "latin1"));
+      },
+    }),
+  );
+}

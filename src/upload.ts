@@ -5,10 +5,13 @@ import { type GzipOptions, gzip } from "./gzip.ts";
 import { multipart } from "./multipart.ts";
 import { type Clock, type RetryPolicy, retryDelay } from "./retry.ts";
 import type { Source } from "./source.ts";
-import { count, type Meter, rechunk, sha256 } from "./streams.ts";
+import { base64, count, type Meter, rechunk, sha256 } from "./streams.ts";
 
 /** Bun's fetch pays ~0.1 ms per chunk: at 512 KiB and up that is under 1 % of the upload. */
 const SEND_CHUNK = 512 * 1024;
+
+/** runtime: the original uploader's form ([UP]); openhands: RemoteRuntimeBuilder's ([OH]). */
+export type FormShape = "runtime" | "openhands";
 
 export interface UploadRequest {
   endpoint: Endpoint;
@@ -17,6 +20,7 @@ export interface UploadRequest {
   tags: readonly string[];
   source: Source;
   gzip: GzipOptions;
+  form: FormShape;
 }
 
 export interface Progress {
@@ -33,9 +37,60 @@ export interface UploadResult {
   sha256: string;
 }
 
-/** The [UP] form: the gzip as a file part, target_image, then tags_0, tags_1, … */
-export function formFields(image: string, tags: readonly string[]): Array<[string, string]> {
+/** The image name without its tag or digest: "reg:5000/app:1.0" → "reg:5000/app". */
+export function repository(image: string): string {
+  const name = image.split("@")[0] as string;
+  const colon = name.lastIndexOf(":");
+  return colon > name.lastIndexOf("/") ? name.slice(0, colon) : name;
+}
+
+/**
+ * The form fields. [UP]: target_image, then bare tags as tags_0, tags_1, …
+ * [OH]: target_image, then one repeated `tags` field per full reference.
+ */
+export function formFields(image: string, tags: readonly string[], shape: FormShape = "runtime"): Array<[string, string]> {
+  if (shape === "openhands") return [["target_image", image], ...tags.map((t): [string, string] => ["tags", `${repository(image)}:${t}`])];
   return [["target_image", image], ...tags.map((t, i): [string, string] => [`tags_${i}`, t])];
+}
+
+const FILE_PART = {
+  runtime: { name: "context", filename: "image.tar.gz", contentType: "application/gzip" },
+  openhands: { name: "context", filename: "context.tar.gz", contentType: "application/octet-stream" },
+} as const;
+
+/**
+ * Everything on our side of the socket: source → gzip (unless the source is gzip
+ * already) → base64 for the [OH] form → counted and hashed as sent.
+ */
+function contextBody(req: UploadRequest, progress: Progress, onDigest: (hex: string) => void): ReadableStream<Uint8Array> {
+  progress.read.bytes = 0;
+  progress.sent.bytes = 0;
+  const tar = count(req.source.open(), progress.read);
+  const gz = req.source.gzipped ? tar : gzip(tar, req.gzip);
+  const encoded = req.form === "openhands" ? base64(gz) : gz;
+  return count(sha256(rechunk(encoded, SEND_CHUNK), onDigest), progress.sent);
+}
+
+export interface DryRunResult {
+  bytesRead: number;
+  bytesSent: number;
+  sha256: string;
+}
+
+/** The whole pipeline into a null sink: size, ratio and digest without a server. */
+export async function dryRun(req: UploadRequest, progress: Progress): Promise<DryRunResult> {
+  let digest = "";
+  const body = contextBody(req, progress, (hex) => {
+    digest = hex;
+  });
+  try {
+    for await (const _ of body as unknown as AsyncIterable<Uint8Array>) {
+      // counted and hashed on the way
+    }
+  } catch (e) {
+    throw asUploadError(e);
+  }
+  return { bytesRead: progress.read.bytes, bytesSent: progress.sent.bytes, sha256: digest };
 }
 
 /**
@@ -54,26 +109,18 @@ export async function uploadOnce(
   signal.addEventListener("abort", onOuterAbort, { once: true });
   let localError: unknown;
   let digest = "";
-  progress.read.bytes = 0;
-  progress.sent.bytes = 0;
   const watchdog = watchStall(progress, req.source.size, stallTimeoutMs, (e) => abort.abort(e));
   let stopLocal = () => {};
   try {
-    const compressed = rechunk(gzip(count(req.source.open(), progress.read), req.gzip), SEND_CHUNK);
-    const hashed = sha256(compressed, (hex) => {
+    const local = contextBody(req, progress, (hex) => {
       digest = hex;
     });
-    const { stream, stop } = guard(count(hashed, progress.sent), (e) => {
+    const { stream, stop } = guard(local, (e) => {
       localError = e;
       abort.abort(e);
     });
     stopLocal = stop;
-    const form = multipart(formFields(req.image, req.tags), {
-      name: "context",
-      filename: "image.tar.gz",
-      contentType: "application/gzip",
-      body: stream,
-    });
+    const form = multipart(formFields(req.image, req.tags, req.form), { ...FILE_PART[req.form], body: stream });
     const buildId = await startBuild(req.endpoint, form, abort.signal);
     return { buildId, bytesRead: progress.read.bytes, bytesSent: progress.sent.bytes, sha256: digest };
   } catch (e) {

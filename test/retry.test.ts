@@ -19,6 +19,7 @@ function source(replayable = true): Source {
     label: "memory",
     size: 1000,
     replayable,
+    gzipped: false,
     open: () => {
       opened++;
       return new Blob([new Uint8Array(1000).fill(7)]).stream();
@@ -41,6 +42,7 @@ function run(replayable = true, retries = DEFAULT_RETRY.retries) {
       tags: [],
       source: source(replayable),
       gzip: { mode: "parallel", level: 1, jobs: 1, blockSize: 65536 },
+      form: "runtime",
     },
     progress,
     {

@@ -21,7 +21,7 @@ export interface TestServer {
 }
 
 /** Starts test/server.ts as its own process, as a user's Runtime-API would be. */
-export async function startServerProcess(extra: string[] = []): Promise<TestServer> {
+export async function startServerProcess(extra: string[] = [], caFile?: string): Promise<TestServer> {
   const proc = Bun.spawn([process.execPath, join(ROOT, "test", "server.ts"), "--port", "0", "--key", KEY, ...extra], {
     stdout: "pipe",
     stderr: "inherit",
@@ -35,10 +35,11 @@ export async function startServerProcess(extra: string[] = []): Promise<TestServ
     text += new TextDecoder().decode(value);
   }
   reader.releaseLock();
-  const url = /http:\/\/[^\s]+/.exec(text)?.[0];
+  const url = /https?:\/\/[^\s]+/.exec(text)?.[0];
   if (!url) throw new Error(`unexpected server banner: ${text}`);
+  const tls = caFile ? { tls: { ca: await Bun.file(caFile).text() } } : {};
   const control = (path: string, body?: unknown) =>
-    fetch(`${url}/_control/${path}`, body === undefined ? {} : { method: "POST", body: JSON.stringify(body) });
+    fetch(`${url}/_control/${path}`, body === undefined ? tls : { ...tls, method: "POST", body: JSON.stringify(body) });
   return {
     url,
     state: async () => (await (await control("state")).json()) as ServerState,

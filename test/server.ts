@@ -4,10 +4,12 @@
  * it in memory), records what arrived, and plays a scripted sequence of build statuses.
  *
  *   bun test/server.ts [--port 0] [--key KEY] [--statuses PENDING,RUNNING,SUCCESS] [--discard]
+ *                      [--tls-cert cert.pem --tls-key key.pem]
  *
  * Tests steer it over loopback: POST /_control/config, GET /_control/state, POST /_control/reset.
  */
 import { createHash, randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { PassThrough, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
@@ -39,6 +41,8 @@ export interface ServerConfig {
   image?: string;
   /** Count bytes only (benchmarks): no multipart parsing, no gunzip, no tar, no hash. */
   discard: boolean;
+  /** Images GET /image_exists reports as present. */
+  existing: string[];
   faults: Fault[];
 }
 
@@ -54,6 +58,8 @@ export interface Upload {
   tarBytes: number;
   tarSha256?: string;
   entries: string[];
+  /** sha256 of each regular file in the tar, by name (the first 10,000). */
+  files: Record<string, string>;
   statusCalls: number;
 }
 
@@ -96,9 +102,14 @@ function contextSink(upload: Upload): PartSink & { done: Promise<void> } {
     upload.shape = isGzip ? "up" : "oh";
     const tar = extract();
     tar.on("entry", (header, stream, next) => {
-      if (upload.entries.length < 10_000) upload.entries.push(header.name);
-      stream.on("end", next);
-      stream.resume();
+      const keep = upload.entries.length < 10_000;
+      if (keep) upload.entries.push(header.name);
+      const h = createHash("sha256");
+      stream.on("data", (c: unknown) => h.update(c as Buffer));
+      stream.on("end", () => {
+        if (keep && header.type === "file") upload.files[header.name] = h.digest("hex");
+        next();
+      });
     });
     decoded = isGzip ? input : input.pipe(base64Decoder());
     await pipeline(
@@ -176,8 +187,8 @@ function throttle(
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
 
-export function startServer(initial: Partial<ServerConfig> = {}, port = 0) {
-  const defaults: ServerConfig = { key: "test-key", statuses: ["PENDING", "RUNNING", "SUCCESS"], discard: false, faults: [] };
+export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?: { cert: string; key: string }) {
+  const defaults: ServerConfig = { key: "test-key", statuses: ["PENDING", "RUNNING", "SUCCESS"], discard: false, existing: [], faults: [] };
   let config: ServerConfig = { ...defaults, ...initial };
   let state: ServerState = { uploads: [], requests: [] };
   const builds = new Map<string, { upload: Upload; statuses: string[]; image: string }>();
@@ -199,6 +210,7 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0) {
       gzipBytes: 0,
       tarBytes: 0,
       entries: [],
+      files: {},
       statusCalls: 0,
     };
     state.uploads.push(upload);
@@ -226,8 +238,9 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0) {
     if (!upload.file) return json(400, { detail: "missing context file part" });
     const target = upload.fields.target_image?.[0];
     if (!target) return json(400, { detail: "missing target_image" });
-    if (upload.shape === "up" && !upload.entries.includes("manifest.json")) {
-      upload.error = "context is not a docker save archive (no manifest.json)";
+    // docker save archives carry manifest.json; OCI archives and layouts carry index.json.
+    if (upload.shape === "up" && !upload.entries.some((e) => e === "manifest.json" || e === "index.json")) {
+      upload.error = "context is not an image archive (no manifest.json or index.json)";
       return json(400, { detail: upload.error });
     }
     return fault?.status ? faultResponse(upload, fault) : startBuild(upload, target);
@@ -268,6 +281,7 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0) {
     port,
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     idleTimeout: 0,
+    ...(tls ? { tls } : {}),
     async fetch(req, srv) {
       const url = new URL(req.url);
       if (url.pathname.startsWith("/_control/")) {
@@ -285,11 +299,18 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0) {
       }
       const key = req.headers.get("x-api-key");
       state.requests.push({ method: req.method, path: url.pathname, key });
-      const known = (req.method === "POST" && url.pathname === "/build") || (req.method === "GET" && url.pathname === "/build_status");
+      const known =
+        (req.method === "POST" && url.pathname === "/build") ||
+        (req.method === "GET" && (url.pathname === "/build_status" || url.pathname === "/image_exists"));
       if (!known) return json(404, { detail: "Not Found" });
       if (key !== config.key) {
         await req.body?.cancel().catch(() => {});
         return json(401, { detail: "Invalid API Key" });
+      }
+      if (url.pathname === "/image_exists") {
+        const image = url.searchParams.get("image") ?? "";
+        const exists = config.existing.includes(image);
+        return json(200, { exists, image: exists ? { upload_time: "2026-01-01T00:00:00Z", image_size_bytes: 1 } : null });
       }
       const fault = takeFault(url.pathname);
       if (url.pathname === "/build") return handleBuild(req, fault, () => srv.timeout(req, 1));
@@ -313,7 +334,10 @@ if (import.meta.main) {
       discard: process.argv.includes("--discard"),
     },
     Number(arg("port") ?? 0),
+    arg("tls-cert")
+      ? { cert: readFileSync(arg("tls-cert") as string, "utf8"), key: readFileSync(arg("tls-key") as string, "utf8") }
+      : undefined,
   );
-  console.log(`listening on http://127.0.0.1:${server.port}`);
+  console.log(`listening on ${arg("tls-cert") ? "https" : "http"}://127.0.0.1:${server.port}`);
   for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(0));
 }

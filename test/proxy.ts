@@ -61,7 +61,7 @@ export function startConnectProxy() {
               send(s, Buffer.from("HTTP/1.1 200 Connection Established\r\n\r\n"));
               if (rest.length) send(up, rest);
             },
-            data(up, c) {
+            data(_up, c) {
               send(s, c);
             },
             drain: flush,

@@ -56,9 +56,12 @@ export const uploadCommand = command({
   name: "runtime-upload",
   version: VERSION_TEXT,
   description:
-    "Stream a local Docker image to a Runtime-API and wait for the build.\n" +
-    `${ENV_HELP}\n` +
-    "Other commands: 'runtime-upload status BUILD_ID' (one check), 'runtime-upload wait BUILD_ID' (resume waiting).",
+    "Stream a local Docker image to a Runtime-API and wait for the build.\n\n" +
+    "USAGE:\n" +
+    "  runtime-upload IMAGE [TAG...] [options]\n" +
+    "  runtime-upload status BUILD_ID     check a build once\n" +
+    "  runtime-upload wait BUILD_ID       resume waiting for a build\n\n" +
+    ENV_HELP,
   examples: [
     { description: "Upload an image with two extra tags", command: "runtime-upload my-agent:dev latest stable" },
     { description: "Upload a saved archive (no Docker engine needed)", command: "runtime-upload --input image.tar my-agent:dev" },
@@ -79,7 +82,7 @@ export const uploadCommand = command({
       long: "input",
       short: "i",
       type: optional(string),
-      description: "read a docker save archive from FILE (or - for stdin) instead of the Docker engine",
+      description: "read the image from a docker save/OCI archive FILE, an OCI layout DIR, or - (stdin) instead of the engine",
     }),
     retries: option({
       long: "retries",
@@ -102,7 +105,7 @@ export const uploadCommand = command({
       type: intIn(1, 256, "--jobs"),
       defaultValue: defaultJobs,
       defaultValueIsSerializable: true,
-      description: "compression threads (default: CPUs)",
+      description: "compression workers (the default is the number of CPUs)",
     }),
     gzip: option({
       long: "gzip",

@@ -156,19 +156,18 @@ function render(e: RunEvent, ctx: { image: string; quiet: boolean; started: numb
 
 function report(e: unknown): number {
   stopTicker();
-  if (e instanceof UploadError) {
-    logger.error(e.message);
-    if (e.hint) logger.log(`  hint: ${e.hint}`);
-    return EXIT_CODES[e.code] ?? 1;
-  }
-  // Unexpected: still no stack trace for the user, but enough to file a bug.
-  logger.error(`unexpected failure: ${(e as Error)?.message ?? String(e)}`);
-  logger.log("  hint: please report this at the project's issue tracker with the command you ran");
-  return 1;
+  const error = asError(e);
+  logger.error(error.message);
+  if (error.hint) logger.log(`  hint: ${error.hint}`);
+  return EXIT_CODES[error.code] ?? 1;
 }
 
+/** Anything that is not one of ours is a bug: one line for the user, never a stack trace. */
 function asError(e: unknown): UploadError {
-  return e instanceof UploadError ? e : new UploadError("HTTP", `unexpected failure: ${(e as Error)?.message ?? String(e)}`);
+  if (e instanceof UploadError) return e;
+  return new UploadError("INTERNAL", `unexpected failure: ${(e as Error)?.message ?? String(e)}`, {
+    hint: "please report this at the project's issue tracker with the command you ran",
+  });
 }
 
 interface ConnectionArgs {

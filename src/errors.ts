@@ -22,7 +22,8 @@ export type ErrorCode =
   | "NO_BUILD_ID"
   | "BUILD_FAILED"
   | "TIMEOUT"
-  | "INTERRUPTED";
+  | "INTERRUPTED"
+  | "INTERNAL";
 
 export interface ErrorInit {
   hint?: string;
@@ -51,8 +52,4 @@ export class UploadError extends Error {
     this.retryAfterMs = init.retryAfterMs;
     this.transient = init.transient ?? false;
   }
-}
-
-export function isUploadError(e: unknown): e is UploadError {
-  return e instanceof UploadError;
 }

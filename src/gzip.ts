@@ -30,7 +30,7 @@ export function gzip(input: ReadableStream<Uint8Array>, opts: GzipOptions): Read
  * jobs + 1 blocks are in flight, so memory is bounded whatever the input size, and a
  * slow consumer stops the reads, which stops the producer through pipe backpressure.
  */
-export function parallelGzip(input: ReadableStream<Uint8Array>, opts: Omit<GzipOptions, "mode">): ReadableStream<Uint8Array> {
+function parallelGzip(input: ReadableStream<Uint8Array>, opts: Omit<GzipOptions, "mode">): ReadableStream<Uint8Array> {
   const reader = input.getReader();
   const pool = new WorkerPool(opts.jobs, opts.level);
   const inFlight: Promise<Uint8Array>[] = [];

@@ -27,7 +27,7 @@ function quote(s: string): string {
   return s.replace(/[\r\n"]/g, (c) => encodeURIComponent(c));
 }
 
-export function fieldsPreamble(fields: ReadonlyArray<readonly [string, string]>, file: Omit<FilePart, "body">, boundary: string): string {
+function fieldsPreamble(fields: ReadonlyArray<readonly [string, string]>, file: Omit<FilePart, "body">, boundary: string): string {
   let text = "";
   for (const [name, value] of fields) {
     text += `--${boundary}\r\nContent-Disposition: form-data; name="${quote(name)}"\r\n\r\n${value}\r\n`;
@@ -38,7 +38,7 @@ export function fieldsPreamble(fields: ReadonlyArray<readonly [string, string]>,
   return text;
 }
 
-export function closing(boundary: string): string {
+function closing(boundary: string): string {
   return `\r\n--${boundary}--\r\n`;
 }
 

@@ -4,6 +4,6 @@ import pkg from "../package.json" with { type: "json" };
 declare const RUNTIME_UPLOAD_VERSION: string | undefined;
 declare const RUNTIME_UPLOAD_COMMIT: string | undefined;
 
-export const VERSION = typeof RUNTIME_UPLOAD_VERSION === "string" ? RUNTIME_UPLOAD_VERSION : pkg.version;
-export const COMMIT = typeof RUNTIME_UPLOAD_COMMIT === "string" ? RUNTIME_UPLOAD_COMMIT : "dev";
+const VERSION = typeof RUNTIME_UPLOAD_VERSION === "string" ? RUNTIME_UPLOAD_VERSION : pkg.version;
+const COMMIT = typeof RUNTIME_UPLOAD_COMMIT === "string" ? RUNTIME_UPLOAD_COMMIT : "dev";
 export const VERSION_TEXT = `${VERSION} (commit ${COMMIT})`;

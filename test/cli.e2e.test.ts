@@ -171,3 +171,13 @@ describe("bad input and configuration", () => {
     expect(r.stdout).toMatch(/^\d+\.\d+\.\d+ \(commit [0-9a-z]+\)\n$/);
   });
 });
+
+test.each([
+  [[] as string[], ["USAGE:", "EXAMPLES:", "--timeout <number>", "[default: 30]", "[env: RUNTIME_UPLOAD_ENGINE]", "--json", "--dry-run"]],
+  [["status"], ["BUILD_ID", "--json"]],
+  [["wait"], ["BUILD_ID", "--timeout <number>"]],
+])("--help for %p lists usage, examples and every option with its default", async (sub, expected) => {
+  const r = await runCli([...sub, "--help"], { env: {} });
+  expect(r.code).toBe(0);
+  for (const s of expected) expect(r.stdout).toContain(s);
+});

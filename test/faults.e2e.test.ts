@@ -88,9 +88,11 @@ const rows: Row[] = [
   },
   {
     name: "429 with Retry-After as an HTTP date, then success",
-    config: () => ({ faults: [build({ status: 429, headers: { "retry-after": new Date(Date.now() + 1500).toUTCString() } })] }),
+    // Whole seconds, and set before the body is sent: the wait the client computes is 0-2 s
+    // (the exact arithmetic is unit-tested with an injected clock in retry.test.ts).
+    config: () => ({ faults: [build({ status: 429, headers: { "retry-after": new Date(Date.now() + 2000).toUTCString() } })] }),
     code: 0,
-    stderr: [/rate limited, retrying in [12] s \(retry 1\/5\)/],
+    stderr: [/rate limited, retrying in [0-2] s \(retry 1\/5\)/],
     attempts: 2,
     complete: 1,
   },

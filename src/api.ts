@@ -45,14 +45,24 @@ export async function startBuild(ep: Endpoint, form: Multipart, signal: AbortSig
   return id;
 }
 
-/** GET /build_status?build_id=ID, one call. */
-export async function getBuildStatus(ep: Endpoint, buildId: string, timeoutMs: number, signal?: AbortSignal): Promise<BuildStatus> {
-  const url = `${ep.baseUrl}/build_status`;
+/**
+ * One GET of a small JSON document. The body is parsed here, not by ofetch, so an error
+ * page or a cut-off body is reported as a bad answer, not as a network fault. A 404 means
+ * something different on each endpoint, so the caller names it.
+ */
+async function getJson(
+  ep: Endpoint,
+  path: string,
+  query: Record<string, string>,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  notFound: (url: string, body: string) => UploadError,
+): Promise<Record<string, unknown>> {
+  const url = `${ep.baseUrl}${path}`;
   let text: string;
   try {
-    // Parsed here, not by ofetch: an error page or a cut-off body must not look like a network fault.
     text = await ofetch(url, {
-      query: { build_id: buildId },
+      query,
       headers: headers(ep),
       retry: 0,
       timeout: timeoutMs,
@@ -64,19 +74,30 @@ export async function getBuildStatus(ep: Endpoint, buildId: string, timeoutMs: n
   } catch (e) {
     if (e instanceof FetchError && e.response) {
       const body = typeof e.data === "string" ? e.data : "";
-      if (e.response.status === 404) {
-        throw new UploadError("NOT_FOUND", `build ${buildId} was not found at ${url} (HTTP 404): ${errorDetail(body)}`, {
-          status: 404,
-          hint: "check the build ID, and that RUNTIME_API_URL is the server the build was started on",
-        });
-      }
+      if (e.response.status === 404) throw notFound(url, body);
       throw httpError(e.response.status, body, url, e.response.headers.get("retry-after"));
     }
     throw toNetworkError(e instanceof FetchError && e.cause ? e.cause : e, url, signal);
   }
   const data = parseJson(text);
-  if (typeof data !== "object" || data === null) throw badResponse(url);
-  const d = data as Record<string, unknown>;
+  if (!data) throw badResponse(url);
+  return data;
+}
+
+/** GET /build_status?build_id=ID, one call. */
+export async function getBuildStatus(ep: Endpoint, buildId: string, timeoutMs: number, signal?: AbortSignal): Promise<BuildStatus> {
+  const d = await getJson(
+    ep,
+    "/build_status",
+    { build_id: buildId },
+    timeoutMs,
+    signal,
+    (url, body) =>
+      new UploadError("NOT_FOUND", `build ${buildId} was not found at ${url} (HTTP 404): ${errorDetail(body)}`, {
+        status: 404,
+        hint: "check the build ID, and that RUNTIME_API_URL is the server the build was started on",
+      }),
+  );
   return {
     status: typeof d.status === "string" ? d.status : "",
     image: typeof d.image === "string" ? d.image : undefined,
@@ -86,32 +107,19 @@ export async function getBuildStatus(ep: Endpoint, buildId: string, timeoutMs: n
 
 /** GET /image_exists?image=REF ([OH] servers): whether the target is already built. */
 export async function imageExists(ep: Endpoint, image: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
-  const url = `${ep.baseUrl}/image_exists`;
-  let text: string;
-  try {
-    text = await ofetch(url, {
-      query: { image },
-      headers: headers(ep),
-      retry: 0,
-      timeout: timeoutMs,
-      signal,
-      responseType: "text",
-      ...({ tls: ep.tls } as object),
-    });
-  } catch (e) {
-    if (e instanceof FetchError && e.response) {
-      if (e.response.status === 404) {
-        throw new UploadError("NOT_FOUND", `${url} is not offered by this Runtime-API (HTTP 404)`, {
-          hint: "drop --skip-existing: only OpenHands-style servers answer /image_exists",
-        });
-      }
-      throw httpError(e.response.status, typeof e.data === "string" ? e.data : "", url, e.response.headers.get("retry-after"));
-    }
-    throw toNetworkError(e instanceof FetchError && e.cause ? e.cause : e, url, signal);
-  }
-  const exists = parseJson(text)?.exists;
-  if (typeof exists !== "boolean") throw badResponse(url);
-  return exists;
+  const d = await getJson(
+    ep,
+    "/image_exists",
+    { image },
+    timeoutMs,
+    signal,
+    (url) =>
+      new UploadError("NOT_FOUND", `${url} is not offered by this Runtime-API (HTTP 404)`, {
+        hint: "drop --skip-existing: only OpenHands-style servers answer /image_exists",
+      }),
+  );
+  if (typeof d.exists !== "boolean") throw badResponse(`${ep.baseUrl}/image_exists`);
+  return d.exists;
 }
 
 function badResponse(url: string): UploadError {

@@ -105,7 +105,7 @@ export const uploadCommand = command({
       type: intIn(1, 256, "--jobs"),
       defaultValue: defaultJobs,
       defaultValueIsSerializable: true,
-      description: "compression workers (the default is the number of CPUs)",
+      description: "compression workers (the default is the number of CPUs + 1)",
     }),
     gzip: option({
       long: "gzip",

@@ -16,8 +16,13 @@ export interface GzipOptions {
 
 export const DEFAULT_BLOCK_SIZE = 2 * 1024 * 1024;
 
+/**
+ * One Worker more than there are CPUs: the main thread's share (reading, hashing, sending,
+ * GC) leaves gaps that a spare compressor fills. On 2 cores, 3 Workers ran 1 GiB 17-28 %
+ * faster than 2, interleaved in one session, for ~10 MiB more peak RSS.
+ */
 export function defaultJobs(): number {
-  return Math.max(1, availableParallelism());
+  return Math.max(1, availableParallelism()) + 1;
 }
 
 export function gzip(input: ReadableStream<Uint8Array>, opts: GzipOptions): ReadableStream<Uint8Array> {

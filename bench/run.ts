@@ -129,7 +129,11 @@ if (a) {
   console.log("");
   for (const id of ["b", "c", "d"]) {
     const other = find(id);
-    if (other) console.log(`a/${id} throughput: ${(mbps(a) / mbps(other)).toFixed(2)}`);
+    if (!other) continue;
+    // Each run measured a and the other minutes apart: the median of per-run ratios
+    // cancels the slow drifts of a shared machine better than a ratio of medians.
+    const perRun = a.runs.map((x, i) => (other.runs[i]?.seconds ?? Number.NaN) / x.seconds);
+    console.log(`a/${id} throughput: ${median(perRun).toFixed(2)} (per run: ${perRun.map((r) => r.toFixed(2)).join(", ")})`);
   }
   const b = find("b");
   if (b) console.log(`a/b compressed size: ${(median(a.runs.map((x) => x.bytesOut)) / median(b.runs.map((x) => x.bytesOut))).toFixed(4)}`);

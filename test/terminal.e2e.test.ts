@@ -45,11 +45,14 @@ test.skipIf(!hasTmux)(
       `env ${env} ${BIN} --input ${archive} img --poll-interval 0.5; echo EXIT=$?; sleep 60`,
     );
     try {
-      const progress = await until(
-        () => /read [\d.]+ MiB of [\d.]+ MiB \(\d+%\), sent .* MB\/s, ETA \d+ s/.exec(tmux("capture-pane", "-p", "-t", session)),
+      // The ratio appears once the first compressed bytes have gone out; wait for a frame that has it.
+      await until(
+        () =>
+          /read [\d.]+ MiB of [\d.]+ MiB \(\d+%\), sent [\d.]+ MiB, ratio [\d.]+, [\d.]+ MB\/s, ETA \d+ s/.test(
+            tmux("capture-pane", "-p", "-t", session),
+          ),
         "the progress line",
       );
-      expect(progress[0]).toContain("ratio");
       await until(() => /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] building… \d+ s \(RUNNING\)/.test(tmux("capture-pane", "-p", "-t", session)), "the build spinner");
       const screen = await until(
         () => {

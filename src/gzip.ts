@@ -43,6 +43,7 @@ function parallelGzip(input: ReadableStream<Uint8Array>, opts: Omit<GzipOptions,
   let leftover: Uint8Array | undefined;
   let inputDone = false;
   let emitted = 0;
+  let cancelled = false;
 
   /** Fills a (recycled) block buffer; resolves to how many bytes it holds. */
   async function readBlock(block: Uint8Array): Promise<number> {
@@ -84,7 +85,9 @@ function parallelGzip(input: ReadableStream<Uint8Array>, opts: Omit<GzipOptions,
           }
           const next = inFlight.shift();
           if (next) {
-            controller.enqueue(await next);
+            const member = await next;
+            if (cancelled) return;
+            controller.enqueue(member);
             emitted++;
             // JSC frees big ArrayBuffers only when it collects, and on its own schedule it lets
             // ~30 MB of spent blocks pile up; a full GC every 16 MiB of input costs well under
@@ -99,10 +102,11 @@ function parallelGzip(input: ReadableStream<Uint8Array>, opts: Omit<GzipOptions,
         } catch (e) {
           pool.close();
           reader.cancel(e).catch(() => {});
-          controller.error(e);
+          if (!cancelled) controller.error(e);
         }
       },
       cancel(reason) {
+        cancelled = true;
         pool.close();
         return reader.cancel(reason);
       },

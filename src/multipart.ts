@@ -45,6 +45,7 @@ function closing(boundary: string): string {
 export function multipart(fields: ReadonlyArray<readonly [string, string]>, file: FilePart, boundary = newBoundary()): Multipart {
   const reader = file.body.getReader();
   let started = false;
+  let cancelled = false;
   return {
     contentType: `multipart/form-data; boundary=${boundary}`,
     body: new ReadableStream<Uint8Array>(
@@ -56,6 +57,7 @@ export function multipart(fields: ReadonlyArray<readonly [string, string]>, file
             return;
           }
           const { done, value } = await reader.read();
+          if (cancelled) return;
           if (done) {
             controller.enqueue(encoder.encode(closing(boundary)));
             controller.close();
@@ -64,6 +66,7 @@ export function multipart(fields: ReadonlyArray<readonly [string, string]>, file
           }
         },
         cancel(reason) {
+          cancelled = true;
           return reader.cancel(reason);
         },
       },

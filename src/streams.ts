@@ -38,6 +38,7 @@ export function sha256(input: ReadableStream<Uint8Array>, onDigest: (hex: string
  */
 export function rechunk(input: ReadableStream<Uint8Array>, min: number): ReadableStream<Uint8Array> {
   const reader = input.getReader();
+  let cancelled = false;
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
@@ -49,10 +50,12 @@ export function rechunk(input: ReadableStream<Uint8Array>, min: number): Readabl
           parts.push(value);
           size += value.byteLength;
         }
+        if (cancelled) return;
         if (size > 0) controller.enqueue(parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts, size));
         if (size < min) controller.close();
       },
       cancel(reason) {
+        cancelled = true;
         return reader.cancel(reason);
       },
     },

@@ -224,25 +224,39 @@ function watchStall(progress: Progress, size: number | undefined, timeoutMs: num
  */
 function guard(input: ReadableStream<Uint8Array>, onError: (e: unknown) => void) {
   const reader = input.getReader();
+  // After fetch cancels the body (a reset, a stall), a read still in flight may settle:
+  // that is the network's failure, not ours, and the controller is closed by then.
+  let cancelled = false;
   const stream = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
+        let r: Awaited<ReturnType<typeof reader.read>>;
         try {
-          const { done, value } = await reader.read();
-          if (done) controller.close();
-          else controller.enqueue(value);
+          r = await reader.read();
         } catch (e) {
+          if (cancelled) return;
           onError(e);
           controller.error(e);
+          return;
         }
+        if (cancelled) return;
+        if (r.done) controller.close();
+        else controller.enqueue(r.value);
       },
       cancel(reason) {
+        cancelled = true;
         return reader.cancel(reason);
       },
     },
     { highWaterMark: 0 },
   );
-  return { stream, stop: () => reader.cancel().catch(() => {}) };
+  return {
+    stream,
+    stop: () => {
+      cancelled = true;
+      reader.cancel().catch(() => {});
+    },
+  };
 }
 
 export function asUploadError(e: unknown): UploadError {

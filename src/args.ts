@@ -24,6 +24,18 @@ function numberOption(long: string, fallback: number, description: string) {
   return option({ long, type: positiveNumber, defaultValue: () => fallback, defaultValueIsSerializable: true, description });
 }
 
+/** One of a fixed set of words; the first is the default. */
+function choiceOption<T extends string>(long: string, choices: readonly [T, ...T[]], description: string, env?: string) {
+  return option({
+    long,
+    type: oneOf<T>(choices),
+    defaultValue: (): T => choices[0],
+    defaultValueIsSerializable: true,
+    description,
+    ...(env ? { env } : {}),
+  });
+}
+
 /** How to reach the API: shared by every command. */
 const keyArgs = {
   apiKeyFile: option({
@@ -71,13 +83,7 @@ export const uploadCommand = command({
     image: positional({ type: string, displayName: "IMAGE", description: "image to upload, as Docker names it (sent as target_image)" }),
     tags: restPositionals({ type: string, displayName: "TAG", description: "extra tags for the built image (tags_0, tags_1, …)" }),
     ...waitArgs,
-    pull: option({
-      long: "pull",
-      type: oneOf<PullPolicy>(["missing", "always", "never"]),
-      defaultValue: (): PullPolicy => "missing",
-      defaultValueIsSerializable: true,
-      description: "when to docker pull IMAGE first: missing|always|never",
-    }),
+    pull: choiceOption<PullPolicy>("pull", ["missing", "always", "never"], "when to docker pull IMAGE first: missing|always|never"),
     input: option({
       long: "input",
       short: "i",
@@ -107,28 +113,18 @@ export const uploadCommand = command({
       defaultValueIsSerializable: true,
       description: "compression workers (the default is the number of CPUs + 1)",
     }),
-    gzip: option({
-      long: "gzip",
-      type: oneOf<GzipMode>(["parallel", "single"]),
-      defaultValue: (): GzipMode => "parallel",
-      defaultValueIsSerializable: true,
-      description: "parallel: multi-member gzip on all cores; single: one member, one core",
-    }),
-    engine: option({
-      long: "engine",
-      type: oneOf(["auto", "docker", "podman"]),
-      defaultValue: () => "auto",
-      defaultValueIsSerializable: true,
-      env: "RUNTIME_UPLOAD_ENGINE",
-      description: "container engine CLI: auto (docker, else podman), docker or podman",
-    }),
-    form: option({
-      long: "form",
-      type: oneOf<FormShape>(["runtime", "openhands"]),
-      defaultValue: (): FormShape => "runtime",
-      defaultValueIsSerializable: true,
-      description: "request shape: runtime (original uploader) or openhands (base64 context, repeated tags)",
-    }),
+    gzip: choiceOption<GzipMode>("gzip", ["parallel", "single"], "parallel: multi-member gzip on all cores; single: one member, one core"),
+    engine: choiceOption(
+      "engine",
+      ["auto", "docker", "podman"],
+      "container engine CLI: auto (docker, else podman), docker or podman",
+      "RUNTIME_UPLOAD_ENGINE",
+    ),
+    form: choiceOption<FormShape>(
+      "form",
+      ["runtime", "openhands"],
+      "request shape: runtime (original uploader) or openhands (base64 context, repeated tags)",
+    ),
     skipExisting: flag({ long: "skip-existing", description: "ask GET /image_exists first and skip the upload if IMAGE is there" }),
     dryRun: flag({ long: "dry-run", description: "compress into a null sink and report size, ratio, digest, speed (no credentials)" }),
     json: flag({ long: "json", description: "print one JSON object with the result on stdout" }),

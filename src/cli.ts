@@ -110,9 +110,7 @@ function render(e: RunEvent, ctx: { image: string; quiet: boolean; started: numb
       logger.log(`Pulling Docker image: ${e.image}`);
       break;
     case "saving":
-      logger.log(
-        e.source.label.includes(" save ") ? `Saving Docker image as tar.gz: ${ctx.image}` : `Reading image from ${e.source.label}`,
-      );
+      logger.log(e.source.kind === "engine" ? `Saving Docker image as tar.gz: ${ctx.image}` : `Reading image from ${e.source.label}`);
       break;
     case "uploading":
       logger.log(`Uploading image to Runtime-API: ${e.url}`);

@@ -9,6 +9,8 @@ import { UploadError } from "./errors.ts";
  * the bytes again from the start, and only some sources can give them twice.
  */
 export interface Source {
+  /** Where the bytes come from: the engine's `save`, or something the user handed us. */
+  kind: "engine" | "file" | "oci-layout" | "stdin";
   /** Human description for messages: "docker save nginx", "file image.tar", "stdin". */
   label: string;
   /** Expected size in bytes of what open() yields, when known (for progress and ETA). */
@@ -21,6 +23,7 @@ export interface Source {
 
 export function dockerSource(engine: Engine, image: string, size: number | undefined): Source {
   return {
+    kind: "engine",
     label: `${engine.bin} save ${image}`,
     size,
     replayable: true,
@@ -69,6 +72,7 @@ export function fileSource(path: string): Source {
   const kind = sniff(head.subarray(0, got));
   if (kind === "unknown") throw inputError(`--input ${path} is neither a tar archive nor gzip`);
   return {
+    kind: "file",
     label: `file ${path}${kind === "gzip" ? " (gzip, sent as is)" : ""}`,
     size,
     replayable: true,
@@ -85,6 +89,7 @@ export function ociLayoutSource(dir: string): Source {
     }
   }
   return {
+    kind: "oci-layout",
     label: `OCI layout ${dir}`,
     size: undefined,
     replayable: true,
@@ -118,6 +123,7 @@ function pullFrom(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array>
 export function stdinSource(): Source {
   let opened = false;
   return {
+    kind: "stdin",
     label: "stdin",
     size: undefined,
     replayable: false,

@@ -16,6 +16,7 @@ afterAll(() => server.stop(true));
 let opened = 0;
 function source(replayable = true): Source {
   return {
+    kind: "file",
     label: "memory",
     size: 1000,
     replayable,

@@ -3,6 +3,8 @@ import { readdirSync, readFileSync } from "node:fs";
 
 export interface Measured {
   seconds: number;
+  /** User + system CPU of the command and every descendant it waited for. */
+  cpuSeconds: number;
   /** Peak of the summed VmRSS of the command and all its descendants (a pipeline is all its parts). */
   peakRss: number;
   code: number;
@@ -50,5 +52,7 @@ export async function measure(cmd: string[], env: Record<string, string | undefi
   }, 100);
   const code = await proc.exited;
   clearInterval(timer);
-  return { seconds: (performance.now() - started) / 1000, peakRss, code, stdout: await out, stderr: await err };
+  const seconds = (performance.now() - started) / 1000;
+  const cpuSeconds = Number(proc.resourceUsage()?.cpuTime.total ?? 0) / 1e6;
+  return { seconds, cpuSeconds, peakRss, code, stdout: await out, stderr: await err };
 }

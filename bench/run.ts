@@ -100,15 +100,20 @@ interface Result {
 }
 const results: Result[] = methods.filter((m) => only.has(m.id)).map((m) => ({ m, runs: [] }));
 
+// a and d run back to back, in turns a-first and d-first (ABBA): the machine's drift
+// over minutes then weighs on both sides of a/d alike.
+const schedule = ["a", "d", "a-docker", "b", "c"].flatMap((id) => results.filter((x) => x.m.id === id));
 for (let r = 0; r < runs; r++) {
-  for (const res of results) {
+  for (const res of r % 2 === 0 ? schedule : [...schedule].reverse()) {
     await server.reset();
     await server.configure({ statuses: ["SUCCESS"] });
     const run = await measure(res.m.cmd(), env);
     if (run.code !== 0) throw new Error(`${res.m.label} failed (${run.code}): ${run.stderr}`);
     const bytesOut = res.m.id === "d" ? JSON.parse(run.stdout).bytesOut : ((await server.state()).uploads[0]?.gzipBytes ?? 0);
     res.runs.push({ ...run, bytesOut });
-    console.error(`bench: ${res.m.label}: ${run.seconds.toFixed(1)} s, ${(run.peakRss / 1048576).toFixed(0)} MiB`);
+    console.error(
+      `bench: ${res.m.label}: ${run.seconds.toFixed(1)} s, ${run.cpuSeconds.toFixed(1)} s CPU, ${(run.peakRss / 1048576).toFixed(0)} MiB`,
+    );
   }
 }
 
@@ -117,12 +122,15 @@ const mbps = (res: Result) => bytesIn / 1e6 / median(res.runs.map((x) => x.secon
 const find = (id: string) => results.find((x) => x.m.id === id);
 
 console.log(`\nArchive: ${archive} (${(bytesIn / 1048576).toFixed(0)} MiB), ${jobs} cores, median of ${runs} run(s)\n`);
-console.log("| method | MB/s (input) | compressed MiB | peak RSS MiB |");
-console.log("|---|---|---|---|");
+console.log("| method | MB/s (input) | CPU s | compressed MiB | peak RSS MiB |");
+console.log("|---|---|---|---|---|");
 for (const res of results) {
   const out = median(res.runs.map((x) => x.bytesOut));
   const rss = Math.max(...res.runs.map((x) => x.peakRss));
-  console.log(`| ${res.m.label} | ${mbps(res).toFixed(1)} | ${(out / 1048576).toFixed(1)} | ${(rss / 1048576).toFixed(0)} |`);
+  const cpu = median(res.runs.map((x) => x.cpuSeconds));
+  console.log(
+    `| ${res.m.label} | ${mbps(res).toFixed(1)} | ${cpu.toFixed(1)} | ${(out / 1048576).toFixed(1)} | ${(rss / 1048576).toFixed(0)} |`,
+  );
 }
 const a = find("a");
 if (a) {

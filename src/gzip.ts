@@ -1,7 +1,9 @@
+import { closeSync, openSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { Readable } from "node:stream";
 import { createGzip } from "node:zlib";
 import type { GzipDone, GzipJob } from "./gzip-worker.ts";
+import { count, type Meter } from "./streams.ts";
 
 export type GzipMode = "parallel" | "single";
 
@@ -17,98 +19,159 @@ export interface GzipOptions {
 export const DEFAULT_BLOCK_SIZE = 2 * 1024 * 1024;
 
 /**
- * One Worker more than there are CPUs: the main thread's share (reading, hashing, sending,
- * GC) leaves gaps that a spare compressor fills. On 2 cores, 3 Workers ran 1 GiB 17-28 %
- * faster than 2, interleaved in one session, for ~10 MiB more peak RSS.
+ * One Worker per CPU. Each Worker queues its next block (QUEUE_DEPTH), so none waits on
+ * the main thread between blocks; with that, a spare Worker no longer paid: on 2 cores,
+ * 2 Workers ran as fast as 3 with ~10 MiB less peak RSS (bench/run.ts, 1 GiB).
  */
 export function defaultJobs(): number {
-  return Math.max(1, availableParallelism()) + 1;
+  return Math.max(1, availableParallelism());
 }
 
-export function gzip(input: ReadableStream<Uint8Array>, opts: GzipOptions): ReadableStream<Uint8Array> {
-  return opts.mode === "single" ? singleGzip(input, opts.level) : parallelGzip(input, opts);
+/**
+ * The tar to compress: a stream the main thread cuts into blocks, or a regular file whose
+ * blocks the Workers read themselves (so its bytes never cross the main thread).
+ */
+export type TarInput = ReadableStream<Uint8Array> | { file: string };
+
+/** Counts uncompressed bytes into `read` as they are taken from the input. */
+export function gzip(input: TarInput, opts: GzipOptions, read: Meter = { bytes: 0 }): ReadableStream<Uint8Array> {
+  if (opts.mode === "parallel") return parallelGzip(input instanceof ReadableStream ? streamFeed(input) : fileFeed(input.file), opts, read);
+  return singleGzip(count(input instanceof ReadableStream ? input : Bun.file(input.file).stream(), read), opts.level);
+}
+
+/** Where blocks come from: it turns an empty, recycled buffer into a job for a Worker. */
+interface Feed {
+  /** The job for the next block, or undefined when the input has ended. */
+  next(block: Uint8Array): Promise<Omit<GzipJob, "id" | "level"> | undefined>;
+  close(reason?: unknown): void;
+}
+
+function streamFeed(input: ReadableStream<Uint8Array>): Feed {
+  const reader = input.getReader();
+  let leftover: Uint8Array | undefined;
+  let ended = false;
+  return {
+    async next(block) {
+      let filled = 0;
+      while (filled < block.byteLength && !ended) {
+        let chunk = leftover;
+        leftover = undefined;
+        if (!chunk) {
+          const r = await reader.read();
+          if (r.done) {
+            ended = true;
+            break;
+          }
+          chunk = r.value;
+        }
+        const take = Math.min(chunk.byteLength, block.byteLength - filled);
+        block.set(chunk.subarray(0, take), filled);
+        filled += take;
+        if (take < chunk.byteLength) leftover = chunk.subarray(take);
+      }
+      return filled > 0 ? { data: block, length: filled } : undefined;
+    },
+    close(reason) {
+      reader.cancel(reason).catch(() => {});
+    },
+  };
+}
+
+/**
+ * Blocks at fixed offsets, read by the Workers with pread: no copy, no chunk garbage on
+ * the main thread. The end shows as a short block; blocks handed out past it come back
+ * empty and are dropped.
+ */
+function fileFeed(path: string): Feed {
+  let fd: number | undefined;
+  let position = 0;
+  return {
+    async next(block) {
+      fd ??= openSync(path, "r");
+      const job = { data: block, file: { fd, position } };
+      position += block.byteLength;
+      return job;
+    },
+    close() {
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
+    },
+  };
 }
 
 /**
  * One gzip member per block, compressed by a pool of Workers and emitted in input order.
  * Concatenated members are one valid gzip file (RFC 1952 section 2.2). At most
- * jobs + 1 blocks are in flight, so memory is bounded whatever the input size, and a
+ * 2 * jobs + 2 blocks are in flight, so memory is bounded whatever the input size, and a
  * slow consumer stops the reads, which stops the producer through pipe backpressure.
  */
-function parallelGzip(input: ReadableStream<Uint8Array>, opts: Omit<GzipOptions, "mode">): ReadableStream<Uint8Array> {
-  const reader = input.getReader();
+function parallelGzip(feed: Feed, opts: Omit<GzipOptions, "mode">, read: Meter): ReadableStream<Uint8Array> {
   const pool = new WorkerPool(opts.jobs, opts.level);
-  const inFlight: Promise<Uint8Array>[] = [];
+  const inFlight: Promise<GzipDone>[] = [];
   const maxInFlight = 2 * opts.jobs + 2;
-  let leftover: Uint8Array | undefined;
-  let inputDone = false;
+  let ended = false;
+  /** A short block was emitted: it ends the input, even if a file grew while we read it. */
+  let sawEnd = false;
   let emitted = 0;
   let cancelled = false;
 
-  /** Fills a (recycled) block buffer; resolves to how many bytes it holds. */
-  async function readBlock(block: Uint8Array): Promise<number> {
-    let filled = 0;
-    while (filled < block.byteLength) {
-      let chunk = leftover;
-      leftover = undefined;
-      if (!chunk) {
-        const r = await reader.read();
-        if (r.done) {
-          inputDone = true;
-          break;
-        }
-        chunk = r.value;
+  const stop = (reason?: unknown) => {
+    pool.close();
+    feed.close(reason);
+  };
+
+  async function fill(): Promise<void> {
+    while (!ended && inFlight.length < maxInFlight) {
+      const block = pool.buffer(opts.blockSize);
+      const job = await feed.next(block);
+      if (!job) {
+        pool.recycle(block);
+        ended = true;
+        return;
       }
-      const take = Math.min(chunk.byteLength, block.byteLength - filled);
-      block.set(chunk.subarray(0, take), filled);
-      filled += take;
-      if (take < chunk.byteLength) leftover = chunk.subarray(take);
+      const member = pool.compress(job);
+      // Closing the pool rejects blocks nobody will await; that is not an error to report.
+      member.catch(() => {});
+      inFlight.push(member);
     }
-    return filled;
   }
 
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
         try {
-          while (!inputDone && inFlight.length < maxInFlight) {
-            const block = pool.buffer(opts.blockSize);
-            const length = await readBlock(block);
-            if (length === 0) {
-              pool.recycle(block);
+          for (;;) {
+            await fill();
+            const next = inFlight.shift();
+            if (!next) break;
+            const { out, length } = await next;
+            if (cancelled) return;
+            if (sawEnd || length === 0) {
+              ended = true;
               continue;
             }
-            const member = pool.compress(block, length);
-            // Closing the pool rejects blocks nobody will await; that is not an error to report.
-            member.catch(() => {});
-            inFlight.push(member);
-          }
-          const next = inFlight.shift();
-          if (next) {
-            const member = await next;
-            if (cancelled) return;
-            controller.enqueue(member);
+            read.bytes += length;
+            if (length < opts.blockSize) ended = sawEnd = true;
+            controller.enqueue(out);
             emitted++;
             // JSC frees big ArrayBuffers only when it collects, and on its own schedule it lets
-            // ~30 MB of spent blocks pile up; a full GC every 16 MiB of input costs well under
-            // 1 % of the time and keeps peak RSS near 100 MiB (bench/run.ts, 1 and 4 GiB).
+            // sent members pile up; a full GC every 8 members (16 MiB of input) costs about 1 %
+            // of the time and cut peak RSS at 4 GiB from 108 to 94 MiB (bench/run.ts).
             if (emitted % 8 === 0) Bun.gc(true);
             return;
           }
           // An empty input is still a valid, empty gzip file, not zero bytes.
           if (emitted === 0) controller.enqueue(Bun.gzipSync(new Uint8Array(0), { level: opts.level as 1 }));
-          pool.close();
+          stop();
           controller.close();
         } catch (e) {
-          pool.close();
-          reader.cancel(e).catch(() => {});
+          stop(e);
           if (!cancelled) controller.error(e);
         }
       },
       cancel(reason) {
         cancelled = true;
-        pool.close();
-        return reader.cancel(reason);
+        stop(reason);
       },
     },
     { highWaterMark: 0 },
@@ -121,11 +184,21 @@ function singleGzip(input: ReadableStream<Uint8Array>, level: number): ReadableS
   return Readable.toWeb(z) as unknown as ReadableStream<Uint8Array>;
 }
 
+/**
+ * Each Worker holds up to this many blocks: the next one waits in its queue, so it starts
+ * the moment the last ends, not after a round trip through a busy main thread.
+ */
+const QUEUE_DEPTH = 2;
+
+interface Slot {
+  worker: Worker;
+  queued: number;
+}
+
 class WorkerPool {
-  private readonly idle: Worker[] = [];
-  private readonly all: Worker[] = [];
-  private readonly waiting: Array<(w: Worker) => void> = [];
-  private readonly pending = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: unknown) => void }>();
+  private readonly slots: Slot[] = [];
+  private readonly waiting: Array<() => void> = [];
+  private readonly pending = new Map<number, { resolve: (d: GzipDone) => void; reject: (e: unknown) => void }>();
   /** Block buffers back from the workers, ready to be filled again. */
   private readonly spare: Uint8Array[] = [];
   private nextId = 0;
@@ -144,56 +217,61 @@ class WorkerPool {
     this.spare.push(block);
   }
 
-  async compress(data: Uint8Array, length: number): Promise<Uint8Array> {
-    const worker = await this.acquire();
+  async compress(job: Omit<GzipJob, "id" | "level">): Promise<GzipDone> {
+    const slot = await this.acquire();
     const id = this.nextId++;
     try {
-      return await new Promise<Uint8Array>((resolve, reject) => {
+      return await new Promise<GzipDone>((resolve, reject) => {
         this.pending.set(id, { resolve, reject });
-        const job: GzipJob = { id, level: this.level, data, length };
-        worker.postMessage(job, [data.buffer as ArrayBuffer]);
+        const message: GzipJob = { ...job, id, level: this.level };
+        slot.worker.postMessage(message, [job.data.buffer as ArrayBuffer]);
       });
     } finally {
-      this.release(worker);
+      slot.queued--;
+      this.waiting.shift()?.();
     }
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const w of this.all) w.terminate();
+    for (const s of this.slots) s.worker.terminate();
     for (const p of this.pending.values()) p.reject(new Error("gzip pool closed"));
     this.pending.clear();
+    for (const wake of this.waiting.splice(0)) wake();
   }
 
-  private async acquire(): Promise<Worker> {
-    if (this.closed) throw new Error("gzip pool closed");
-    const free = this.idle.pop();
-    if (free) return free;
-    if (this.all.length < this.size) return this.spawn();
-    return new Promise((resolve) => this.waiting.push(resolve));
+  /** The least-loaded Worker, a new one while some are still to start, or a wait. */
+  private async acquire(): Promise<Slot> {
+    for (;;) {
+      if (this.closed) throw new Error("gzip pool closed");
+      let best = this.slots.reduce<Slot | undefined>((a, b) => (a && a.queued <= b.queued ? a : b), undefined);
+      if ((!best || best.queued > 0) && this.slots.length < this.size) best = this.spawn();
+      if (best && best.queued < QUEUE_DEPTH) {
+        best.queued++;
+        return best;
+      }
+      await new Promise<void>((wake) => this.waiting.push(wake));
+    }
   }
 
-  private release(w: Worker): void {
-    const next = this.waiting.shift();
-    if (next) next(w);
-    else this.idle.push(w);
-  }
-
-  private spawn(): Worker {
-    const w = new Worker(new URL("./gzip-worker.ts", import.meta.url).href, { smol: true } as WorkerOptions);
-    w.onmessage = (event: MessageEvent<GzipDone>) => {
-      const p = this.pending.get(event.data.id);
-      this.pending.delete(event.data.id);
-      this.recycle(event.data.data);
-      p?.resolve(event.data.out);
+  private spawn(): Slot {
+    const worker = new Worker(new URL("./gzip-worker.ts", import.meta.url).href, { smol: true } as WorkerOptions);
+    worker.onmessage = (event: MessageEvent<GzipDone>) => {
+      const done = event.data;
+      const p = this.pending.get(done.id);
+      this.pending.delete(done.id);
+      this.recycle(done.data);
+      if (done.error !== undefined) p?.reject(new Error(`reading the image failed: ${done.error}`));
+      else p?.resolve(done);
     };
-    w.onerror = (event) => {
+    worker.onerror = (event) => {
       const err = new Error(`gzip worker failed: ${event.message}`);
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
     };
-    this.all.push(w);
-    return w;
+    const slot = { worker, queued: 0 };
+    this.slots.push(slot);
+    return slot;
   }
 }

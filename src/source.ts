@@ -18,6 +18,8 @@ export interface Source {
   replayable: boolean;
   /** The bytes are gzip already: send them as they are rather than compress twice. */
   gzipped: boolean;
+  /** A regular file that open() would stream: the compressor can read its blocks itself. */
+  file?: string;
   open(): ReadableStream<Uint8Array>;
 }
 
@@ -77,6 +79,7 @@ export function fileSource(path: string): Source {
     size,
     replayable: true,
     gzipped: kind === "gzip",
+    file: kind === "tar" ? path : undefined,
     open: () => Bun.file(path).stream(),
   };
 }

@@ -65,8 +65,10 @@ const FILE_PART = {
 function contextBody(req: UploadRequest, progress: Progress, onDigest: (hex: string) => void): ReadableStream<Uint8Array> {
   progress.read.bytes = 0;
   progress.sent.bytes = 0;
-  const tar = count(req.source.open(), progress.read);
-  const gz = req.source.gzipped ? tar : gzip(tar, req.gzip);
+  const { source } = req;
+  const gz = source.gzipped
+    ? count(source.open(), progress.read)
+    : gzip(source.file ? { file: source.file } : source.open(), req.gzip, progress.read);
   const encoded = req.form === "openhands" ? base64(gz) : gz;
   return count(sha256(rechunk(encoded, SEND_CHUNK), onDigest), progress.sent);
 }

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { DEFAULT_BLOCK_SIZE, gzip } from "../src/gzip.ts";
+import { DEFAULT_BLOCK_SIZE, gzip, type TarInput } from "../src/gzip.ts";
 import { tempDir } from "./helpers.ts";
 
 const BLOCK = 64 * 1024;
@@ -28,8 +28,21 @@ function source(data: Uint8Array): ReadableStream<Uint8Array> {
   });
 }
 
-async function compress(data: Uint8Array, mode: "parallel" | "single", blockSize = BLOCK): Promise<Buffer> {
-  return Buffer.from(await new Response(gzip(source(data), { mode, level: 6, jobs: 2, blockSize })).arrayBuffer());
+type InputKind = "stream" | "file";
+const inputs = tempDir("ru-gzip-in-");
+
+/** Compresses through either input path; also checks the read meter saw every byte. */
+async function compress(data: Uint8Array, mode: "parallel" | "single", blockSize = BLOCK, kind: InputKind = "stream"): Promise<Buffer> {
+  let input: TarInput = source(data);
+  if (kind === "file") {
+    const file = join(inputs, `in-${data.length}-${blockSize}.tar`);
+    writeFileSync(file, data);
+    input = { file };
+  }
+  const read = { bytes: 0 };
+  const out = Buffer.from(await new Response(gzip(input, { mode, level: 6, jobs: 2, blockSize }, read)).arrayBuffer());
+  expect(read.bytes).toBe(data.length);
+  return out;
 }
 
 const decoders: Array<[string, (file: string) => Buffer]> = [
@@ -41,7 +54,12 @@ const decoders: Array<[string, (file: string) => Buffer]> = [
   ["node:zlib", (f) => gunzipSync(readFileSync(f))],
 ];
 
-describe.each(["parallel", "single"] as const)("%s gzip", (mode) => {
+describe.each([
+  ["parallel", "stream"],
+  ["parallel", "file"],
+  ["single", "stream"],
+  ["single", "file"],
+] as const)("%s gzip of a %s", (mode, kind) => {
   const sizes: Array<[string, number]> = [
     ["empty input", 0],
     ["1 byte", 1],
@@ -53,8 +71,8 @@ describe.each(["parallel", "single"] as const)("%s gzip", (mode) => {
   describe.each(sizes)("%s", (_name, size) => {
     const data = sample(size);
     test.each(decoders)("decodes byte-identically with %s", async (_decoder, decode) => {
-      const file = join(dir, `${mode}-${size}.gz`);
-      writeFileSync(file, await compress(data, mode));
+      const file = join(dir, `${mode}-${kind}-${size}.gz`);
+      writeFileSync(file, await compress(data, mode, BLOCK, kind));
       expect(Buffer.compare(decode(file), Buffer.from(data))).toBe(0);
     });
   });
@@ -69,9 +87,9 @@ test("parallel gzip emits one member per block, in order", async () => {
   expect(Buffer.compare(gunzipSync(gz), Buffer.from(data))).toBe(0);
 });
 
-test("the default block size round-trips a multi-block input", async () => {
+test.each(["stream", "file"] as const)("the default block size round-trips a multi-block %s", async (kind) => {
   const data = sample(2 * DEFAULT_BLOCK_SIZE + 12345);
-  expect(Buffer.compare(gunzipSync(await compress(data, "parallel", DEFAULT_BLOCK_SIZE)), Buffer.from(data))).toBe(0);
+  expect(Buffer.compare(gunzipSync(await compress(data, "parallel", DEFAULT_BLOCK_SIZE, kind)), Buffer.from(data))).toBe(0);
 });
 
 test("an input error reaches the consumer", async () => {
@@ -82,4 +100,29 @@ test("an input error reaches the consumer", async () => {
   });
   const out = gzip(failing, { mode: "parallel", level: 6, jobs: 2, blockSize: BLOCK });
   await expect(new Response(out).arrayBuffer()).rejects.toThrow("source broke");
+});
+
+test("a file the Workers cannot read fails the stream with the reason", async () => {
+  // A folder opens, but every read of it fails (EISDIR): the error comes back from a Worker.
+  const out = gzip({ file: inputs }, { mode: "parallel", level: 6, jobs: 2, blockSize: BLOCK });
+  await expect(new Response(out).arrayBuffer()).rejects.toThrow(/reading the image failed: .*EISDIR/);
+});
+
+test.each([
+  ["read to the end", async (s: ReadableStream<Uint8Array>) => void (await new Response(s).arrayBuffer())],
+  [
+    "cancelled after one member",
+    async (s: ReadableStream<Uint8Array>) => {
+      const r = s.getReader();
+      await r.read();
+      await r.cancel();
+    },
+  ],
+])("a file input leaves no descriptor open when %s", async (_name, consume) => {
+  const file = join(inputs, "fds.tar");
+  writeFileSync(file, sample(6 * BLOCK));
+  const open = () =>
+    readdirSync("/proc/self/fd").filter((fd) => existsSync(`/proc/self/fd/${fd}`) && realpathSync(`/proc/self/fd/${fd}`) === file).length;
+  await consume(gzip({ file }, { mode: "parallel", level: 6, jobs: 2, blockSize: BLOCK }));
+  expect(open()).toBe(0);
 });

@@ -5,7 +5,7 @@
  *   b) pigz -p$(nproc) -6 | curl -F context=@-   (what users script today)
  *   c) the original uploader's method (bench/original.py: all in memory, gzip -9)
  *   d) libdeflate on all cores, compression alone (bench/compress-only.ts: the machine's limit)
- * and prints MB/s of uncompressed input, compressed size, peak RSS and the ratios.
+ * and prints MB/s of uncompressed input, CPU seconds, compressed size, peak RSS and the ratios.
  *
  *   bun bench/run.ts [--size 1GiB] [--archive FILE] [--synthetic] [--runs 3] [--only a,b,d] [--verify]
  *
@@ -117,7 +117,11 @@ for (let r = 0; r < runs; r++) {
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+};
 const mbps = (res: Result) => bytesIn / 1e6 / median(res.runs.map((x) => x.seconds));
 const find = (id: string) => results.find((x) => x.m.id === id);
 
@@ -129,7 +133,7 @@ for (const res of results) {
   const rss = Math.max(...res.runs.map((x) => x.peakRss));
   const cpu = median(res.runs.map((x) => x.cpuSeconds));
   console.log(
-    `| ${res.m.label} | ${mbps(res).toFixed(1)} | ${cpu.toFixed(1)} | ${(out / 1048576).toFixed(1)} | ${(rss / 1048576).toFixed(0)} |`,
+    `| ${res.m.label.replaceAll("|", "\\|")} | ${mbps(res).toFixed(1)} | ${cpu.toFixed(1)} | ${(out / 1048576).toFixed(1)} | ${(rss / 1048576).toFixed(0)} |`,
   );
 }
 const a = find("a");

@@ -119,17 +119,20 @@ describe.skipIf(!hasDocker)("with a Docker engine", () => {
     });
     afterAll(() => removeImage(LOAD_TAG));
 
-    // Block sizes chosen against the archive's own size, so the last block is whole, one byte, or ragged.
-    test.each([
+    // Block sizes chosen against the archive's own size, so the last block is whole, one byte, or ragged;
+    // each cut by the main thread from a stream (docker save) and read by the Workers from a file (--input).
+    const blockSizes = [
       ["the archive is exactly one block", () => size],
       ["one block and 1 byte", () => size - 1],
       ["many blocks, the last one short", () => 65_536 + 17],
-    ])(
-      "%s",
-      async (_name, blockSize) => {
+    ] as const;
+    test.each(blockSizes.flatMap(([name, blockSize]) => (["stream", "file"] as const).map((kind) => [name, kind, blockSize] as const)))(
+      "%s, read as a %s",
+      async (_name, kind, blockSize) => {
         removeImage(LOAD_TAG);
-        const gz = join(dir, `image-${blockSize()}.tar.gz`);
-        const body = gzip(Bun.file(archive).stream(), { mode: "parallel", level: 6, jobs: 2, blockSize: blockSize() });
+        const gz = join(dir, `image-${blockSize()}-${kind}.tar.gz`);
+        const input = kind === "file" ? { file: archive } : Bun.file(archive).stream();
+        const body = gzip(input, { mode: "parallel", level: 6, jobs: 2, blockSize: blockSize() });
         await Bun.write(gz, new Response(body));
         const load = Bun.spawnSync(["docker", "load", "-i", gz], { stdout: "pipe", stderr: "pipe" });
         expect(load.stderr.toString()).toBe("");

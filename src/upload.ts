@@ -66,11 +66,29 @@ function contextBody(req: UploadRequest, progress: Progress, onDigest: (hex: str
   progress.read.bytes = 0;
   progress.sent.bytes = 0;
   const { source } = req;
-  const gz = source.gzipped
+  let gz = source.gzipped
     ? count(source.open(), progress.read)
     : gzip(source.file ? { file: source.file } : source.open(), req.gzip, progress.read);
+  if (source.kind === "file") gz = unchanged(gz, progress.read, source);
   const encoded = req.form === "openhands" ? base64(gz) : gz;
   return count(sha256(rechunk(encoded, SEND_CHUNK), onDigest), progress.sent);
+}
+
+/**
+ * A file that is still being written (or cut short) while we read it would arrive as a
+ * torn image: fail before the closing boundary, so the server starts no build from it.
+ */
+function unchanged(input: ReadableStream<Uint8Array>, read: Meter, source: Source): ReadableStream<Uint8Array> {
+  return input.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      flush() {
+        if (source.size === undefined || read.bytes === source.size) return;
+        throw new UploadError("INPUT", `${source.label} changed while it was read: ${read.bytes} bytes read, ${source.size} expected`, {
+          hint: "wait until whatever writes the archive has finished, then run again",
+        });
+      },
+    }),
+  );
 }
 
 export interface DryRunResult {

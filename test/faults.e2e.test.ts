@@ -5,7 +5,7 @@
  * complete upload only where the row says so. README.md lists this table.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { createWriteStream, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, createWriteStream, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeSampleImage } from "../scripts/sample-image.ts";
 import { apiEnv, KEY, processesMatching, runCli, startServerProcess, type TestServer, tempDir, until } from "./helpers.ts";
@@ -14,6 +14,8 @@ import type { Fault, ServerConfig } from "./server.ts";
 let server: TestServer;
 let small: string;
 let big: string;
+/** A copy of big that a row changes while the binary reads it. */
+let changing: string;
 const BIG_MIB = 320;
 const FAST = ["--poll-interval", "0.05"];
 let scratch: string;
@@ -23,6 +25,7 @@ beforeAll(async () => {
   const dir = tempDir("ru-faults-");
   small = join(dir, "small.tar");
   big = join(dir, "big.tar");
+  changing = join(dir, "changing.tar");
   await writeSampleImage(createWriteStream(small), { size: 24 * 1024 * 1024, tag: "sample:small", seed: 3 });
   await writeSampleImage(createWriteStream(big), { size: BIG_MIB * 1024 * 1024, tag: "sample:big", seed: 4 });
 }, 60_000);
@@ -228,6 +231,32 @@ const rows: Row[] = [
     attempts: 1,
     complete: 0,
   },
+  ...(
+    [
+      ["cut short", (f: string) => truncateSync(f, 48 * 1024 * 1024)],
+      ["grown", (f: string) => appendFileSync(f, Buffer.alloc(1024 * 1024))],
+    ] as const
+  ).map(
+    ([how, change]): Row => ({
+      name: `an --input file ${how} while it is read: a clear error, no build, no retry`,
+      config: () => ({ faults: [build({ readRate: 20_000_000 })] }),
+      args: () => {
+        copyFileSync(big, changing);
+        return ["--input", changing, "img", ...FAST];
+      },
+      during: async () => {
+        await until(async () => ((await firstUpload())?.bodyBytes ?? 0) > 0, "the upload to start");
+        change(changing);
+      },
+      code: 1,
+      stderr: [
+        /file .*changing\.tar changed while it was read: \d+ bytes read, \d+ expected/,
+        "hint: wait until whatever writes the archive",
+      ],
+      attempts: 1,
+      complete: 0,
+    }),
+  ),
   {
     name: "SIGTERM while polling exits 143 with the build id and how to resume",
     config: () => ({ statuses: ["RUNNING"] }),

@@ -111,7 +111,7 @@ export const uploadCommand = command({
       type: intIn(1, 256, "--jobs"),
       defaultValue: defaultJobs,
       defaultValueIsSerializable: true,
-      description: "compression workers (the default is the number of CPUs)",
+      description: "compression workers (default: the usable CPUs, a cgroup quota included, at most 8)",
     }),
     gzip: choiceOption<GzipMode>("gzip", ["parallel", "single"], "parallel: multi-member gzip on all cores; single: one member, one core"),
     engine: choiceOption(

@@ -26,7 +26,7 @@ export function cgroupCpuLimit(root: string): number | undefined {
 }
 
 /** "max" (v2) and -1 (v1) mean no limit; 150000 per 100000 is 1.5 CPUs, which rounds up to 2. */
-export function quotaCpus(quota: string, period: string): number | undefined {
+function quotaCpus(quota: string, period: string): number | undefined {
   const q = Number(quota);
   const p = Number(period);
   if (!(q > 0) || !(p > 0)) return undefined;

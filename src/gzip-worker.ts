@@ -26,8 +26,6 @@ export interface GzipDone {
   error?: string;
 }
 
-const EMPTY = new Uint8Array(0);
-
 self.onmessage = (event: MessageEvent<GzipJob>) => {
   const { id, level, data, file } = event.data;
   let done: GzipDone;
@@ -35,11 +33,11 @@ self.onmessage = (event: MessageEvent<GzipJob>) => {
     const length = file ? readSync(file.fd, data, 0, data.byteLength, file.position) : (event.data.length ?? 0);
     const out =
       length === 0
-        ? EMPTY.slice()
+        ? new Uint8Array(0)
         : Bun.gzipSync(data.subarray(0, length) as Uint8Array<ArrayBuffer>, { library: "libdeflate", level: level as 1 });
     done = { id, out, length, data };
   } catch (e) {
-    done = { id, out: EMPTY.slice(), length: 0, data, error: (e as Error).message };
+    done = { id, out: new Uint8Array(0), length: 0, data, error: (e as Error).message };
   }
   self.postMessage(done, [done.out.buffer as ArrayBuffer, data.buffer as ArrayBuffer]);
 };

@@ -113,7 +113,7 @@ function parallelGzip(feed: Feed, opts: Omit<GzipOptions, "mode">, read: Meter):
   const inFlight: Promise<GzipDone>[] = [];
   const maxInFlight = 2 * opts.jobs + 2;
   let ended = false;
-  /** A short block was emitted: it ends the input, even if a file grew while we read it. */
+  /** A short (or empty) block came back: it ends the input; later ones are dropped even if a file grew meanwhile. */
   let sawEnd = false;
   let emitted = 0;
   let cancelled = false;
@@ -149,12 +149,10 @@ function parallelGzip(feed: Feed, opts: Omit<GzipOptions, "mode">, read: Meter):
             if (!next) break;
             const { out, length } = await next;
             if (cancelled) return;
-            if (sawEnd || length === 0) {
-              ended = true;
-              continue;
-            }
-            read.bytes += length;
+            if (sawEnd) continue;
             if (length < opts.blockSize) ended = sawEnd = true;
+            if (length === 0) continue;
+            read.bytes += length;
             controller.enqueue(out);
             emitted++;
             // JSC frees big ArrayBuffers only when it collects, and on its own schedule it lets

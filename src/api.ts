@@ -1,11 +1,14 @@
+/** The Runtime-API's endpoints, as ../shared/runtime-api-contract.md describes them. */
 import { FetchError, ofetch } from "ofetch";
 import type { Endpoint } from "./config.ts";
 import { UploadError } from "./errors.ts";
+import { errorDetail, httpError, parseJson, readCapped, refuseRedirect, safeUrl, toNetworkError, withDeadline } from "./http.ts";
 import type { Multipart } from "./multipart.ts";
 
 /** A server error body is shown to the user, never trusted to be small. */
 const MAX_ERROR_BODY = 64 * 1024;
-const TRANSIENT_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
+/** Status documents are a few hundred bytes; a megabyte is a server gone wrong. */
+const MAX_DOCUMENT = 1024 * 1024;
 
 export interface BuildStatus {
   status: string;
@@ -17,10 +20,14 @@ function headers(ep: Endpoint): Record<string, string> {
   return { "X-API-Key": ep.apiKey, Accept: "application/json" };
 }
 
-/** POST /build with a streamed multipart body; resolves to the build id. */
+/**
+ * POST /build with a streamed multipart body; resolves to the build id. `signal` bounds
+ * the whole exchange, the answer's body included.
+ */
 export async function startBuild(ep: Endpoint, form: Multipart, signal: AbortSignal): Promise<string> {
   const url = `${ep.baseUrl}/build`;
   let res: Response;
+  let text: string;
   try {
     res = await fetch(url, {
       method: "POST",
@@ -28,13 +35,13 @@ export async function startBuild(ep: Endpoint, form: Multipart, signal: AbortSig
       body: form.body,
       signal,
       tls: ep.tls,
-      // A stream body cannot be replayed by a redirect; failing loudly beats a silent resend.
-      redirect: "error",
+      redirect: "manual",
     });
+    refuseRedirect(res, url);
+    text = await readCapped(res, res.ok ? MAX_DOCUMENT : MAX_ERROR_BODY, url, signal, !res.ok);
   } catch (e) {
     throw toNetworkError(e, url, signal);
   }
-  const text = await readCapped(res, MAX_ERROR_BODY);
   if (!res.ok) throw httpError(res.status, text, url, res.headers.get("retry-after"));
   const id = parseJson(text)?.build_id;
   if (typeof id !== "string" || id === "") {
@@ -46,9 +53,9 @@ export async function startBuild(ep: Endpoint, form: Multipart, signal: AbortSig
 }
 
 /**
- * One GET of a small JSON document. The body is parsed here, not by ofetch, so an error
- * page or a cut-off body is reported as a bad answer, not as a network fault. A 404 means
- * something different on each endpoint, so the caller names it.
+ * One GET of a small JSON document, whole within `timeoutMs`. The body is read and parsed
+ * here, capped, so an error page, a cut-off body or an endless one is reported as a bad
+ * answer, not as a network fault. A 404 means something different on each endpoint.
  */
 async function getJson(
   ep: Endpoint,
@@ -59,25 +66,28 @@ async function getJson(
   notFound: (url: string, body: string) => UploadError,
 ): Promise<Record<string, unknown>> {
   const url = `${ep.baseUrl}${path}`;
+  const deadline = withDeadline(signal, timeoutMs);
   let text: string;
   try {
-    text = await ofetch(url, {
+    const res = await ofetch.raw(url, {
       query,
       headers: headers(ep),
       retry: 0,
-      timeout: timeoutMs,
-      signal,
-      responseType: "text",
+      signal: deadline,
+      responseType: "stream",
+      ignoreResponseError: true,
+      redirect: "manual",
       // ofetch hands unknown options to fetch: Bun reads `tls` there.
       ...({ tls: ep.tls } as object),
     });
-  } catch (e) {
-    if (e instanceof FetchError && e.response) {
-      const body = typeof e.data === "string" ? e.data : "";
-      if (e.response.status === 404) throw notFound(url, body);
-      throw httpError(e.response.status, body, url, e.response.headers.get("retry-after"));
+    refuseRedirect(res, url);
+    if (!res.ok) {
+      const body = await readCapped(res, MAX_ERROR_BODY, url, deadline, true);
+      throw res.status === 404 ? notFound(url, body) : httpError(res.status, body, url, res.headers.get("retry-after"));
     }
-    throw toNetworkError(e instanceof FetchError && e.cause ? e.cause : e, url, signal);
+    text = await readCapped(res, MAX_DOCUMENT, url, deadline, false);
+  } catch (e) {
+    throw toNetworkError(e instanceof FetchError && e.cause ? e.cause : e, url, deadline);
   }
   const data = parseJson(text);
   if (!data) throw badResponse(url);
@@ -123,118 +133,5 @@ export async function imageExists(ep: Endpoint, image: string, timeoutMs: number
 }
 
 function badResponse(url: string): UploadError {
-  return new UploadError("BAD_RESPONSE", `malformed JSON from ${url}`, { transient: true });
-}
-
-function parseJson(text: string): Record<string, unknown> | undefined {
-  try {
-    const v = JSON.parse(text);
-    return typeof v === "object" && v !== null ? v : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The `detail` a FastAPI-style server puts in its errors, else the start of the body. */
-export function errorDetail(body: string): string {
-  const detail = parseJson(body)?.detail;
-  if (typeof detail === "string") return detail;
-  if (detail !== undefined) return JSON.stringify(detail);
-  return body.trim().slice(0, 200);
-}
-
-/** Retry-After is either delay-seconds or an HTTP-date (RFC 9110 section 10.2.3). */
-export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
-  if (!value) return undefined;
-  const v = value.trim();
-  if (/^\d+$/.test(v)) return Number(v) * 1000;
-  const at = Date.parse(v);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - now);
-}
-
-export function httpError(status: number, body: string, url: string, retryAfter: string | null, now = Date.now()): UploadError {
-  const detail = errorDetail(body);
-  const said = detail ? `: ${detail}` : "";
-  const init = { status, retryAfterMs: parseRetryAfter(retryAfter, now), transient: TRANSIENT_STATUS.has(status) };
-  switch (status) {
-    case 401:
-    case 403:
-      return new UploadError("AUTH", `the Runtime-API rejected the API key (HTTP ${status})${said}`, {
-        ...init,
-        hint: "check RUNTIME_API_KEY (or --api-key-file): it must be a valid key for this RUNTIME_API_URL",
-      });
-    case 404:
-      return new UploadError("NOT_FOUND", `${url} was not found (HTTP 404)${said}`, {
-        ...init,
-        hint: "check RUNTIME_API_URL: it should be the API's base URL, without /build",
-      });
-    case 413:
-      return new UploadError("TOO_LARGE", `the server refused the upload as too large (HTTP 413)${said}`, {
-        ...init,
-        hint: "make the image smaller, or ask the Runtime-API operator to raise the body size limit",
-      });
-    case 429:
-      return new UploadError("RATE_LIMITED", `rate limited by the Runtime-API (HTTP 429)${said}`, init);
-    default:
-      return new UploadError("HTTP", `${url} answered HTTP ${status}${said}`, init);
-  }
-}
-
-async function readCapped(res: Response, cap: number): Promise<string> {
-  if (!res.body) return "";
-  const reader = res.body.getReader();
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  while (size < cap) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    parts.push(value);
-    size += value.byteLength;
-  }
-  if (size >= cap) await reader.cancel().catch(() => {});
-  return Buffer.concat(parts, size).subarray(0, cap).toString("utf8");
-}
-
-const TLS_CODES = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/i;
-const DNS_CODES = /ENOTFOUND|EAI_AGAIN|DNS/i;
-
-/** Names what went wrong on the wire and whether trying again can help. */
-export function toNetworkError(e: unknown, url: string, signal?: AbortSignal): UploadError {
-  if (e instanceof UploadError) return e;
-  if (signal?.aborted && signal.reason instanceof UploadError) return signal.reason;
-  const err = e as { code?: string; message?: string; name?: string };
-  const code = err?.code ?? "";
-  const message = err?.message ?? String(e);
-  const host = safeHost(url);
-  if (TLS_CODES.test(code) || TLS_CODES.test(message)) {
-    return new UploadError("TLS", `TLS failed for ${host}: ${message}`, {
-      hint: "for a private CA pass --cacert FILE (or set SSL_CERT_FILE)",
-      cause: e,
-    });
-  }
-  if (DNS_CODES.test(code) || /getaddrinfo|resolve host|DNS/i.test(message)) {
-    return new UploadError("NETWORK", `cannot resolve host ${host} (${code || message})`, {
-      hint: "check the host name in RUNTIME_API_URL and your DNS or proxy settings",
-      // A name that does not exist will not exist in ten seconds either; a DNS hiccup may pass.
-      transient: code === "EAI_AGAIN",
-      cause: e,
-    });
-  }
-  if (err?.name === "TimeoutError") {
-    return new UploadError("NETWORK", `${host} did not answer in time`, { transient: true, cause: e });
-  }
-  return new UploadError("NETWORK", `connection to ${host} failed: ${code || message}`, {
-    hint: "check that RUNTIME_API_URL is reachable from this machine",
-    transient: true,
-    cause: e,
-  });
-}
-
-function safeHost(url: string): string {
-  try {
-    return new URL(url).host;
-  } catch {
-    return url;
-  }
+  return new UploadError("BAD_RESPONSE", `malformed JSON from ${safeUrl(url)}`, { transient: true });
 }

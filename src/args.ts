@@ -20,6 +20,23 @@ const positiveNumber = extendType(number, {
   },
 });
 
+/** An image name the engine cannot mistake for an option. */
+const imageName = extendType(string, {
+  async from(s) {
+    if (s.startsWith("-")) throw new Error(`"${s}" is not an image name (it starts with -): put options after a valid IMAGE`);
+    if (!s.trim()) throw new Error("the image name is empty");
+    return s;
+  },
+});
+
+/** An empty --input (an unset variable in a script) must not quietly mean "use the engine". */
+const inputPath = extendType(string, {
+  async from(s) {
+    if (!s) throw new Error("--input is empty: pass a FILE, a DIR or - for stdin (an unset shell variable?)");
+    return s;
+  },
+});
+
 function numberOption(long: string, fallback: number, description: string) {
   return option({ long, type: positiveNumber, defaultValue: () => fallback, defaultValueIsSerializable: true, description });
 }
@@ -80,14 +97,14 @@ export const uploadCommand = command({
     { description: "Stream from another tool", command: "docker save my-agent:dev | runtime-upload --input - my-agent:dev" },
   ],
   args: {
-    image: positional({ type: string, displayName: "IMAGE", description: "image to upload, as Docker names it (sent as target_image)" }),
+    image: positional({ type: imageName, displayName: "IMAGE", description: "image to upload, as Docker names it (sent as target_image)" }),
     tags: restPositionals({ type: string, displayName: "TAG", description: "extra tags for the built image (tags_0, tags_1, …)" }),
     ...waitArgs,
     pull: choiceOption<PullPolicy>("pull", ["missing", "always", "never"], "when to docker pull IMAGE first: missing|always|never"),
     input: option({
       long: "input",
       short: "i",
-      type: optional(string),
+      type: optional(inputPath),
       description: "read the image from a docker save/OCI archive FILE, an OCI layout DIR, or - (stdin) instead of the engine",
     }),
     retries: option({
@@ -98,6 +115,11 @@ export const uploadCommand = command({
       description: "retries of a failed upload (429, 5xx, resets, stalls), with backoff and Retry-After",
     }),
     stallTimeout: numberOption("stall-timeout", 120, "seconds without upload progress before the attempt is aborted and retried"),
+    responseTimeout: numberOption(
+      "response-timeout",
+      300,
+      "seconds to wait for /build's answer once the whole image is sent (then it fails, never re-uploads)",
+    ),
     level: option({
       long: "level",
       type: intIn(1, 9, "--level"),

@@ -2,8 +2,8 @@ import { runSafely } from "cmd-ts";
 import { createConsola, type LogObject } from "consola";
 import { getBuildStatus } from "./api.ts";
 import { type StatusArgs, statusCommand, type UploadArgs, uploadCommand, type WaitArgs, waitCommand } from "./args.ts";
-import { type Endpoint, endpointFromEnv, keyFromText, plainHttpWarning, redact } from "./config.ts";
-import { resolveEngine } from "./docker.ts";
+import { type Endpoint, endpointFromEnv, plainHttpWarning, readCa, readKey, redact } from "./config.ts";
+import { killChildren, resolveEngine } from "./docker.ts";
 import { type ErrorCode, UploadError } from "./errors.ts";
 import { type FailureContext, failureJson, successJson } from "./output.ts";
 import { FAILED_STATUSES } from "./poll.ts";
@@ -12,7 +12,7 @@ import { type RunEvent, runUpload, waitForBuild } from "./run.ts";
 
 /** The one place where error codes become exit codes. */
 const EXIT_CODES: Partial<Record<ErrorCode, number>> = { USAGE: 2 };
-const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
 type Signal = keyof typeof SIGNAL_EXIT;
 const STATUS_TIMEOUT_MS = 60_000;
 
@@ -25,12 +25,20 @@ const paint = (code: string, s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` :
 let live = "";
 function drawLive(line: string): void {
   live = line;
-  process.stderr.write(`\r${line}\x1b[K`);
+  process.stderr.write(`\r${clean(line)}\x1b[K`);
 }
 function clearLive(): void {
   if (!live) return;
   live = "";
   process.stderr.write("\r\x1b[K");
+}
+
+/**
+ * Server-supplied text (status, error, image, detail) reaches a terminal: a newline there
+ * would fake a log line and an escape sequence would drive the terminal. --json keeps it exact.
+ */
+function clean(text: string): string {
+  return text.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, (c) => `\\u${(c.codePointAt(0) as number).toString(16).padStart(4, "0")}`);
 }
 
 // Human lines go to stderr so stdout carries only the result.
@@ -39,7 +47,7 @@ const logger = createConsola({
     {
       log(obj: LogObject) {
         clearLive();
-        const text = redact(obj.args.map(String).join(" "), secret);
+        const text = clean(redact(obj.args.map(String).join(" "), secret));
         const prefix =
           obj.type === "error" || obj.type === "fatal" ? paint("31", "Error: ") : obj.type === "warn" ? paint("33", "Warning: ") : "";
         process.stderr.write(`${prefix}${text}\n`);
@@ -49,7 +57,12 @@ const logger = createConsola({
 });
 
 function out(line: string): void {
-  process.stdout.write(`${redact(line, secret)}\n`);
+  process.stdout.write(`${clean(redact(line, secret))}\n`);
+}
+
+/** The key is masked in each value before it is escaped, so no key can slip through JSON escaping. */
+function outJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, (_k, v) => (typeof v === "string" ? redact(v, secret) : v))}\n`);
 }
 
 function mib(n: number): string {
@@ -175,50 +188,32 @@ interface ConnectionArgs {
   insecure: boolean;
 }
 
-async function readKey(args: ConnectionArgs): Promise<string | undefined> {
-  if (args.apiKeyStdin && args.apiKeyFile) throw new UploadError("USAGE", "use --api-key-file or --api-key-stdin, not both");
-  if (args.apiKeyStdin) return keyFromText(await Bun.stdin.text(), "standard input (--api-key-stdin)");
-  if (!args.apiKeyFile) return undefined;
-  const file = Bun.file(args.apiKeyFile);
-  if (!(await file.exists())) {
-    throw new UploadError("CONFIG", `--api-key-file ${args.apiKeyFile} does not exist`, {
-      hint: "pass the path of a file holding the key",
-    });
-  }
-  return keyFromText(await file.text(), `--api-key-file ${args.apiKeyFile}`);
-}
-
-async function readCa(path: string | undefined): Promise<string | undefined> {
-  if (!path) return undefined;
-  const file = Bun.file(path);
-  const text = (await file.exists()) ? await file.text() : "";
-  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
-    throw new UploadError("CONFIG", `--cacert ${path} is not a PEM certificate file`, {
-      hint: "pass the CA certificate(s) in PEM form (-----BEGIN CERTIFICATE-----), or unset SSL_CERT_FILE",
-    });
-  }
-  return text;
-}
-
-async function endpoint(args: ConnectionArgs): Promise<Endpoint> {
-  const ep = endpointFromEnv(process.env, await readKey(args));
+async function endpoint(args: ConnectionArgs, signal: AbortSignal): Promise<Endpoint> {
+  const ep = endpointFromEnv(process.env, await readKey(args, signal));
   secret = ep.apiKey;
-  const ca = await readCa(args.cacert);
+  const ca = await readCa(args.cacert, signal);
   if (ca || args.insecure) ep.tls = { ...(ca ? { ca } : {}), ...(args.insecure ? { rejectUnauthorized: false } : {}) };
   if (args.insecure) {
     logger.warn("--insecure: the server's TLS certificate is NOT verified; anyone on the path can read the API key and change the upload");
+  } else if (process.env.NODE_TLS_REJECT_UNAUTHORIZED === "0") {
+    logger.warn(
+      "NODE_TLS_REJECT_UNAUTHORIZED=0: the server's TLS certificate is NOT verified; anyone on the path can read the API key and change the upload",
+    );
   }
   const warning = plainHttpWarning(ep.baseUrl);
   if (warning) logger.warn(warning);
   return ep;
 }
 
-/** Ctrl-C and SIGTERM abort the work in flight; a second one exits at once. */
+/** Ctrl-C, SIGTERM and SIGHUP abort the work in flight, whatever phase it is in; a second one exits at once. */
 function trapSignals(controller: AbortController): () => Signal | undefined {
   let caught: Signal | undefined;
   for (const sig of Object.keys(SIGNAL_EXIT) as Signal[]) {
     process.on(sig, () => {
-      if (caught) process.exit(SIGNAL_EXIT[sig]);
+      if (caught) {
+        killChildren();
+        process.exit(SIGNAL_EXIT[sig]);
+      }
       caught = sig;
       controller.abort(new UploadError("INTERRUPTED", `interrupted by ${sig}`));
     });
@@ -235,7 +230,7 @@ async function upload(args: UploadArgs, signal: AbortSignal): Promise<number> {
   const failure: FailureContext = { buildId: undefined, status: undefined, bytesRead: undefined, bytesSent: undefined, sha256: undefined };
   try {
     // A dry run talks to no server, so it needs no URL and no key.
-    const ep: Endpoint = args.dryRun ? { baseUrl: "(dry run)", apiKey: "" } : await endpoint(args);
+    const ep: Endpoint = args.dryRun ? { baseUrl: "(dry run)", apiKey: "" } : await endpoint(args, signal);
     if (!args.dryRun) logger.log(`Runtime API URL: ${ep.baseUrl}`);
     logger.log(`Image name: ${args.image}`);
     const result = await runUpload({
@@ -254,6 +249,7 @@ async function upload(args: UploadArgs, signal: AbortSignal): Promise<number> {
       statusTimeoutMs: STATUS_TIMEOUT_MS,
       retries: args.retries,
       stallTimeoutMs: args.stallTimeout * 1000,
+      responseTimeoutMs: args.responseTimeout * 1000,
       clock: realClock,
       signal,
       onEvent: (e) => {
@@ -267,7 +263,7 @@ async function upload(args: UploadArgs, signal: AbortSignal): Promise<number> {
       logger.log(`Build completed successfully! Image: ${result.image}`);
       logger.log("Image upload completed successfully!");
     }
-    if (args.json) out(JSON.stringify(successJson(result, failure.status ?? null, (performance.now() - started) / 1000)));
+    if (args.json) outJson(successJson(result, failure.status ?? null, (performance.now() - started) / 1000));
     else if (result.outcome !== "dry-run") out(result.image);
     return 0;
   } catch (e) {
@@ -277,13 +273,13 @@ async function upload(args: UploadArgs, signal: AbortSignal): Promise<number> {
         hint: `resume waiting with: runtime-upload wait ${failure.buildId}`,
       });
     }
-    if (args.json) out(JSON.stringify(failureJson(error, failure, (performance.now() - started) / 1000)));
+    if (args.json) outJson(failureJson(error, failure, (performance.now() - started) / 1000));
     throw error;
   }
 }
 
 async function wait(args: WaitArgs, signal: AbortSignal): Promise<number> {
-  const ep = await endpoint(args);
+  const ep = await endpoint(args, signal);
   if (args.quiet) logger.level = 1;
   let status = "";
   const image = await waitForBuild(
@@ -308,9 +304,9 @@ async function wait(args: WaitArgs, signal: AbortSignal): Promise<number> {
 }
 
 async function status(args: StatusArgs, signal: AbortSignal): Promise<number> {
-  const ep = await endpoint(args);
+  const ep = await endpoint(args, signal);
   const s = await getBuildStatus(ep, args.buildId, STATUS_TIMEOUT_MS, signal);
-  if (args.json) out(JSON.stringify({ build_id: args.buildId, status: s.status, image: s.image ?? null, error: s.error ?? null }));
+  if (args.json) outJson({ build_id: args.buildId, status: s.status, image: s.image ?? null, error: s.error ?? null });
   else {
     out(s.status || "(none)");
     if (s.image && s.status === "SUCCESS") logger.log(`Image: ${s.image}`);
@@ -319,7 +315,7 @@ async function status(args: StatusArgs, signal: AbortSignal): Promise<number> {
   return FAILED_STATUSES.has(s.status) ? 1 : 0;
 }
 
-async function main(argv: string[]): Promise<number> {
+async function main(argv: string[], controller: AbortController, caught: () => Signal | undefined): Promise<number> {
   const [first, ...rest] = argv;
   const parsed =
     first === "status"
@@ -332,8 +328,6 @@ async function main(argv: string[]): Promise<number> {
     (into === "stdout" ? process.stdout : process.stderr).write(`${message}\n`);
     return exitCode === 0 ? 0 : 2;
   }
-  const controller = new AbortController();
-  const caught = trapSignals(controller);
   const args = parsed.value;
   try {
     if (args.command === "status") return await status(args, controller.signal);
@@ -348,9 +342,14 @@ async function main(argv: string[]): Promise<number> {
 
 // A last net: whatever escapes is reported as one line, never as a stack trace with source.
 process.on("unhandledRejection", (e) => {
+  killChildren();
   process.exit(report(e));
 });
 
-process.exitCode = await main(process.argv.slice(2));
-// Workers or a stuck socket must not keep a finished run alive.
+// Trapped before anything else runs, so a signal in any phase (reading the key, a pull) is honoured.
+const controller = new AbortController();
+const caught = trapSignals(controller);
+process.exitCode = await main(process.argv.slice(2), controller, caught);
+// Workers or a stuck socket must not keep a finished run alive, nor an engine child outlive us.
+killChildren();
 process.exit();

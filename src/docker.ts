@@ -17,7 +17,6 @@ export function resolveEngine(choice: string, which: (bin: string) => string | n
 }
 
 export interface ImageInfo {
-  id: string;
   /** Uncompressed size the engine reports; the archive is about this large. */
   size: number;
 }
@@ -28,19 +27,50 @@ interface Run {
   stderr: string;
 }
 
-async function run(engine: Engine, args: string[]): Promise<Run> {
-  let proc: ReturnType<typeof Bun.spawn>;
+type Child = ReturnType<typeof Bun.spawn>;
+
+/** Every engine child still running, so that an exit on any path can take them along. */
+const children = new Set<Child>();
+
+export function killChildren(): void {
+  for (const c of children) c.kill("SIGKILL");
+}
+
+/** The engine never needs the API key: it is not passed down. */
+function childEnv(): Record<string, string | undefined> {
+  const { RUNTIME_API_KEY: _, ...env } = process.env;
+  return env;
+}
+
+function spawn(engine: Engine, args: string[]): Child {
+  let proc: Child;
   try {
-    proc = Bun.spawn([engine.bin, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    proc = Bun.spawn([engine.bin, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: childEnv() });
   } catch (cause) {
     throw notInstalled(engine, cause);
   }
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout as ReadableStream).text(),
-    new Response(proc.stderr as ReadableStream).text(),
-    proc.exited,
-  ]);
-  return { code, stdout, stderr: stderr.trim() };
+  children.add(proc);
+  proc.exited.finally(() => children.delete(proc));
+  return proc;
+}
+
+/** Runs an engine command to its end, or kills it when `signal` fires (Ctrl-C during a pull). */
+async function run(engine: Engine, args: string[], signal: AbortSignal): Promise<Run> {
+  if (signal.aborted) throw signal.reason;
+  const proc = spawn(engine, args);
+  const kill = () => proc.kill("SIGKILL");
+  signal.addEventListener("abort", kill, { once: true });
+  try {
+    const [stdout, stderr, code] = await Promise.all([
+      new Response(proc.stdout as ReadableStream).text(),
+      new Response(proc.stderr as ReadableStream).text(),
+      proc.exited,
+    ]);
+    if (signal.aborted) throw signal.reason;
+    return { code, stdout, stderr: stderr.trim() };
+  } finally {
+    signal.removeEventListener("abort", kill);
+  }
 }
 
 function notInstalled(engine: Engine, cause: unknown): UploadError {
@@ -75,15 +105,14 @@ function lastLine(text: string): string {
   return (lines[lines.length - 1] ?? "").trim();
 }
 
-export async function inspectImage(engine: Engine, image: string): Promise<ImageInfo> {
-  const r = await run(engine, ["image", "inspect", "--format", "{{.Id}} {{.Size}}", image]);
+export async function inspectImage(engine: Engine, image: string, signal: AbortSignal): Promise<ImageInfo> {
+  const r = await run(engine, ["image", "inspect", "--format", "{{.Size}}", "--", image], signal);
   if (r.code !== 0) throw classifyEngineError(engine, image, r.stderr);
-  const [id = "", size = "0"] = r.stdout.trim().split(/\s+/);
-  return { id, size: Number(size) || 0 };
+  return { size: Number(r.stdout.trim()) || 0 };
 }
 
-export async function pullImage(engine: Engine, image: string): Promise<void> {
-  const r = await run(engine, ["pull", "--quiet", image]);
+export async function pullImage(engine: Engine, image: string, signal: AbortSignal): Promise<void> {
+  const r = await run(engine, ["pull", "--quiet", "--", image], signal);
   if (r.code === 0) return;
   const e = classifyEngineError(engine, image, r.stderr);
   if (e.code === "DOCKER_UNAVAILABLE") throw e;
@@ -98,17 +127,13 @@ export async function pullImage(engine: Engine, image: string): Promise<void> {
  * a truncated archive must never look like a complete one downstream.
  */
 export function saveImage(engine: Engine, image: string): ReadableStream<Uint8Array> {
-  let proc: ReturnType<typeof Bun.spawn> | undefined;
+  let proc: Child | undefined;
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   let stderr: Promise<string> = Promise.resolve("");
   let cancelled = false;
   return new ReadableStream<Uint8Array>({
     start() {
-      try {
-        proc = Bun.spawn([engine.bin, "save", image], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-      } catch (cause) {
-        throw notInstalled(engine, cause);
-      }
+      proc = spawn(engine, ["save", "--", image]);
       reader = (proc.stdout as ReadableStream<Uint8Array>).getReader() as unknown as ReadableStreamDefaultReader<Uint8Array>;
       stderr = new Response(proc.stderr as ReadableStream).text();
     },

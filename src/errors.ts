@@ -19,6 +19,8 @@ export type ErrorCode =
   | "TLS"
   | "STALLED"
   | "BAD_RESPONSE"
+  | "REDIRECT"
+  | "NO_ANSWER"
   | "NO_BUILD_ID"
   | "BUILD_FAILED"
   | "TIMEOUT"

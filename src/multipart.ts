@@ -8,6 +8,8 @@ export interface FilePart {
   filename: string;
   contentType: string;
   body: ReadableStream<Uint8Array>;
+  /** Called when the closing boundary is handed to the socket: from then on the server holds a whole upload. */
+  onEnd?: () => void;
 }
 
 export interface Multipart {
@@ -61,6 +63,7 @@ export function multipart(fields: ReadonlyArray<readonly [string, string]>, file
           if (done) {
             controller.enqueue(encoder.encode(closing(boundary)));
             controller.close();
+            file.onEnd?.();
           } else if (value.byteLength > 0) {
             controller.enqueue(value);
           }

@@ -21,6 +21,11 @@ export function retryDelay(policy: RetryPolicy, attempt: number, retryAfterMs: n
   return Math.round(ceiling / 2 + (random * ceiling) / 2);
 }
 
+/** setTimeout wraps past 2^31 - 1 ms into an immediate fire (a tight loop): a longer wait is "forever" anyway. */
+export function clampTimer(ms: number): number {
+  return Math.max(0, Math.min(ms, 2 ** 31 - 1));
+}
+
 export interface Clock {
   now(): number;
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
@@ -31,7 +36,7 @@ export const realClock: Clock = {
   sleep: (ms, signal) =>
     new Promise<void>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
-      const t = setTimeout(done, ms);
+      const t = setTimeout(done, clampTimer(ms));
       function done() {
         signal?.removeEventListener("abort", onAbort);
         resolve();

@@ -27,6 +27,8 @@ export interface RunOptions {
   statusTimeoutMs: number;
   retries: number;
   stallTimeoutMs: number;
+  /** How long to wait for /build's answer once the whole body is sent. */
+  responseTimeoutMs: number;
   clock: Clock;
   signal: AbortSignal;
   onEvent: (e: RunEvent) => void;
@@ -59,6 +61,8 @@ export async function runUpload(o: RunOptions): Promise<RunResult> {
     return { outcome: "skipped", image: o.image };
   }
   const source = await prepareSource(o);
+  // A signal that came while the engine answered must not be followed by an upload.
+  if (o.signal.aborted) throw o.signal.reason;
   o.onEvent({ type: "saving", source });
   const progress: Progress = { read: { bytes: 0 }, sent: { bytes: 0 } };
   const req = { endpoint: o.endpoint, image: o.image, tags: o.tags, source, gzip: o.gzip, form: o.form };
@@ -73,7 +77,7 @@ export async function runUpload(o: RunOptions): Promise<RunResult> {
     policy: { ...DEFAULT_RETRY, retries: o.retries },
     clock: o.clock,
     random: Math.random,
-    stallTimeoutMs: o.stallTimeoutMs,
+    limits: { stallTimeoutMs: o.stallTimeoutMs, responseTimeoutMs: o.responseTimeoutMs },
     signal: o.signal,
     onRetry: (retry) => o.onEvent({ type: "upload-retry", retry }),
   });
@@ -91,13 +95,18 @@ export async function runUpload(o: RunOptions): Promise<RunResult> {
 
 export type WaitOptions = Pick<RunOptions, "endpoint" | "timeoutMs" | "intervalMs" | "statusTimeoutMs" | "clock" | "signal" | "onEvent">;
 
+/** A status check may outlast --timeout by this much at most, whatever the server does. */
+const STATUS_GRACE_MS = 2000;
+
 export async function waitForBuild(o: WaitOptions, buildId: string): Promise<string> {
   o.onEvent({ type: "polling", buildId });
+  const deadline = o.clock.now() + o.timeoutMs;
+  const callTimeout = () => Math.min(o.statusTimeoutMs, Math.max(0, deadline - o.clock.now()) + STATUS_GRACE_MS);
   const end = await pollBuild({
     buildId,
     intervalMs: o.intervalMs,
     timeoutMs: o.timeoutMs,
-    fetchStatus: (signal) => getBuildStatus(o.endpoint, buildId, o.statusTimeoutMs, signal),
+    fetchStatus: (signal) => getBuildStatus(o.endpoint, buildId, callTimeout(), signal),
     onNotice: (notice) => o.onEvent({ type: "poll-notice", notice }),
     clock: o.clock,
     signal: o.signal,
@@ -129,16 +138,16 @@ async function prepareSource(o: RunOptions): Promise<Source> {
   if (o.input) return fileSource(o.input);
   const pull = async () => {
     o.onEvent({ type: "pulling", image: o.image });
-    await pullImage(o.engine, o.image);
+    await pullImage(o.engine, o.image, o.signal);
   };
   if (o.pull === "always") await pull();
   try {
-    const info = await inspectImage(o.engine, o.image);
+    const info = await inspectImage(o.engine, o.image, o.signal);
     return dockerSource(o.engine, o.image, info.size);
   } catch (e) {
     if (!(e instanceof UploadError) || e.code !== "IMAGE_NOT_FOUND" || o.pull !== "missing") throw e;
   }
   await pull();
-  const info = await inspectImage(o.engine, o.image);
+  const info = await inspectImage(o.engine, o.image, o.signal);
   return dockerSource(o.engine, o.image, info.size);
 }

@@ -1,8 +1,9 @@
-import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync, realpathSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type PackOptions, pack } from "tar-fs";
 import { type Engine, saveImage } from "./docker.ts";
 import { UploadError } from "./errors.ts";
+import { validTarHeader } from "./tar.ts";
 
 /**
  * Where the tar bytes come from. A factory rather than a stream: a retried upload needs
@@ -47,20 +48,12 @@ export function sniff(head: Uint8Array): "gzip" | "tar" | "unknown" {
   return "unknown";
 }
 
-/** A tar header's checksum counts its own field as spaces (POSIX ustar). */
-function validTarHeader(h: Uint8Array): boolean {
-  const field = Buffer.from(h.subarray(148, 156)).toString("latin1").replace(/\0.*$/, "").trim();
-  if (!/^[0-7]+$/.test(field)) return false;
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : (h[i] as number);
-  return sum === Number.parseInt(field, 8);
-}
-
 export function fileSource(path: string): Source {
   let size: number;
   try {
     const st = statSync(path);
-    if (st.isDirectory()) return ociLayoutSource(path);
+    // tar-fs packs a symlink as a link: the folder it names is what the user meant.
+    if (st.isDirectory()) return ociLayoutSource(realpathSync(path));
     if (!st.isFile()) throw new Error("not a regular file");
     size = st.size;
   } catch (cause) {

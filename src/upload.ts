@@ -3,9 +3,10 @@ import type { Endpoint } from "./config.ts";
 import { UploadError } from "./errors.ts";
 import { type GzipOptions, gzip } from "./gzip.ts";
 import { multipart } from "./multipart.ts";
-import { type Clock, type RetryPolicy, retryDelay } from "./retry.ts";
+import { type Clock, clampTimer, type RetryPolicy, retryDelay } from "./retry.ts";
 import type { Source } from "./source.ts";
 import { base64, count, type Meter, rechunk, sha256 } from "./streams.ts";
+import { checkGzippedTar, checkTar, checkTarFile, TornArchive } from "./tar.ts";
 
 /** Bun's fetch pays ~0.1 ms per chunk: at 512 KiB and up that is under 1 % of the upload. */
 const SEND_CHUNK = 512 * 1024;
@@ -59,33 +60,61 @@ const FILE_PART = {
 } as const;
 
 /**
- * Everything on our side of the socket: source → gzip (unless the source is gzip
- * already) → base64 for the [OH] form → counted and hashed as sent.
+ * Everything on our side of the socket: source → tar check → gzip (unless the source is
+ * gzip already) → base64 for the [OH] form → counted and hashed as sent.
  */
 function contextBody(req: UploadRequest, progress: Progress, onDigest: (hex: string) => void): ReadableStream<Uint8Array> {
   progress.read.bytes = 0;
   progress.sent.bytes = 0;
   const { source } = req;
-  let gz = source.gzipped
-    ? count(source.open(), progress.read)
-    : gzip(source.file ? { file: source.file } : source.open(), req.gzip, progress.read);
-  if (source.kind === "file") gz = unchanged(gz, progress.read, source);
+  const torn = (e: TornArchive) => tornError(source, e);
+  let gz: ReadableStream<Uint8Array>;
+  if (source.gzipped) gz = checkGzippedTar(count(source.open(), progress.read), torn);
+  // A file's blocks are read by the Workers: its headers are walked on disk at the end.
+  else if (source.file) gz = gzip({ file: source.file }, req.gzip, progress.read);
+  else gz = gzip(checkTar(source.open(), torn), req.gzip, progress.read);
+  if (source.kind === "file") gz = unchanged(gz, progress.read, source, torn);
   const encoded = req.form === "openhands" ? base64(gz) : gz;
   return count(sha256(rechunk(encoded, SEND_CHUNK), onDigest), progress.sent);
+}
+
+const TORN_HINT: Record<Source["kind"], string> = {
+  engine: "the engine's save ended early: check its free disk space and that 'docker save IMAGE' works on its own",
+  file: "the file is cut short or is not an image archive: save it again (docker save -o FILE IMAGE)",
+  "oci-layout": "check that the OCI layout folder is complete and readable",
+  stdin: "did the command feeding stdin fail? Check its exit status, or save to a file and pass --input FILE",
+};
+
+function tornError(source: Source, e: TornArchive): UploadError {
+  return new UploadError("INPUT", `${source.label} is not a complete tar archive: ${e.message}; nothing was built`, {
+    hint: TORN_HINT[source.kind],
+  });
 }
 
 /**
  * A file that is still being written (or cut short) while we read it would arrive as a
  * torn image: fail before the closing boundary, so the server starts no build from it.
  */
-function unchanged(input: ReadableStream<Uint8Array>, read: Meter, source: Source): ReadableStream<Uint8Array> {
+function unchanged(
+  input: ReadableStream<Uint8Array>,
+  read: Meter,
+  source: Source,
+  torn: (e: TornArchive) => UploadError,
+): ReadableStream<Uint8Array> {
   return input.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
       flush() {
-        if (source.size === undefined || read.bytes === source.size) return;
-        throw new UploadError("INPUT", `${source.label} changed while it was read: ${read.bytes} bytes read, ${source.size} expected`, {
-          hint: "wait until whatever writes the archive has finished, then run again",
-        });
+        if (source.size !== undefined && read.bytes !== source.size) {
+          throw new UploadError("INPUT", `${source.label} changed while it was read: ${read.bytes} bytes read, ${source.size} expected`, {
+            hint: "wait until whatever writes the archive has finished, then run again",
+          });
+        }
+        if (!source.file) return;
+        try {
+          checkTarFile(source.file, read.bytes);
+        } catch (e) {
+          throw e instanceof TornArchive ? torn(e) : e;
+        }
       },
     }),
   );
@@ -113,23 +142,44 @@ export async function dryRun(req: UploadRequest, progress: Progress): Promise<Dr
   return { bytesRead: progress.read.bytes, bytesSent: progress.sent.bytes, sha256: digest };
 }
 
+/** What a single attempt may take: no progress for `stallMs`; no answer `answerMs` after the whole body. */
+export interface AttemptLimits {
+  stallTimeoutMs: number;
+  responseTimeoutMs: number;
+}
+
 /**
  * One attempt: source → gzip → multipart → POST /build, all streamed. If anything on our
  * side fails (the source, the compressor), the request is aborted before the closing
- * boundary and that error is what the caller sees, not fetch's generic one.
+ * boundary and that error is what the caller sees, not fetch's generic one. Once the
+ * closing boundary is out, the server may be building: a lost answer is then never
+ * retried, because a second upload could start a second build.
  */
 export async function uploadOnce(
   req: UploadRequest,
   progress: Progress,
   signal: AbortSignal,
-  stallTimeoutMs: number,
+  limits: AttemptLimits,
 ): Promise<UploadResult> {
+  if (signal.aborted) throw signal.reason;
   const abort = new AbortController();
   const onOuterAbort = () => abort.abort(signal.reason);
   signal.addEventListener("abort", onOuterAbort, { once: true });
   let localError: unknown;
   let digest = "";
-  const watchdog = watchStall(progress, req.source.size, stallTimeoutMs, (e) => abort.abort(e));
+  const url = `${req.endpoint.baseUrl}/build`;
+  const watchdog = watchStall(progress, req.source.size, limits.stallTimeoutMs, (e) => abort.abort(e));
+  let answerTimer: ReturnType<typeof setTimeout> | undefined;
+  let bodySent = false;
+  const onEnd = () => {
+    bodySent = true;
+    clearInterval(watchdog);
+    const secs = Math.round(limits.responseTimeoutMs / 1000);
+    answerTimer = setTimeout(
+      () => abort.abort(new UploadError("NO_ANSWER", `no answer within ${secs} s (--response-timeout)`)),
+      clampTimer(limits.responseTimeoutMs),
+    );
+  };
   let stopLocal = () => {};
   try {
     const local = contextBody(req, progress, (hex) => {
@@ -140,20 +190,36 @@ export async function uploadOnce(
       abort.abort(e);
     });
     stopLocal = stop;
-    const form = multipart(formFields(req.image, req.tags, req.form), { ...FILE_PART[req.form], body: stream });
+    const form = multipart(formFields(req.image, req.tags, req.form), { ...FILE_PART[req.form], body: stream, onEnd });
     const buildId = await startBuild(req.endpoint, form, abort.signal);
     return { buildId, bytesRead: progress.read.bytes, bytesSent: progress.sent.bytes, sha256: digest };
   } catch (e) {
     // The user's interrupt is the cause even when the source noticed first.
     if (signal.aborted) throw signal.reason;
     if (localError !== undefined) throw asUploadError(localError);
-    if (abort.signal.reason instanceof UploadError) throw abort.signal.reason;
-    throw e;
+    const error = abort.signal.reason instanceof UploadError ? abort.signal.reason : asUploadError(e);
+    // An answer (an HTTP status, a refused redirect) says what the server did; silence does not.
+    if (bodySent && error.status === undefined && error.code !== "NO_BUILD_ID") throw unanswered(url, error);
+    throw error;
   } finally {
     clearInterval(watchdog);
+    clearTimeout(answerTimer);
     stopLocal();
     signal.removeEventListener("abort", onOuterAbort);
   }
+}
+
+function unanswered(url: string, cause: UploadError): UploadError {
+  return new UploadError(
+    "NO_ANSWER",
+    `the whole image was sent to ${url}, but the server's answer was lost (${cause.message}): a build may have started there`,
+    {
+      hint:
+        "it is not uploaded again, so the server cannot build twice: check the Runtime-API's builds before running again " +
+        "(or raise --response-timeout for a server that answers slowly)",
+      cause,
+    },
+  );
 }
 
 export interface RetryNotice {
@@ -168,7 +234,7 @@ export interface RetryOptions {
   policy: RetryPolicy;
   clock: Clock;
   random: () => number;
-  stallTimeoutMs: number;
+  limits: AttemptLimits;
   signal: AbortSignal;
   onRetry: (n: RetryNotice) => void;
 }
@@ -180,7 +246,7 @@ export interface RetryOptions {
 export async function upload(req: UploadRequest, progress: Progress, o: RetryOptions): Promise<UploadResult> {
   for (let retry = 1; ; retry++) {
     try {
-      return await uploadOnce(req, progress, o.signal, o.stallTimeoutMs);
+      return await uploadOnce(req, progress, o.signal, o.limits);
     } catch (e) {
       const error = asUploadError(e);
       if (o.signal.aborted || !error.transient) throw error;

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { errorDetail, httpError, parseRetryAfter } from "../src/api.ts";
 import { endpointFromEnv, redact } from "../src/config.ts";
 import { UploadError } from "../src/errors.ts";
+import { errorDetail, httpError, parseRetryAfter } from "../src/http.ts";
 import { retryDelay } from "../src/retry.ts";
 
 const NOW = Date.parse("2026-11-27T12:00:00Z");
@@ -58,24 +58,61 @@ describe("endpointFromEnv", () => {
   test.each([
     ["https://api.example.com/", "https://api.example.com"],
     ["http://127.0.0.1:8080///", "http://127.0.0.1:8080"],
-    ["https://user:pw@api.example.com/base/", "https://api.example.com/base"],
+    ["https://api.example.com/base/", "https://api.example.com/base"],
   ])("RUNTIME_API_URL %s → base %s", (url, baseUrl) => {
-    expect(endpointFromEnv({ RUNTIME_API_URL: url, RUNTIME_API_KEY: "k" }).baseUrl).toBe(baseUrl);
+    expect(endpointFromEnv({ RUNTIME_API_URL: url, RUNTIME_API_KEY: "k-12345678" }).baseUrl).toBe(baseUrl);
   });
 
   test.each([
-    ["no URL", { RUNTIME_API_KEY: "k" }, "RUNTIME_API_URL environment variable is required"],
+    ["no URL", { RUNTIME_API_KEY: "k-12345678" }, "RUNTIME_API_URL environment variable is required"],
     ["no key", { RUNTIME_API_URL: "https://x" }, "RUNTIME_API_KEY environment variable is required"],
-    ["a blank URL", { RUNTIME_API_URL: "  ", RUNTIME_API_KEY: "k" }, "RUNTIME_API_URL environment variable is required"],
-    ["a malformed URL", { RUNTIME_API_URL: "not a url", RUNTIME_API_KEY: "k" }, "RUNTIME_API_URL is not a valid URL: not a url"],
-    ["an ftp URL", { RUNTIME_API_URL: "ftp://x", RUNTIME_API_KEY: "k" }, "RUNTIME_API_URL must be http or https, got ftp:"],
+    ["a blank URL", { RUNTIME_API_URL: "  ", RUNTIME_API_KEY: "k-12345678" }, "RUNTIME_API_URL environment variable is required"],
+    ["a malformed URL", { RUNTIME_API_URL: "not a url", RUNTIME_API_KEY: "k-12345678" }, "RUNTIME_API_URL is not a valid URL: not a url"],
+    ["an ftp URL", { RUNTIME_API_URL: "ftp://x", RUNTIME_API_KEY: "k-12345678" }, "RUNTIME_API_URL must be http or https, got ftp:"],
+    [
+      "credentials in the URL, never echoed",
+      { RUNTIME_API_URL: "https://user:pw-s3cret@api.example.com/base/", RUNTIME_API_KEY: "k-12345678" },
+      "RUNTIME_API_URL must not carry a user name or password (https://api.example.com/base/)",
+    ],
+    [
+      "an unparsable URL with credentials, never echoed",
+      { RUNTIME_API_URL: "http://user:pw s3cret@api example.com/", RUNTIME_API_KEY: "k-12345678" },
+      "RUNTIME_API_URL is not a valid URL: http://***@api example.com/",
+    ],
+    [
+      "a query, where the API paths would land",
+      { RUNTIME_API_URL: "https://api.example.com/v1?x=1", RUNTIME_API_KEY: "k-12345678" },
+      "RUNTIME_API_URL must not have a query (?…): https://api.example.com/v1",
+    ],
+    [
+      "a fragment, which would post to the base itself",
+      { RUNTIME_API_URL: "https://api.example.com/v1#top", RUNTIME_API_KEY: "k-12345678" },
+      "RUNTIME_API_URL must not have a fragment (#…): https://api.example.com/v1",
+    ],
+    ["a key with a space", { RUNTIME_API_URL: "https://x", RUNTIME_API_KEY: "abc def-12345" }, "RUNTIME_API_KEY holds a character"],
+    ["a key with a line break", { RUNTIME_API_URL: "https://x", RUNTIME_API_KEY: "abc\ndef-12345" }, "RUNTIME_API_KEY holds a character"],
+    ["a key with an escape", { RUNTIME_API_URL: "https://x", RUNTIME_API_KEY: "abc\x1bdef-12345" }, "RUNTIME_API_KEY holds a character"],
+    ["a key too short to be one", { RUNTIME_API_URL: "https://x", RUNTIME_API_KEY: "e" }, "RUNTIME_API_KEY is too short"],
   ])("%s fails: %s", (_name, env, message) => {
-    expect(() => endpointFromEnv(env)).toThrow(new UploadError("CONFIG", message));
+    let error: unknown;
+    try {
+      endpointFromEnv(env);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(UploadError);
+    expect((error as UploadError).code).toBe("CONFIG");
+    expect((error as UploadError).message).toStartWith(message);
+    expect((error as UploadError).message).not.toContain("s3cret");
   });
 });
 
-test("redact hides every occurrence of the secret", () => {
-  expect(redact("key=s3cr3t and again s3cr3t", "s3cr3t")).toBe("key=*** and again ***");
+test.each([
+  ["as is, every time", "s3cr3t-key", "key=s3cr3t-key and again s3cr3t-key", "key=*** and again ***"],
+  ["JSON-escaped", 'k"ey\\with-quote', JSON.stringify({ detail: 'k"ey\\with-quote' }), '{"detail":"***"}'],
+  ["URL-encoded", "k/ey+with&stuff", `https://h/?key=${encodeURIComponent("k/ey+with&stuff")}`, "https://h/?key=***"],
+])("redact hides the secret %s", (_how, secret, text, expected) => {
+  expect(redact(text, secret)).toBe(expected);
 });
 
 describe("retryDelay", () => {

@@ -30,7 +30,7 @@ describe.skipIf(!hasDocker)("with a Docker engine", () => {
   beforeEach(() => server.reset());
 
   async function expectNoSaveLeft() {
-    expect(await processesMatching("docker save ru-e2e")).toEqual([]);
+    expect(await processesMatching("docker save -- ru-e2e")).toEqual([]);
   }
 
   test("the original invocation uploads exactly what docker save produces", async () => {
@@ -67,7 +67,7 @@ describe.skipIf(!hasDocker)("with a Docker engine", () => {
       env: apiEnv(server),
       during: async () => {
         await until(async () => ((await server.state()).uploads[0]?.bodyBytes ?? 0) > 0, "upload to start");
-        const [line] = await until(() => processesMatching(`docker save ${BIG}`), "docker save to run");
+        const [line] = await until(() => processesMatching(`docker save -- ${BIG}`), "docker save to run");
         process.kill(Number(line?.split(" ")[0]), "SIGKILL");
       },
     });
@@ -98,13 +98,13 @@ describe.skipIf(!hasDocker)("with a Docker engine", () => {
       env: apiEnv(server),
       during: async (proc) => {
         await until(async () => ((await server.state()).uploads[0]?.bodyBytes ?? 0) > 0, "upload to start");
-        await until(() => processesMatching(`docker save ${BIG}`), "docker save to run");
+        await until(() => processesMatching(`docker save -- ${BIG}`), "docker save to run");
         proc.kill("SIGINT");
       },
     });
     expect(r.code).toBe(130);
     expect(r.stderr).toContain("interrupted by SIGINT");
-    await until(async () => (await processesMatching(`docker save ${BIG}`)).length === 0, "docker save to end", 5_000);
+    await until(async () => (await processesMatching(`docker save -- ${BIG}`)).length === 0, "docker save to end", 5_000);
     expect((await server.state()).uploads.filter((u) => u.complete)).toEqual([]);
   }, 60_000);
 

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } fr
 import { appendFileSync, copyFileSync, createWriteStream, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeSampleImage } from "../scripts/sample-image.ts";
-import { apiEnv, KEY, processesMatching, runCli, startServerProcess, type TestServer, tempDir, until } from "./helpers.ts";
+import { apiEnv, KEY, peakRss, runCli, startServerProcess, stillRunning, type TestServer, tempDir, until } from "./helpers.ts";
 import type { Fault, ServerConfig } from "./server.ts";
 
 let server: TestServer;
@@ -35,7 +35,7 @@ beforeEach(async () => {
   scratch = tempDir("ru-tmp-");
 });
 afterEach(async () => {
-  expect(await processesMatching("dist/runtime-upload")).toEqual([]);
+  expect(stillRunning()).toEqual([]);
   expect(readdirSync(scratch)).toEqual([]);
   rmSync(scratch, { recursive: true, force: true });
 });
@@ -61,20 +61,6 @@ interface Row {
 const build = (f: Omit<Fault, "path">): Fault => ({ path: "/build", ...f });
 const status = (f: Omit<Fault, "path">): Fault => ({ path: "/build_status", ...f });
 const firstUpload = async () => (await server.state()).uploads[0];
-
-/** Samples the child's resident memory until it exits (Linux /proc). */
-async function peakRss(proc: Proc): Promise<number> {
-  let peak = 0;
-  while (proc.exitCode === null && proc.signalCode === null) {
-    const text = await Bun.file(`/proc/${proc.pid}/status`)
-      .text()
-      .catch(() => "");
-    const kb = Number(/VmRSS:\s+(\d+)/.exec(text)?.[1] ?? 0);
-    peak = Math.max(peak, kb * 1024);
-    await Bun.sleep(20);
-  }
-  return peak;
-}
 
 let rss = 0;
 
@@ -112,6 +98,8 @@ const rows: Row[] = [
   {
     name: "connection reset half-way through the body, then success on retry",
     config: () => ({ faults: [build({ resetAfterBytes: 4 * 1024 * 1024 })] }),
+    // Large enough that the reset comes long before the closing boundary is in the socket.
+    args: () => ["--input", big, "img", ...FAST],
     code: 0,
     stderr: [/upload failed: connection to 127\.0\.0\.1:\d+ failed: ECONNRESET/, "Build completed successfully!"],
     attempts: 2,

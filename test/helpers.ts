@@ -2,6 +2,7 @@
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { pack } from "tar-stream";
 import type { ServerConfig, ServerState } from "./server.ts";
 
 export const ROOT = resolve(import.meta.dir, "..");
@@ -66,6 +67,22 @@ export interface CliOptions {
   during?: (proc: ReturnType<typeof Bun.spawn>) => Promise<void>;
 }
 
+/** Every copy of the tool this test process started: the only ones its leak checks look at. */
+const started = new Set<number>();
+
+/** Those of our own copies of the tool that are still running. */
+export function stillRunning(): number[] {
+  return [...started].filter((pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      started.delete(pid);
+      return false;
+    }
+  });
+}
+
 /** Runs the compiled binary with a clean environment plus `env`. */
 export async function runCli(args: string[], o: CliOptions = {}): Promise<CliRun> {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm test' (it builds first) or 'npm run build'`);
@@ -81,9 +98,17 @@ export async function runCli(args: string[], o: CliOptions = {}): Promise<CliRun
     stdout: "pipe",
     stderr: "pipe",
   });
+  started.add(proc.pid);
   const out = new Response(proc.stdout as ReadableStream).text();
   const err = new Response(proc.stderr as ReadableStream).text();
-  if (o.during) await o.during(proc);
+  try {
+    if (o.during) await o.during(proc);
+  } catch (e) {
+    // A test that failed half-way must not leave its copy of the tool running.
+    proc.kill("SIGKILL");
+    await proc.exited;
+    throw e;
+  }
   const [code, stdout, stderr] = await Promise.all([proc.exited, out, err]);
   return { code, stdout, stderr };
 }
@@ -116,4 +141,28 @@ export async function processesMatching(pattern: string): Promise<string[]> {
     .toString()
     .split("\n")
     .filter((l) => l.trim() && !l.includes("pgrep"));
+}
+
+/** A small tar archive in memory, as tar-stream (not our code) writes it. */
+export async function tarOf(files: Record<string, Uint8Array | string>): Promise<Uint8Array> {
+  const p = pack();
+  for (const [name, body] of Object.entries(files)) p.entry({ name }, typeof body === "string" ? body : Buffer.from(body));
+  p.finalize();
+  const parts: Buffer[] = [];
+  for await (const chunk of p as unknown as AsyncIterable<Buffer>) parts.push(chunk);
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+/** Samples a child's resident memory until it exits (Linux /proc). */
+export async function peakRss(proc: ReturnType<typeof Bun.spawn>): Promise<number> {
+  let peak = 0;
+  while (proc.exitCode === null && proc.signalCode === null) {
+    const text = await Bun.file(`/proc/${proc.pid}/status`)
+      .text()
+      .catch(() => "");
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(text)?.[1] ?? 0);
+    peak = Math.max(peak, kb * 1024);
+    await Bun.sleep(20);
+  }
+  return peak;
 }

@@ -4,12 +4,15 @@ import { UploadError } from "../src/errors.ts";
 import { DEFAULT_RETRY } from "../src/retry.ts";
 import type { Source } from "../src/source.ts";
 import { type Progress, upload } from "../src/upload.ts";
+import { tarOf } from "./helpers.ts";
 import { type Fault, startServer } from "./server.ts";
 
 const KEY = "unit-key";
 let server: ReturnType<typeof startServer>;
-beforeAll(() => {
+let archive: Uint8Array;
+beforeAll(async () => {
   server = startServer({ key: KEY, discard: true });
+  archive = await tarOf({ "layer.bin": new Uint8Array(1000).fill(7) });
 });
 afterAll(() => server.stop(true));
 
@@ -18,12 +21,12 @@ function source(replayable = true): Source {
   return {
     kind: "file",
     label: "memory",
-    size: 1000,
+    size: archive.byteLength,
     replayable,
     gzipped: false,
     open: () => {
       opened++;
-      return new Blob([new Uint8Array(1000).fill(7)]).stream();
+      return new Blob([archive]).stream();
     },
   };
 }
@@ -55,7 +58,7 @@ function run(replayable = true, retries = DEFAULT_RETRY.retries) {
         },
       },
       random: () => 0,
-      stallTimeoutMs: 60_000,
+      limits: { stallTimeoutMs: 60_000, responseTimeoutMs: 60_000 },
       signal: new AbortController().signal,
       onRetry: () => {},
     },

@@ -3,7 +3,7 @@
  * X-API-Key, streams the multipart upload through gunzip and a tar reader (never holding
  * it in memory), records what arrived, and plays a scripted sequence of build statuses.
  *
- *   bun test/server.ts [--port 0] [--key KEY] [--statuses PENDING,RUNNING,SUCCESS] [--discard]
+ *   bun test/server.ts [--host 127.0.0.1] [--port 0] [--key KEY] [--statuses PENDING,RUNNING,SUCCESS] [--discard]
  *                      [--tls-cert cert.pem --tls-key key.pem]
  *
  * Tests steer it over loopback: POST /_control/config, GET /_control/state, POST /_control/reset.
@@ -18,7 +18,7 @@ import { boundaryOf, IncompleteBody, type PartHeaders, type PartSink, readForm }
 
 /** One scripted misbehaviour, consumed by the next matching request. */
 export interface Fault {
-  path: "/build" | "/build_status";
+  path: "/build" | "/build_status" | "/image_exists";
   /** Answer with this status (and body / headers) instead of the real handler. */
   status?: number;
   body?: string;
@@ -31,7 +31,54 @@ export interface Fault {
   stallAfterBytes?: number;
   /** Read the body at most this fast, in bytes per second (a slow reader, for backpressure). */
   readRate?: number;
+  /** After reading the whole body (/build): answer late by this many ms, never answer, or drop the connection. */
+  afterBody?: number | "hang" | "reset";
+  /** Answer with a redirect to this URL (status 302 unless `status` says otherwise). */
+  redirect?: string;
+  /** Never answer at all, or send the headers and then nothing more. */
+  hang?: "headers" | "body";
+  /** A 200 (or `status`) whose body is this many bytes of JSON-ish filler, or never ends ("endless"), or trickles a byte at a time. */
+  flood?: number | "endless" | "trickle";
   times?: number;
+}
+
+/** `body` may quote the key the request carried: {{key}}, {{key|json}} (escaped, no quotes), {{key|url}}. */
+function echoKey(body: string, key: string | null): string {
+  const k = key ?? "";
+  return body
+    .replaceAll("{{key}}", k)
+    .replaceAll("{{key|json}}", JSON.stringify(k).slice(1, -1))
+    .replaceAll("{{key|url}}", encodeURIComponent(k));
+}
+
+const hang = () => new Promise<never>(() => {});
+
+/** The hostile answers a fault can give instead of the real handler, or undefined for none. */
+function hostileAnswer(fault: Fault | undefined): Response | Promise<Response> | undefined {
+  if (!fault) return undefined;
+  if (fault.redirect) return new Response("moved", { status: fault.status ?? 302, headers: { location: fault.redirect } });
+  if (fault.hang === "headers") return hang();
+  if (fault.hang === "body") return new Response(new ReadableStream({ pull: hang }), { status: 200 });
+  if (fault.flood !== undefined) return new Response(floodBody(fault.flood), { status: fault.status ?? 200 });
+  return undefined;
+}
+
+function floodBody(flood: NonNullable<Fault["flood"]>): ReadableStream<Uint8Array> {
+  const chunk = new Uint8Array(64 * 1024).fill(0x20);
+  let left = typeof flood === "number" ? flood : Number.POSITIVE_INFINITY;
+  return new ReadableStream({
+    async pull(controller) {
+      if (flood === "trickle") {
+        await Bun.sleep(200);
+        controller.enqueue(new Uint8Array([0x20]));
+        return;
+      }
+      if (left <= 0) return controller.close();
+      const n = Math.min(left, chunk.byteLength);
+      left -= n;
+      controller.enqueue(chunk.subarray(0, n));
+    },
+  });
 }
 
 export interface ServerConfig {
@@ -163,7 +210,6 @@ function throttle(
   drop: () => void,
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
-  const hang = () => new Promise<never>(() => {});
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       const { done, value } = await reader.read();
@@ -184,10 +230,10 @@ function throttle(
   });
 }
 
-const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+export const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
 
-export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?: { cert: string; key: string }) {
+export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?: { cert: string; key: string }, hostname = "127.0.0.1") {
   const defaults: ServerConfig = { key: "test-key", statuses: ["PENDING", "RUNNING", "SUCCESS"], discard: false, existing: [], faults: [] };
   let config: ServerConfig = { ...defaults, ...initial };
   let state: ServerState = { uploads: [], requests: [] };
@@ -236,6 +282,18 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
       return json(400, { detail: upload.error });
     }
     if (!upload.file) return json(400, { detail: "missing context file part" });
+    if (fault?.afterBody !== undefined) {
+      upload.error = `after the whole body: ${fault.afterBody}`;
+      if (fault.afterBody === "reset") drop();
+      if (typeof fault.afterBody === "number") await Bun.sleep(fault.afterBody);
+      else await hang();
+      upload.error = undefined;
+    }
+    const hostile = hostileAnswer(fault);
+    if (hostile) {
+      upload.error = "answered with a hostile response by fault";
+      return hostile;
+    }
     const target = upload.fields.target_image?.[0];
     if (!target) return json(400, { detail: "missing target_image" });
     // docker save archives carry manifest.json; OCI archives and layouts carry index.json.
@@ -243,24 +301,28 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
       upload.error = "context is not an image archive (no manifest.json or index.json)";
       return json(400, { detail: upload.error });
     }
-    return fault?.status ? faultResponse(upload, fault) : startBuild(upload, target);
+    return fault?.status ? faultResponse(upload, fault, req.headers.get("x-api-key")) : startBuild(upload, target, fault?.body);
   }
 
   /** Benchmarks: count the bytes and start a build, so the server costs as little CPU as it can. */
   async function discardBody(body: ReadableStream<Uint8Array>, upload: Upload, fault: Fault | undefined): Promise<Response> {
     for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) upload.bodyBytes += chunk.byteLength;
     upload.gzipBytes = upload.bodyBytes;
-    return fault?.status ? faultResponse(upload, fault) : startBuild(upload, "discarded");
+    return fault?.status ? faultResponse(upload, fault, null) : startBuild(upload, "discarded");
   }
 
-  function faultResponse(upload: Upload, fault: Fault): Response {
+  function faultResponse(upload: Upload, fault: Fault, key: string | null): Response {
     upload.error = `answered ${fault.status} by fault`;
-    return new Response(fault.body ?? JSON.stringify({ detail: "scripted" }), { status: fault.status, headers: fault.headers });
+    return new Response(echoKey(fault.body ?? JSON.stringify({ detail: "scripted" }), key), {
+      status: fault.status,
+      headers: fault.headers,
+    });
   }
 
-  function startBuild(upload: Upload, image: string): Response {
+  /** `id` lets a test hand out a build id of its own choosing (control characters, say). */
+  function startBuild(upload: Upload, image: string, id?: string): Response {
     upload.complete = true;
-    upload.id = randomUUID();
+    upload.id = id ?? randomUUID();
     builds.set(upload.id, { upload, statuses: [...config.statuses], image: config.image ?? image });
     return json(202, { build_id: upload.id });
   }
@@ -277,7 +339,7 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
   }
 
   const server = Bun.serve({
-    hostname: "127.0.0.1",
+    hostname,
     port,
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     idleTimeout: 0,
@@ -308,14 +370,20 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
         return json(401, { detail: "Invalid API Key" });
       }
       if (url.pathname === "/image_exists") {
+        const hostile = hostileAnswer(takeFault(url.pathname));
+        if (hostile) return hostile;
         const image = url.searchParams.get("image") ?? "";
         const exists = config.existing.includes(image);
         return json(200, { exists, image: exists ? { upload_time: "2026-01-01T00:00:00Z", image_size_bytes: 1 } : null });
       }
       const fault = takeFault(url.pathname);
       if (url.pathname === "/build") return handleBuild(req, fault, () => srv.timeout(req, 1));
-      if (fault?.status) return new Response(fault.body ?? "", { status: fault.status, headers: fault.headers });
-      if (fault?.body !== undefined) return new Response(fault.body, { status: 200, headers: { "content-type": "application/json" } });
+      const hostile = hostileAnswer(fault);
+      if (hostile) return hostile;
+      if (fault?.status) return new Response(echoKey(fault.body ?? "", key), { status: fault.status, headers: fault.headers });
+      if (fault?.body !== undefined) {
+        return new Response(echoKey(fault.body, key), { status: 200, headers: { "content-type": "application/json" } });
+      }
       return handleStatus(url);
     },
   });
@@ -337,7 +405,8 @@ if (import.meta.main) {
     arg("tls-cert")
       ? { cert: readFileSync(arg("tls-cert") as string, "utf8"), key: readFileSync(arg("tls-key") as string, "utf8") }
       : undefined,
+    arg("host") ?? "127.0.0.1",
   );
-  console.log(`listening on ${arg("tls-cert") ? "https" : "http"}://127.0.0.1:${server.port}`);
+  console.log(`listening on ${arg("tls-cert") ? "https" : "http"}://${server.hostname}:${server.port}`);
   for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(0));
 }

@@ -79,22 +79,77 @@ pick_downloader() {
 	fi
 }
 
-# Plain http only for a mirror on this machine that the user named; everything else is https.
+# Plain http only for a mirror on this machine that the user named, parsed strictly
+# (http://localhost:80@elsewhere/ names elsewhere); everything else, redirects included, is https.
 check_base_url() {
+	allow_http=0
 	case "$base_url" in
-	https://*) ;;
-	http://127.0.0.1[:/]* | http://127.0.0.1 | http://localhost[:/]* | http://localhost | http://\[::1\]*) ;;
-	*) die "refusing to download from $base_url: use an https:// URL (plain http only for localhost)" ;;
+	https://*) return 0 ;;
+	http://*) ;;
+	*) refuse_base_url ;;
 	esac
+	authority=${base_url#http://}
+	authority=${authority%%/*}
+	rest=$authority
+	for host in localhost 127.0.0.1 '[::1]'; do
+		case "$authority" in "$host" | "$host":*) rest=${authority#"$host"} ;; esac
+	done
+	[ "$rest" != "$authority" ] || refuse_base_url
+	case "$rest" in
+	"") ;;
+	: | :*[!0-9]*) refuse_base_url ;;
+	:*) ;;
+	*) refuse_base_url ;;
+	esac
+	allow_http=1
+}
+
+refuse_base_url() {
+	die "refusing to download from $base_url: use an https:// URL (plain http only for a mirror on localhost)"
+}
+
+# Downloads run in the background so that a trapped Ctrl-C is acted on at once, not after them.
+run_child() {
+	"$@" &
+	child=$!
+	wait "$child"
+	status=$?
+	child=
+	return "$status"
 }
 
 download() {
 	url=$1
 	out=$2
 	case "$downloader" in
-	curl) curl --proto '=https,http' --fail --silent --show-error --location --retry 3 --output "$out" "$url" ;;
-	wget) wget --quiet --tries=3 --output-document="$out" "$url" ;;
-	esac || die "download failed: $url"
+	curl)
+		proto='=https'
+		[ "$allow_http" = 1 ] && proto='=http,https'
+		run_child curl --proto "$proto" --proto-redir '=https' --fail --silent --show-error --location \
+			--connect-timeout 20 --max-time 900 --retry 3 --output "$out" "$url"
+		;;
+	wget) wget_https "$url" "$out" ;;
+	esac || die "download failed: $(printf '%s' "$url" | sed 's/[?#].*//')"
+}
+
+# wget has no switch that keeps redirects on https, so redirects are followed here, each one checked.
+wget_https() {
+	url=$1
+	hops=0
+	while :; do
+		headers=$(run_child wget --quiet --server-response --max-redirect=0 --timeout=20 --tries=3 \
+			--output-document="$2" "$url" 2>&1) && return 0
+		location=$(printf '%s\n' "$headers" | sed -n 's/^ *[Ll]ocation: *//p' | tail -n 1 | tr -d '\r')
+		[ -n "$location" ] || return 1
+		case "$location" in
+		https://*) url=$location ;;
+		/*) url="$(printf '%s' "$url" | sed 's|^\([a-z]*://[^/]*\).*|\1|')$location" ;;
+		*) die "refusing to follow a redirect to $location: only https is allowed" ;;
+		esac
+		case "$url" in http://*) [ "$allow_http" = 1 ] || die "refusing to follow a redirect to $url: only https is allowed" ;; esac
+		hops=$((hops + 1))
+		[ "$hops" -le 5 ] || die "too many redirects from $1"
+	done
 }
 
 sha256_of() {
@@ -128,10 +183,18 @@ release_url() {
 
 install_binary() {
 	archive=$1
-	tar -xzf "$archive" -C "$tmp" runtime-upload || die "$(basename "$archive") does not hold a runtime-upload binary"
+	mkdir "$tmp/unpacked"
+	tar -xzf "$archive" -C "$tmp/unpacked" runtime-upload || die "$(basename "$archive") does not hold a runtime-upload binary"
+	binary="$tmp/unpacked/runtime-upload"
+	# A link would install whatever it points at, not what was verified.
+	if [ -h "$binary" ] || [ ! -f "$binary" ]; then
+		die "the runtime-upload in $(basename "$archive") is not a regular file: refusing to install"
+	fi
+	chmod 755 "$binary"
+	"$binary" --version >/dev/null 2>&1 || die "the runtime-upload in $(basename "$archive") does not run on this machine: refusing to install"
 	mkdir -p "$install_dir" || die "cannot create $install_dir (choose another with --install-dir)"
 	# Copy then rename: a running copy of the old binary is never half-overwritten.
-	cp "$tmp/runtime-upload" "$install_dir/.runtime-upload.new" || die "cannot write to $install_dir"
+	cp "$binary" "$install_dir/.runtime-upload.new" || die "cannot write to $install_dir"
 	chmod 755 "$install_dir/.runtime-upload.new"
 	mv -f "$install_dir/.runtime-upload.new" "$install_dir/runtime-upload"
 	say "installed $install_dir/runtime-upload ($("$install_dir/runtime-upload" --version 2>/dev/null || echo 'version unknown'))"
@@ -142,8 +205,10 @@ path_hint() {
 	*":$install_dir:"*) return 0 ;;
 	esac
 	if [ "$edit_profile" = 1 ]; then
+		# Single-quoted, so a $(…) or a quote in the folder's name is never run at login.
+		quoted=$(printf '%s' "$install_dir" | sed "s/'/'\\\\''/g")
 		# shellcheck disable=SC2016 # $PATH is meant literally: ~/.profile expands it
-		printf '\nexport PATH="%s:$PATH"\n' "$install_dir" >>"$HOME/.profile"
+		printf '\nexport PATH='"'"'%s'"'"':"$PATH"\n' "$quoted" >>"$HOME/.profile"
 		say "added $install_dir to PATH in ~/.profile (open a new shell)"
 	else
 		say "$install_dir is not on your PATH; add it with:"
@@ -152,12 +217,19 @@ path_hint() {
 }
 
 cleanup() {
-	[ -n "${tmp:-}" ] && rm -rf "$tmp"
+	if [ -n "${tmp:-}" ]; then rm -rf "$tmp"; fi
+}
+
+on_signal() {
+	if [ -n "${child:-}" ]; then kill "$child" 2>/dev/null || true; fi
+	cleanup
+	exit "$1"
 }
 
 main() {
 	version=latest
-	install_dir=${RUNTIME_UPLOAD_INSTALL_DIR:-${HOME:-}/.local/bin}
+	install_dir=${RUNTIME_UPLOAD_INSTALL_DIR:-}
+	if [ -z "$install_dir" ] && [ -n "${HOME:-}" ]; then install_dir=$HOME/.local/bin; fi
 	base_url=${RUNTIME_UPLOAD_BASE_URL:-$DEFAULT_BASE_URL}
 	from_file=
 	edit_profile=0
@@ -172,24 +244,32 @@ main() {
 		*) usage >&2; die "unknown option: $1" ;;
 		esac
 	done
-	[ -n "$install_dir" ] || die "no install dir: set HOME, RUNTIME_UPLOAD_INSTALL_DIR or --install-dir"
+	[ -n "$install_dir" ] || die "no install dir: HOME is not set; pass --install-dir DIR or set RUNTIME_UPLOAD_INSTALL_DIR"
 	need tar "to unpack the archive"
 	need awk "to read SHA256SUMS"
 
 	tmp=$(mktemp -d 2>/dev/null || mktemp -d -t runtime-upload)
-	trap cleanup EXIT INT TERM
+	child=
+	trap cleanup EXIT
+	trap 'on_signal 130' INT
+	trap 'on_signal 143' TERM
+	trap 'on_signal 129' HUP
 
 	if [ -n "$from_file" ]; then
 		[ -f "$from_file" ] || die "--from-file $from_file does not exist"
 		sums="$(dirname "$from_file")/SHA256SUMS"
 		[ -f "$sums" ] || die "no SHA256SUMS beside $from_file: copy it from the same release"
 		detect_platform
-		case "$(basename "$from_file")" in
+		name=$(basename "$from_file")
+		case "$name" in
 		"runtime-upload-$platform.tar.gz") ;;
-		*) die "$(basename "$from_file") is not the archive for this machine: it needs runtime-upload-$platform.tar.gz" ;;
+		*) die "$name is not the archive for this machine: it needs runtime-upload-$platform.tar.gz" ;;
 		esac
-		verify "$from_file" "$sums"
-		install_binary "$from_file"
+		# One private copy is verified and unpacked: the original may change in between.
+		cp "$from_file" "$tmp/$name" || die "cannot read $from_file"
+		cp "$sums" "$tmp/SHA256SUMS" || die "cannot read $sums"
+		verify "$tmp/$name" "$tmp/SHA256SUMS"
+		install_binary "$tmp/$name"
 	else
 		detect_platform
 		check_base_url

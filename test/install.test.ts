@@ -1,10 +1,10 @@
 /** install.sh against a local release mirror on 127.0.0.1, with the real compiled binary. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { archive, writeSums } from "../build.ts";
 import pkg from "../package.json" with { type: "json" };
-import { BIN, ROOT, tempDir } from "./helpers.ts";
+import { BIN, ROOT, tempDir, until } from "./helpers.ts";
 
 const INSTALLER = join(ROOT, "install.sh");
 const PLATFORM = `${process.platform}-${process.arch}`;
@@ -13,6 +13,9 @@ const NAME = `runtime-upload-${PLATFORM}.tar.gz`;
 let release: string;
 let tampered: string;
 let mirror: ReturnType<typeof Bun.serve>;
+/** Another origin (127.0.0.2): a redirect may point here, and nothing may ever arrive. */
+let elsewhere: ReturnType<typeof Bun.serve>;
+const elsewhereSaw: string[] = [];
 const requested: string[] = [];
 
 beforeAll(async () => {
@@ -31,24 +34,93 @@ beforeAll(async () => {
     fetch(req) {
       const path = new URL(req.url).pathname;
       requested.push(path);
+      // A hostile mirror: every file redirects to plain http on another host.
+      if (path.startsWith("/redirect/")) {
+        return new Response("", { status: 302, headers: { location: `http://127.0.0.2:${elsewhere.port}${path.slice(9)}` } });
+      }
+      // A download that never ends: only an interrupt stops it.
+      if (path.startsWith("/slow/")) {
+        return new Response(new ReadableStream({ pull: async (c) => (await Bun.sleep(200), c.enqueue(new Uint8Array(1))) }));
+      }
       const m = /^\/(good|bad)\/(?:latest\/download|download\/v[\d.]+)\/([\w.-]+)$/.exec(path);
       if (!m) return new Response("not found", { status: 404 });
       const file = join(m[1] === "good" ? release : tampered, m[2] as string);
       return existsSync(file) ? new Response(Bun.file(file)) : new Response("not found", { status: 404 });
     },
   });
+  elsewhere = Bun.serve({
+    hostname: "127.0.0.2",
+    port: 0,
+    fetch(req) {
+      elsewhereSaw.push(req.url);
+      return new Response("stolen");
+    },
+  });
 }, 120_000);
-afterAll(() => mirror.stop(true));
+afterAll(() => {
+  mirror.stop(true);
+  elsewhere.stop(true);
+});
 
-async function install(args: string[], env: Record<string, string> = {}) {
+async function install(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  during?: (proc: ReturnType<typeof Bun.spawn>) => Promise<void>,
+) {
   const home = tempDir("ru-home-");
+  const all: Record<string, string | undefined> = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, ...env };
   const proc = Bun.spawn(["sh", INSTALLER, ...args], {
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, ...env },
+    env: Object.fromEntries(Object.entries(all).filter((e): e is [string, string] => e[1] !== undefined)),
     stdout: "pipe",
     stderr: "pipe",
   });
-  const [code, stdout, stderr] = await Promise.all([proc.exited, new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  const text = Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  await during?.(proc);
+  const [code, [stdout, stderr]] = await Promise.all([proc.exited, text]);
   return { code, stdout, stderr, home };
+}
+
+/** A PATH holding only these tools (and what the installer always needs). */
+function pathWith(tools: string[]): string {
+  const bin = tempDir("ru-path-");
+  for (const tool of [
+    ...tools,
+    "sh",
+    "uname",
+    "tar",
+    "awk",
+    "mktemp",
+    "rm",
+    "grep",
+    "sed",
+    "tr",
+    "tail",
+    "cp",
+    "mv",
+    "mkdir",
+    "chmod",
+    "basename",
+    "dirname",
+    "cut",
+    "sha256sum",
+    "gzip",
+    "cat",
+    "ldd",
+  ]) {
+    const found = Bun.which(tool);
+    if (found) symlinkSync(found, join(bin, tool));
+  }
+  return bin;
+}
+
+/** A release holding an archive built by hand, with its own SHA256SUMS: what a hostile release could ship. */
+async function releaseOf(setup: (dir: string) => void): Promise<string> {
+  const stage = tempDir("ru-stage-");
+  setup(stage);
+  const dir = tempDir("ru-evil-");
+  Bun.spawnSync(["tar", "-C", stage, "-czf", join(dir, NAME), "runtime-upload"]);
+  await writeSums(dir, [NAME]);
+  return join(dir, NAME);
 }
 
 const base = (which: "good" | "bad") => `http://127.0.0.1:${mirror.port}/${which}`;
@@ -147,6 +219,78 @@ describe("install.sh", () => {
     const r = await install(["--base-url", base("good")], { PATH: bin });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("curl or wget is required");
+  });
+
+  test.each(["curl", "wget"])("with %s, a redirect to plain http on another host is refused and nothing reaches it", async (tool) => {
+    const dir = join(tempDir(), "bin");
+    const r = await install(["--base-url", base("good").replace("/good", "/redirect/good"), "--install-dir", dir], {
+      PATH: pathWith([tool]),
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/download failed|refusing to follow a redirect/);
+    expect(existsSync(join(dir, "runtime-upload"))).toBe(false);
+    expect(elsewhereSaw).toEqual([]);
+  });
+
+  test.each([
+    ["a user part that hides another host", () => `http://localhost:${mirror.port}@127.0.0.2:${elsewhere.port}/good`],
+    ["a port that is not a number", () => `http://localhost:80x/good`],
+    ["a look-alike host", () => `http://localhost.example.invalid/good`],
+  ])("a localhost mirror URL with %s is refused before any download", async (_what, url) => {
+    const r = await install(["--base-url", url(), "--install-dir", tempDir()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("refusing to download from");
+    expect(elsewhereSaw).toEqual([]);
+  });
+
+  test("with HOME unset and no --install-dir it says so instead of writing to /.local/bin", async () => {
+    const r = await install(["--base-url", base("good")], { HOME: undefined });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("no install dir: HOME is not set");
+  });
+
+  test("an archive whose runtime-upload is a symlink is refused", async () => {
+    const evil = await releaseOf((d) => symlinkSync("/bin/sh", join(d, "runtime-upload")));
+    const dir = join(tempDir(), "bin");
+    const r = await install(["--from-file", evil, "--install-dir", dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("is not a regular file: refusing to install");
+    expect(existsSync(join(dir, "runtime-upload"))).toBe(false);
+  });
+
+  test("an archive whose runtime-upload does not answer --version is refused", async () => {
+    const evil = await releaseOf((d) => writeFileSync(join(d, "runtime-upload"), "#!/bin/sh\nexit 3\n", { mode: 0o755 }));
+    const dir = join(tempDir(), "bin");
+    const r = await install(["--from-file", evil, "--install-dir", dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("does not run on this machine: refusing to install");
+    expect(existsSync(join(dir, "runtime-upload"))).toBe(false);
+  });
+
+  test("--edit-profile writes a line that runs nothing from the folder's name at login", async () => {
+    const top = tempDir("ru-odd-");
+    const dir = join(top, `it's $(touch ${join(top, "pwned")}) "here"`);
+    const r = await install(["--from-file", join(release, NAME), "--install-dir", dir, "--edit-profile"]);
+    expect(r.code, r.stderr).toBe(0);
+    const login = Bun.spawnSync(["sh", "-c", '. "$HOME/.profile"; printf %s "$PATH"'], { env: { HOME: r.home, PATH: "/usr/bin:/bin" } });
+    expect(login.stdout.toString()).toStartWith(`${dir}:`);
+    expect(existsSync(join(top, "pwned"))).toBe(false);
+  });
+
+  test("Ctrl-C during a download ends it at once with 130 and leaves no temp folder", async () => {
+    const tmp = tempDir("ru-inttmp-");
+    const started = performance.now();
+    const r = await install(
+      ["--base-url", base("good").replace("/good", "/slow/good"), "--install-dir", tempDir()],
+      { TMPDIR: tmp },
+      async (proc) => {
+        await until(() => requested.some((p) => p.startsWith("/slow/")), "the download to start");
+        proc.kill("SIGINT");
+      },
+    );
+    expect(r.code).toBe(130);
+    expect((performance.now() - started) / 1000).toBeLessThan(10);
+    expect(readdirSync(tmp)).toEqual([]);
   });
 
   test.skipIf(!Bun.which("shellcheck") && process.env.CI !== "true")("shellcheck finds nothing in install.sh", () => {

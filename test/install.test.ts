@@ -40,7 +40,11 @@ beforeAll(async () => {
       }
       // A download that never ends: only an interrupt stops it.
       if (path.startsWith("/slow/")) {
-        return new Response(new ReadableStream({ pull: async (c) => (await Bun.sleep(200), c.enqueue(new Uint8Array(1))) }));
+        const trickle = async (c: ReadableStreamDefaultController<Uint8Array>) => {
+          await Bun.sleep(200);
+          c.enqueue(new Uint8Array(1));
+        };
+        return new Response(new ReadableStream({ pull: trickle }));
       }
       const m = /^\/(good|bad)\/(?:latest\/download|download\/v[\d.]+)\/([\w.-]+)$/.exec(path);
       if (!m) return new Response("not found", { status: 404 });

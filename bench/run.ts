@@ -8,6 +8,9 @@
  * and prints MB/s of uncompressed input, CPU seconds, compressed size, peak RSS and the ratios.
  *
  *   bun bench/run.ts [--size 1GiB] [--archive FILE] [--synthetic] [--runs 3] [--only a,b,d] [--verify]
+ *                    [--baseline OLD_BIN]   adds a0 (and a0-stdin): the same upload by another build, for a/a0
+ *
+ * a-stdin is a) reading the archive from stdin, the path where every byte crosses the main thread.
  *
  * Needs: npm run build, pigz, curl, python3. Timing lives here, never in tests.
  */
@@ -30,6 +33,8 @@ const TAG = "runtime-upload-bench:latest";
 const size = parseSize(arg("size") ?? "1GiB");
 const runs = Number(arg("runs") ?? 1);
 const only = new Set((arg("only") ?? "a,a-docker,b,c,d").split(","));
+const baseline = arg("baseline");
+if (baseline) for (const id of ["a0", ...(only.has("a-stdin") ? ["a0-stdin"] : [])]) only.add(id);
 const jobs = availableParallelism();
 
 async function archivePath(): Promise<string> {
@@ -59,8 +64,13 @@ const env = { ...process.env, RUNTIME_API_URL: server.url, RUNTIME_API_KEY: KEY,
 const curlForm = `-F target_image=bench:img -F "context=@-;filename=image.tar.gz;type=application/gzip"`;
 
 type Method = { id: string; label: string; cmd: () => string[] };
+const upload = (bin: string) => [bin, "--input", archive, "bench:img", "--quiet", "--poll-interval", "1"];
+const fromStdin = (bin: string) => ["sh", "-c", `'${bin}' --input - bench:img --quiet --poll-interval 1 < '${archive}'`];
 const methods: Method[] = [
-  { id: "a", label: "a) runtime-upload --input", cmd: () => [BIN, "--input", archive, "bench:img", "--quiet", "--poll-interval", "1"] },
+  { id: "a", label: "a) runtime-upload --input", cmd: () => upload(BIN) },
+  { id: "a0", label: `a0) ${baseline} --input`, cmd: () => upload(baseline as string) },
+  { id: "a-stdin", label: "a) runtime-upload --input - (stdin)", cmd: () => fromStdin(BIN) },
+  { id: "a0-stdin", label: `a0) ${baseline} --input - (stdin)`, cmd: () => fromStdin(baseline as string) },
   { id: "a-docker", label: "a) runtime-upload (docker save)", cmd: () => [BIN, TAG, "--quiet", "--poll-interval", "1"] },
   {
     id: "b",
@@ -102,7 +112,7 @@ const results: Result[] = methods.filter((m) => only.has(m.id)).map((m) => ({ m,
 
 // a and d run back to back, in turns a-first and d-first (ABBA): the machine's drift
 // over minutes then weighs on both sides of a/d alike.
-const schedule = ["a", "d", "a-docker", "b", "c"].flatMap((id) => results.filter((x) => x.m.id === id));
+const schedule = ["a", "a0", "d", "a-stdin", "a0-stdin", "a-docker", "b", "c"].flatMap((id) => results.filter((x) => x.m.id === id));
 for (let r = 0; r < runs; r++) {
   for (const res of r % 2 === 0 ? schedule : [...schedule].reverse()) {
     await server.reset();
@@ -136,17 +146,24 @@ for (const res of results) {
     `| ${res.m.label.replaceAll("|", "\\|")} | ${mbps(res).toFixed(1)} | ${cpu.toFixed(1)} | ${(out / 1048576).toFixed(1)} | ${(rss / 1048576).toFixed(0)} |`,
   );
 }
+/**
+ * Each run measured both sides minutes apart: the median of per-run ratios cancels the
+ * slow drifts of a shared machine better than a ratio of medians.
+ */
+function printRatio(name: string, mine: Result, other: Result): void {
+  const perRun = mine.runs.map((x, i) => (other.runs[i]?.seconds ?? Number.NaN) / x.seconds);
+  console.log(`${name} throughput: ${median(perRun).toFixed(2)} (per run: ${perRun.map((r) => r.toFixed(2)).join(", ")})`);
+}
+
 const a = find("a");
 if (a) {
   console.log("");
-  for (const id of ["b", "c", "d"]) {
+  for (const id of ["b", "c", "d", "a0"]) {
     const other = find(id);
-    if (!other) continue;
-    // Each run measured a and the other minutes apart: the median of per-run ratios
-    // cancels the slow drifts of a shared machine better than a ratio of medians.
-    const perRun = a.runs.map((x, i) => (other.runs[i]?.seconds ?? Number.NaN) / x.seconds);
-    console.log(`a/${id} throughput: ${median(perRun).toFixed(2)} (per run: ${perRun.map((r) => r.toFixed(2)).join(", ")})`);
+    if (other) printRatio(`a/${id}`, a, other);
   }
+  const [s, s0] = [find("a-stdin"), find("a0-stdin")];
+  if (s && s0) printRatio("a-stdin/a0-stdin", s, s0);
   const b = find("b");
   if (b) console.log(`a/b compressed size: ${(median(a.runs.map((x) => x.bytesOut)) / median(b.runs.map((x) => x.bytesOut))).toFixed(4)}`);
 }

@@ -1,4 +1,5 @@
 import { UploadError } from "./errors.ts";
+import { pullStream } from "./streams.ts";
 
 /**
  * The Docker engine, reached through its CLI so that DOCKER_HOST, contexts and podman's
@@ -130,40 +131,27 @@ export function saveImage(engine: Engine, image: string): ReadableStream<Uint8Ar
   let proc: Child | undefined;
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   let stderr: Promise<string> = Promise.resolve("");
-  let cancelled = false;
-  return new ReadableStream<Uint8Array>({
-    start() {
-      proc = spawn(engine, ["save", "--", image]);
-      reader = (proc.stdout as ReadableStream<Uint8Array>).getReader() as unknown as ReadableStreamDefaultReader<Uint8Array>;
-      stderr = new Response(proc.stderr as ReadableStream).text();
-    },
-    async pull(controller) {
-      const { done, value } = await (reader as NonNullable<typeof reader>).read();
-      // A consumer that cancelled killed the child itself: its exit is no news.
-      if (cancelled) return;
-      if (!done) {
-        controller.enqueue(value);
-        return;
+  return pullStream({
+    async next() {
+      if (!proc) {
+        proc = spawn(engine, ["save", "--", image]);
+        reader = (proc.stdout as ReadableStream<Uint8Array>).getReader() as unknown as ReadableStreamDefaultReader<Uint8Array>;
+        stderr = new Response(proc.stderr as ReadableStream).text();
       }
-      const code = await (proc as NonNullable<typeof proc>).exited;
-      if (code === 0) {
-        controller.close();
-        return;
-      }
+      const { done, value } = await (reader as ReadableStreamDefaultReader<Uint8Array>).read();
+      if (!done) return value;
+      const code = await proc.exited;
+      if (code === 0) return undefined;
       const said = (await stderr).trim();
       const e = classifyEngineError(engine, image, said);
-      controller.error(
-        e.code === "DOCKER_SAVE" || said === ""
-          ? new UploadError("DOCKER_SAVE", `${engine.bin} save ${image} failed (${exitText(proc)}): ${said || "no message"}`, {
-              hint: `check that the engine has free disk space and that '${engine.bin} save ${image}' works on its own`,
-            })
-          : e,
-      );
+      throw e.code === "DOCKER_SAVE" || said === ""
+        ? new UploadError("DOCKER_SAVE", `${engine.bin} save ${image} failed (${exitText(proc)}): ${said || "no message"}`, {
+            hint: `check that the engine has free disk space and that '${engine.bin} save ${image}' works on its own`,
+          })
+        : e;
     },
-    cancel() {
-      cancelled = true;
-      proc?.kill("SIGKILL");
-    },
+    // A consumer that cancelled, or a run that ended, takes the child with it.
+    release: () => proc?.kill("SIGKILL"),
   });
 }
 

@@ -17,6 +17,8 @@ export interface Multipart {
   body: ReadableStream<Uint8Array>;
 }
 
+import { pullStream } from "./streams.ts";
+
 const encoder = new TextEncoder();
 
 export function newBoundary(): string {
@@ -46,34 +48,26 @@ function closing(boundary: string): string {
 
 export function multipart(fields: ReadonlyArray<readonly [string, string]>, file: FilePart, boundary = newBoundary()): Multipart {
   const reader = file.body.getReader();
-  let started = false;
-  let cancelled = false;
+  let phase: "preamble" | "file" | "ended" = "preamble";
   return {
     contentType: `multipart/form-data; boundary=${boundary}`,
-    body: new ReadableStream<Uint8Array>(
-      {
-        async pull(controller) {
-          if (!started) {
-            started = true;
-            controller.enqueue(encoder.encode(fieldsPreamble(fields, file, boundary)));
-            return;
-          }
+    body: pullStream({
+      async next() {
+        if (phase === "preamble") {
+          phase = "file";
+          return encoder.encode(fieldsPreamble(fields, file, boundary));
+        }
+        while (phase === "file") {
           const { done, value } = await reader.read();
-          if (cancelled) return;
-          if (done) {
-            controller.enqueue(encoder.encode(closing(boundary)));
-            controller.close();
-            file.onEnd?.();
-          } else if (value.byteLength > 0) {
-            controller.enqueue(value);
-          }
-        },
-        cancel(reason) {
-          cancelled = true;
-          return reader.cancel(reason);
-        },
+          if (!done && value.byteLength === 0) continue;
+          if (!done) return value;
+          phase = "ended";
+          file.onEnd?.();
+          return encoder.encode(closing(boundary));
+        }
+        return undefined;
       },
-      { highWaterMark: 0 },
-    ),
+      release: (reason) => reader.cancel(reason).catch(() => {}),
+    }),
   };
 }

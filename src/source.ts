@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { type PackOptions, pack } from "tar-fs";
 import { type Engine, saveImage } from "./docker.ts";
 import { UploadError } from "./errors.ts";
+import { pullStream } from "./streams.ts";
 import { validTarHeader } from "./tar.ts";
 
 /**
@@ -101,19 +102,13 @@ export function ociLayoutSource(dir: string): Source {
 /** A web stream over an async iterable (tar-fs gives a streamx stream), pulled on demand. */
 function pullFrom(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
   const it = source[Symbol.asyncIterator]();
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        const { done, value } = await it.next();
-        if (done) controller.close();
-        else controller.enqueue(value);
-      },
-      async cancel() {
-        await it.return?.();
-      },
+  return pullStream({
+    next: async () => {
+      const r = await it.next();
+      return r.done ? undefined : r.value;
     },
-    { highWaterMark: 0 },
-  );
+    release: () => it.return?.(),
+  });
 }
 
 export function stdinSource(): Source {

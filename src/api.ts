@@ -1,8 +1,8 @@
 /** The Runtime-API's endpoints, as ../shared/runtime-api-contract.md describes them. */
 import { FetchError, ofetch } from "ofetch";
 import type { Endpoint } from "./config.ts";
-import { UploadError } from "./errors.ts";
-import { errorDetail, httpError, parseJson, readCapped, refuseRedirect, safeUrl, toNetworkError, withDeadline } from "./http.ts";
+import { toUploadError, UploadError } from "./errors.ts";
+import { errorDetail, httpError, parseJson, readCapped, refuseRedirect, safeUrl, withDeadline } from "./http.ts";
 import type { Multipart } from "./multipart.ts";
 
 /** A server error body is shown to the user, never trusted to be small. */
@@ -40,7 +40,7 @@ export async function startBuild(ep: Endpoint, form: Multipart, signal: AbortSig
     refuseRedirect(res, url);
     text = await readCapped(res, res.ok ? MAX_DOCUMENT : MAX_ERROR_BODY, url, signal, !res.ok);
   } catch (e) {
-    throw toNetworkError(e, url, signal);
+    throw toUploadError(e, { kind: "network", url, signal });
   }
   if (!res.ok) throw httpError(res.status, text, url, res.headers.get("retry-after"));
   const id = parseJson(text)?.build_id;
@@ -87,7 +87,7 @@ async function getJson(
     }
     text = await readCapped(res, MAX_DOCUMENT, url, deadline, false);
   } catch (e) {
-    throw toNetworkError(e instanceof FetchError && e.cause ? e.cause : e, url, deadline);
+    throw toUploadError(e instanceof FetchError && e.cause ? e.cause : e, { kind: "network", url, signal: deadline });
   }
   const data = parseJson(text);
   if (!data) throw badResponse(url);

@@ -1,7 +1,6 @@
-import { command, extendType, flag, number, oneOf, option, optional, positional, restPositionals, string } from "cmd-ts";
-import type { PullPolicy } from "./config.ts";
-import { DEFAULT_BLOCK_SIZE, defaultJobs, type GzipMode } from "./gzip.ts";
-import type { FormShape } from "./upload.ts";
+import { command, extendType, flag, number, oneOf, option, optional, positional, restPositionals, runSafely, string } from "cmd-ts";
+import { defaultJobs } from "./cpus.ts";
+import { ENGINES, FORM_SHAPES, GZIP_MODES, PULL_POLICIES } from "./options.ts";
 import { VERSION_TEXT } from "./version.ts";
 
 function intIn(min: number, max: number, what: string) {
@@ -77,6 +76,7 @@ const waitArgs = {
 };
 
 const quiet = flag({ long: "quiet", short: "q", description: "print errors and the result only" });
+const json = flag({ long: "json", description: "print one JSON object with the result on stdout, success or failure" });
 
 const ENV_HELP = "Environment: RUNTIME_API_URL (required), RUNTIME_API_KEY (or --api-key-file / --api-key-stdin).";
 
@@ -100,7 +100,7 @@ export const uploadCommand = command({
     image: positional({ type: imageName, displayName: "IMAGE", description: "image to upload, as Docker names it (sent as target_image)" }),
     tags: restPositionals({ type: string, displayName: "TAG", description: "extra tags for the built image (tags_0, tags_1, …)" }),
     ...waitArgs,
-    pull: choiceOption<PullPolicy>("pull", ["missing", "always", "never"], "when to docker pull IMAGE first: missing|always|never"),
+    pull: choiceOption("pull", PULL_POLICIES, "when to docker pull IMAGE first: missing|always|never"),
     input: option({
       long: "input",
       short: "i",
@@ -135,25 +135,16 @@ export const uploadCommand = command({
       defaultValueIsSerializable: true,
       description: "compression workers (default: the usable CPUs, a cgroup quota included, at most 8)",
     }),
-    gzip: choiceOption<GzipMode>("gzip", ["parallel", "single"], "parallel: multi-member gzip on all cores; single: one member, one core"),
-    engine: choiceOption(
-      "engine",
-      ["auto", "docker", "podman"],
-      "container engine CLI: auto (docker, else podman), docker or podman",
-      "RUNTIME_UPLOAD_ENGINE",
-    ),
-    form: choiceOption<FormShape>(
-      "form",
-      ["runtime", "openhands"],
-      "request shape: runtime (original uploader) or openhands (base64 context, repeated tags)",
-    ),
+    gzip: choiceOption("gzip", GZIP_MODES, "parallel: multi-member gzip on all cores; single: one member, one core"),
+    engine: choiceOption("engine", ENGINES, "container engine CLI: auto (docker, else podman), docker or podman", "RUNTIME_UPLOAD_ENGINE"),
+    form: choiceOption("form", FORM_SHAPES, "request shape: runtime (original uploader) or openhands (base64 context, repeated tags)"),
     skipExisting: flag({ long: "skip-existing", description: "ask GET /image_exists first and skip the upload if IMAGE is there" }),
     dryRun: flag({ long: "dry-run", description: "compress into a null sink and report size, ratio, digest, speed (no credentials)" }),
-    json: flag({ long: "json", description: "print one JSON object with the result on stdout" }),
+    json,
     ...keyArgs,
     quiet,
   },
-  handler: (args) => ({ command: "upload" as const, ...args, blockSize: DEFAULT_BLOCK_SIZE }),
+  handler: (args) => ({ command: "upload" as const, ...args }),
 });
 
 const buildId = positional({ type: string, displayName: "BUILD_ID", description: "the ID printed when the build was started" });
@@ -163,7 +154,7 @@ export const statusCommand = command({
   version: VERSION_TEXT,
   description: `Check a build once and print its status on stdout. Exits 1 if the build failed.\n${ENV_HELP}`,
   examples: [{ description: "Check a build", command: "runtime-upload status 0f6c…" }],
-  args: { buildId, ...keyArgs, quiet, json: flag({ long: "json", description: "print the status as JSON on stdout" }) },
+  args: { buildId, ...keyArgs, quiet, json },
   handler: (args) => ({ command: "status" as const, ...args }),
 });
 
@@ -172,10 +163,28 @@ export const waitCommand = command({
   version: VERSION_TEXT,
   description: `Wait for a build started earlier (after Ctrl-C or a timeout), like the upload does.\n${ENV_HELP}`,
   examples: [{ description: "Resume waiting for a build", command: "runtime-upload wait 0f6c… --timeout 60" }],
-  args: { buildId, ...waitArgs, ...keyArgs, quiet },
+  args: { buildId, ...waitArgs, ...keyArgs, quiet, json },
   handler: (args) => ({ command: "wait" as const, ...args }),
 });
 
 export type UploadArgs = ReturnType<(typeof uploadCommand)["handler"]>;
 export type StatusArgs = ReturnType<(typeof statusCommand)["handler"]>;
 export type WaitArgs = ReturnType<(typeof waitCommand)["handler"]>;
+
+export type Parsed =
+  | { kind: "run"; args: UploadArgs | StatusArgs | WaitArgs }
+  /** Help, version or a usage error: cmd-ts's own text, and the exit code that goes with it. */
+  | { kind: "text"; text: string; toStdout: boolean; code: 0 | 2 };
+
+export async function parse(argv: string[]): Promise<Parsed> {
+  const [first, ...rest] = argv;
+  const r =
+    first === "status"
+      ? await runSafely(statusCommand, rest)
+      : first === "wait"
+        ? await runSafely(waitCommand, rest)
+        : await runSafely(uploadCommand, argv);
+  if (r._tag === "ok") return { kind: "run", args: r.value };
+  const { exitCode, message, into } = r.error.config;
+  return { kind: "text", text: message, toStdout: into === "stdout", code: exitCode === 0 ? 0 : 2 };
+}

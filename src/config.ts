@@ -1,7 +1,5 @@
 import { UploadError } from "./errors.ts";
 
-export type PullPolicy = "missing" | "always" | "never";
-
 export interface Endpoint {
   /** RUNTIME_API_URL without trailing slashes. */
   baseUrl: string;
@@ -110,12 +108,14 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-export interface KeySource {
+export interface ConnectionArgs {
   apiKeyFile: string | undefined;
   apiKeyStdin: boolean;
+  cacert: string | undefined;
+  insecure: boolean;
 }
 
-export async function readKey(args: KeySource, signal: AbortSignal): Promise<string | undefined> {
+async function readKey(args: ConnectionArgs, signal: AbortSignal): Promise<string | undefined> {
   if (args.apiKeyStdin && args.apiKeyFile) throw new UploadError("USAGE", "use --api-key-file or --api-key-stdin, not both");
   if (args.apiKeyStdin) return keyFromText(await abortable(Bun.stdin.text(), signal), "standard input (--api-key-stdin)");
   if (!args.apiKeyFile) return undefined;
@@ -128,7 +128,7 @@ export async function readKey(args: KeySource, signal: AbortSignal): Promise<str
   return keyFromText(await abortable(file.text(), signal), `--api-key-file ${args.apiKeyFile}`);
 }
 
-export async function readCa(path: string | undefined, signal: AbortSignal): Promise<string | undefined> {
+async function readCa(path: string | undefined, signal: AbortSignal): Promise<string | undefined> {
   if (!path) return undefined;
   const file = Bun.file(path);
   const text = (await file.exists()) ? await abortable(file.text(), signal) : "";
@@ -141,10 +141,27 @@ export async function readCa(path: string | undefined, signal: AbortSignal): Pro
 }
 
 const LOOPBACK = /^(localhost|127(\.\d+){3}|\[::1\])$/i;
+const UNVERIFIED = "the server's TLS certificate is NOT verified; anyone on the path can read the API key and change the upload";
 
-/** The key travels in a header: over plain http to another host anyone on the path can read it. */
-export function plainHttpWarning(baseUrl: string): string | undefined {
-  const url = new URL(baseUrl);
-  if (url.protocol !== "http:" || LOOPBACK.test(url.hostname)) return undefined;
-  return `RUNTIME_API_URL uses plain http to ${url.host}: the API key is sent unencrypted (use https)`;
+/**
+ * The endpoint of every command: URL and key from the environment or the flags, a private
+ * CA, and the warnings the user must see about how safely the key will travel.
+ */
+export async function connect(
+  args: ConnectionArgs,
+  env: Record<string, string | undefined>,
+  signal: AbortSignal,
+): Promise<{ endpoint: Endpoint; warnings: string[] }> {
+  const endpoint = endpointFromEnv(env, await readKey(args, signal));
+  const ca = await readCa(args.cacert, signal);
+  if (ca || args.insecure) endpoint.tls = { ...(ca ? { ca } : {}), ...(args.insecure ? { rejectUnauthorized: false } : {}) };
+  const warnings: string[] = [];
+  if (args.insecure) warnings.push(`--insecure: ${UNVERIFIED}`);
+  else if (env.NODE_TLS_REJECT_UNAUTHORIZED === "0") warnings.push(`NODE_TLS_REJECT_UNAUTHORIZED=0: ${UNVERIFIED}`);
+  const url = new URL(endpoint.baseUrl);
+  // The key travels in a header: over plain http to another host anyone on the path can read it.
+  if (url.protocol === "http:" && !LOOPBACK.test(url.hostname)) {
+    warnings.push(`RUNTIME_API_URL uses plain http to ${url.host}: the API key is sent unencrypted (use https)`);
+  }
+  return { endpoint, warnings };
 }

@@ -40,3 +40,14 @@ function readText(path: string): string | undefined {
     return undefined;
   }
 }
+
+/**
+ * The default --jobs: one compression Worker per usable CPU (each queues its next block,
+ * so none idles and a spare one does not pay), at most 8: each costs ~10 MiB, and 8
+ * outrun a 1 Gbit/s link, so more takes an explicit --jobs.
+ */
+const MAX_DEFAULT_JOBS = 8;
+
+export function defaultJobs(): number {
+  return Math.min(usableCpus(), MAX_DEFAULT_JOBS);
+}

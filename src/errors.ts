@@ -1,6 +1,8 @@
 /**
- * Every failure the tool can report is an UploadError with a stable code and a hint
- * that tells the user what to do next. The cli maps codes to exit codes in one table.
+ * Every failure the tool can report is an UploadError with a stable code, a hint that
+ * tells the user what to do next, and whether trying again can help. Anything else that
+ * is thrown becomes one in toUploadError, and exitCode is the one place codes become
+ * exit codes.
  */
 export type ErrorCode =
   | "USAGE"
@@ -54,4 +56,81 @@ export class UploadError extends Error {
     this.retryAfterMs = init.retryAfterMs;
     this.transient = init.transient ?? false;
   }
+}
+
+/** Where an unknown error was caught: it decides the code and whether a retry can help. */
+export type ErrorContext =
+  /** A request to `url` failed on the wire (or `signal` said why it was cut). */
+  | { kind: "network"; url: string; signal?: AbortSignal }
+  /** Our side of the upload: the source, the tar check, the compressor. */
+  | { kind: "local" }
+  /** Nowhere we expected: a bug. */
+  | { kind: "unexpected" };
+
+export function toUploadError(e: unknown, context: ErrorContext): UploadError {
+  if (e instanceof UploadError) return e;
+  const message = (e as Error)?.message ?? String(e);
+  switch (context.kind) {
+    case "network":
+      return networkError(e, context.url, context.signal);
+    case "local":
+      return new UploadError("INPUT", `preparing the image stream failed: ${message}`, { cause: e });
+    case "unexpected":
+      return new UploadError("INTERNAL", `unexpected failure: ${message}`, {
+        hint: "please report this at the project's issue tracker with the command you ran",
+        cause: e,
+      });
+  }
+}
+
+const TLS_CODES = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/i;
+const DNS_CODES = /ENOTFOUND|EAI_AGAIN|DNS/i;
+
+/** Names what went wrong on the wire and whether trying again can help. */
+function networkError(e: unknown, url: string, signal: AbortSignal | undefined): UploadError {
+  if (signal?.aborted && signal.reason instanceof UploadError) return signal.reason;
+  const err = e as { code?: string; message?: string; name?: string };
+  const code = err?.code ?? "";
+  const message = err?.message ?? String(e);
+  const host = hostOf(url);
+  if (TLS_CODES.test(code) || TLS_CODES.test(message)) {
+    return new UploadError("TLS", `TLS failed for ${host}: ${message}`, {
+      hint: "for a private CA pass --cacert FILE (or set SSL_CERT_FILE)",
+      cause: e,
+    });
+  }
+  if (DNS_CODES.test(code) || /getaddrinfo|resolve host|DNS/i.test(message)) {
+    return new UploadError("NETWORK", `cannot resolve host ${host} (${code || message})`, {
+      hint: "check the host name in RUNTIME_API_URL and your DNS or proxy settings",
+      // A name that does not exist will not exist in ten seconds either; a DNS hiccup may pass.
+      transient: code === "EAI_AGAIN",
+      cause: e,
+    });
+  }
+  const reason = signal?.aborted ? (signal.reason as { name?: string }) : undefined;
+  if (err?.name === "TimeoutError" || reason?.name === "TimeoutError") {
+    return new UploadError("NETWORK", `${host} did not answer in time`, { transient: true, cause: e });
+  }
+  return new UploadError("NETWORK", `connection to ${host} failed: ${code || message}`, {
+    hint: "check that RUNTIME_API_URL is reachable from this machine",
+    transient: true,
+    cause: e,
+  });
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+}
+
+export const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+export type Signal = keyof typeof SIGNAL_EXIT;
+
+/** The exit code for a failure: a caught signal's own code wins, then usage errors are 2, the rest 1. */
+export function exitCode(error: UploadError, signal: Signal | undefined): number {
+  if (signal) return SIGNAL_EXIT[signal];
+  return error.code === "USAGE" ? 2 : 1;
 }

@@ -1,11 +1,9 @@
 import { closeSync, openSync } from "node:fs";
 import { Readable } from "node:stream";
 import { createGzip } from "node:zlib";
-import { usableCpus } from "./cpus.ts";
 import type { GzipDone, GzipJob } from "./gzip-worker.ts";
+import type { GzipMode } from "./options.ts";
 import { count, type Meter, pullStream } from "./streams.ts";
-
-export type GzipMode = "parallel" | "single";
 
 export interface GzipOptions {
   mode: GzipMode;
@@ -17,18 +15,6 @@ export interface GzipOptions {
 }
 
 export const DEFAULT_BLOCK_SIZE = 2 * 1024 * 1024;
-
-/**
- * One Worker per usable CPU. Each Worker queues its next block (QUEUE_DEPTH), so none waits
- * on the main thread between blocks; with that, a spare Worker no longer paid: on 2 cores,
- * 2 Workers ran as fast as 3 with ~10 MiB less peak RSS (bench/run.ts, 1 GiB). Each Worker
- * costs ~10 MiB, and 8 of them outrun a 1 Gbit/s link, so more takes an explicit --jobs.
- */
-const MAX_DEFAULT_JOBS = 8;
-
-export function defaultJobs(): number {
-  return Math.min(usableCpus(), MAX_DEFAULT_JOBS);
-}
 
 /**
  * The tar to compress: a stream the main thread cuts into blocks, or a regular file whose

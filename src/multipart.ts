@@ -17,6 +17,7 @@ export interface Multipart {
   body: ReadableStream<Uint8Array>;
 }
 
+import type { FormShape } from "./options.ts";
 import { pullStream } from "./streams.ts";
 
 const encoder = new TextEncoder();
@@ -71,3 +72,24 @@ export function multipart(fields: ReadonlyArray<readonly [string, string]>, file
     }),
   };
 }
+
+/** The image name without its tag or digest: "reg:5000/app:1.0" → "reg:5000/app". */
+function repository(image: string): string {
+  const name = image.split("@")[0] as string;
+  const colon = name.lastIndexOf(":");
+  return colon > name.lastIndexOf("/") ? name.slice(0, colon) : name;
+}
+
+/**
+ * The form fields. [UP]: target_image, then bare tags as tags_0, tags_1, …
+ * [OH]: target_image, then one repeated `tags` field per full reference.
+ */
+export function formFields(image: string, tags: readonly string[], shape: FormShape = "runtime"): Array<[string, string]> {
+  if (shape === "openhands") return [["target_image", image], ...tags.map((t): [string, string] => ["tags", `${repository(image)}:${t}`])];
+  return [["target_image", image], ...tags.map((t, i): [string, string] => [`tags_${i}`, t])];
+}
+
+export const FILE_PART = {
+  runtime: { name: "context", filename: "image.tar.gz", contentType: "application/gzip" },
+  openhands: { name: "context", filename: "context.tar.gz", contentType: "application/octet-stream" },
+} as const;

@@ -1,5 +1,5 @@
 import type { BuildStatus } from "./api.ts";
-import { UploadError } from "./errors.ts";
+import { toUploadError, type UploadError } from "./errors.ts";
 import { type Clock, DEFAULT_RETRY, type RetryPolicy, retryDelay } from "./retry.ts";
 
 export const FAILED_STATUSES = new Set(["FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRED"]);
@@ -96,7 +96,7 @@ export async function pollBuild(o: PollOptions): Promise<Exclude<PollState, { ph
       event = { type: "answer", now: o.clock.now(), body: await o.fetchStatus(o.signal) };
     } catch (e) {
       if (o.signal.aborted) throw o.signal.reason;
-      const error = e instanceof UploadError ? e : new UploadError("NETWORK", String(e), { transient: true, cause: e });
+      const error = toUploadError(e, { kind: "unexpected" });
       event = { type: "fault", now: o.clock.now(), error, random: random() };
     }
     const step = next(state, event, o.policy);

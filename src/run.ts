@@ -1,12 +1,13 @@
 import { getBuildStatus, imageExists } from "./api.ts";
-import type { Endpoint, PullPolicy } from "./config.ts";
+import type { Endpoint } from "./config.ts";
 import { type Engine, inspectImage, pullImage } from "./docker.ts";
 import { UploadError } from "./errors.ts";
 import type { GzipOptions } from "./gzip.ts";
+import type { FormShape, PullPolicy } from "./options.ts";
 import { type Notice, pollBuild } from "./poll.ts";
 import { type Clock, DEFAULT_RETRY } from "./retry.ts";
 import { dockerSource, fileSource, type Source, stdinSource } from "./source.ts";
-import { type DryRunResult, dryRun, type FormShape, type Progress, type RetryNotice, type UploadResult, upload } from "./upload.ts";
+import { type DryRunResult, dryRun, type Progress, type RetryNotice, type UploadResult, upload } from "./upload.ts";
 
 export interface RunOptions {
   endpoint: Endpoint;

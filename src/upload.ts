@@ -1,21 +1,21 @@
 import { startBuild } from "./api.ts";
 import type { Endpoint } from "./config.ts";
-import { UploadError } from "./errors.ts";
+import { type ErrorContext, toUploadError, UploadError } from "./errors.ts";
 import { type GzipOptions, gzip } from "./gzip.ts";
-import { multipart } from "./multipart.ts";
+import { FILE_PART, formFields, multipart } from "./multipart.ts";
+import type { FormShape } from "./options.ts";
 import { type Clock, clampTimer, type RetryPolicy, retryDelay } from "./retry.ts";
 import type { Source } from "./source.ts";
 import { base64, collectGarbage, count, type Meter, type PullStream, pullStream, rechunk, sha256 } from "./streams.ts";
 import { checkGzippedTar, checkTar, checkTarFile, TornArchive } from "./tar.ts";
+
+const LOCAL: ErrorContext = { kind: "local" };
 
 /** 8 blocks of input: the GC cadence that held peak RSS flat at 1 and 4 GiB. */
 const GC_EVERY = 16 * 1024 * 1024;
 
 /** Bun's fetch pays ~0.1 ms per chunk: at 512 KiB and up that is under 1 % of the upload. */
 const SEND_CHUNK = 512 * 1024;
-
-/** runtime: the original uploader's form ([UP]); openhands: RemoteRuntimeBuilder's ([OH]). */
-export type FormShape = "runtime" | "openhands";
 
 export interface UploadRequest {
   endpoint: Endpoint;
@@ -40,27 +40,6 @@ export interface UploadResult {
   bytesSent: number;
   sha256: string;
 }
-
-/** The image name without its tag or digest: "reg:5000/app:1.0" → "reg:5000/app". */
-export function repository(image: string): string {
-  const name = image.split("@")[0] as string;
-  const colon = name.lastIndexOf(":");
-  return colon > name.lastIndexOf("/") ? name.slice(0, colon) : name;
-}
-
-/**
- * The form fields. [UP]: target_image, then bare tags as tags_0, tags_1, …
- * [OH]: target_image, then one repeated `tags` field per full reference.
- */
-export function formFields(image: string, tags: readonly string[], shape: FormShape = "runtime"): Array<[string, string]> {
-  if (shape === "openhands") return [["target_image", image], ...tags.map((t): [string, string] => ["tags", `${repository(image)}:${t}`])];
-  return [["target_image", image], ...tags.map((t, i): [string, string] => [`tags_${i}`, t])];
-}
-
-const FILE_PART = {
-  runtime: { name: "context", filename: "image.tar.gz", contentType: "application/gzip" },
-  openhands: { name: "context", filename: "context.tar.gz", contentType: "application/octet-stream" },
-} as const;
 
 /**
  * Everything on our side of the socket: source → tar check → gzip (unless the source is
@@ -141,7 +120,7 @@ export async function dryRun(req: UploadRequest, progress: Progress): Promise<Dr
       // counted and hashed on the way
     }
   } catch (e) {
-    throw asUploadError(e);
+    throw toUploadError(e, LOCAL);
   }
   return { bytesRead: progress.read.bytes, bytesSent: progress.sent.bytes, sha256: digest };
 }
@@ -200,8 +179,8 @@ export async function uploadOnce(
   } catch (e) {
     // The user's interrupt is the cause even when the source noticed first.
     if (signal.aborted) throw signal.reason;
-    if (localError !== undefined) throw asUploadError(localError);
-    const error = abort.signal.reason instanceof UploadError ? abort.signal.reason : asUploadError(e);
+    if (localError !== undefined) throw toUploadError(localError, LOCAL);
+    const error = abort.signal.reason instanceof UploadError ? abort.signal.reason : toUploadError(e, LOCAL);
     // An answer (an HTTP status, a refused redirect) says what the server did; silence does not.
     if (bodySent && error.status === undefined && error.code !== "NO_BUILD_ID") throw unanswered(url, error);
     throw error;
@@ -252,7 +231,7 @@ export async function upload(req: UploadRequest, progress: Progress, o: RetryOpt
     try {
       return await uploadOnce(req, progress, o.signal, o.limits);
     } catch (e) {
-      const error = asUploadError(e);
+      const error = toUploadError(e, LOCAL);
       if (o.signal.aborted || !error.transient) throw error;
       if (retry > o.policy.retries) {
         throw new UploadError(error.code, `${error.message} (gave up after ${retry} attempts)`, {
@@ -326,9 +305,4 @@ function guard(input: ReadableStream<Uint8Array>, onError: (e: unknown) => void)
     },
     release: (reason) => reader.cancel(reason).catch(() => {}),
   });
-}
-
-export function asUploadError(e: unknown): UploadError {
-  if (e instanceof UploadError) return e;
-  return new UploadError("INPUT", `preparing the image stream failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
 }

@@ -1,6 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { multipart } from "../src/multipart.ts";
-import { formFields } from "../src/upload.ts";
+import { formFields, multipart } from "../src/multipart.ts";
 import { boundaryOf, IncompleteBody, readForm } from "./form-parser.ts";
 
 function streamOf(chunks: Uint8Array[]): ReadableStream<Uint8Array> {

@@ -1,0 +1,46 @@
+/**
+ * The machine-readable result (--json): one object, the same shape for success and
+ * failure, for every command, described by test/result.schema.json.
+ */
+import type { UploadError } from "../errors.ts";
+
+export interface JsonResult {
+  ok: boolean;
+  outcome: "built" | "skipped" | "dry-run" | "status" | "failed";
+  build_id: string | null;
+  status: string | null;
+  image: string | null;
+  bytes_read: number | null;
+  bytes_sent: number | null;
+  sha256: string | null;
+  durations: { upload_s: number | null; build_s: number | null; total_s: number };
+  error: { code: string; message: string; hint: string | null } | null;
+}
+
+/** What is known about a run so far: filled in as its events arrive, read when it ends. */
+export interface RunFacts {
+  outcome?: "built" | "skipped" | "dry-run" | "status";
+  buildId?: string;
+  status?: string;
+  image?: string;
+  bytesRead?: number;
+  bytesSent?: number;
+  sha256?: string;
+  uploadSeconds?: number;
+  buildSeconds?: number;
+}
+
+export function resultJson(f: RunFacts, error: UploadError | undefined, totalSeconds: number): JsonResult {
+  return {
+    ok: error === undefined && f.outcome !== undefined,
+    outcome: error ? "failed" : (f.outcome ?? "failed"),
+    build_id: f.buildId ?? null,
+    status: f.status ?? null,
+    image: error ? null : (f.image ?? null),
+    bytes_read: f.bytesRead ?? null,
+    bytes_sent: f.bytesSent ?? null,
+    sha256: f.sha256 ?? null,
+    durations: { upload_s: f.uploadSeconds ?? null, build_s: f.buildSeconds ?? null, total_s: totalSeconds },
+    error: error ? { code: error.code, message: error.message, hint: error.hint ?? null } : null,
+  };
+}

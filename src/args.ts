@@ -81,7 +81,7 @@ const json = flag({ long: "json", description: "print one JSON object with the r
 const ENV_HELP = "Environment: RUNTIME_API_URL (required), RUNTIME_API_KEY (or --api-key-file / --api-key-stdin).";
 
 /** The upload command: parsing only; the handler returns the values for the cli to run. */
-export const uploadCommand = command({
+const uploadCommand = command({
   name: "runtime-upload",
   version: VERSION_TEXT,
   description:
@@ -149,7 +149,7 @@ export const uploadCommand = command({
 
 const buildId = positional({ type: string, displayName: "BUILD_ID", description: "the ID printed when the build was started" });
 
-export const statusCommand = command({
+const statusCommand = command({
   name: "runtime-upload status",
   version: VERSION_TEXT,
   description: `Check a build once and print its status on stdout. Exits 1 if the build failed.\n${ENV_HELP}`,
@@ -158,7 +158,7 @@ export const statusCommand = command({
   handler: (args) => ({ command: "status" as const, ...args }),
 });
 
-export const waitCommand = command({
+const waitCommand = command({
   name: "runtime-upload wait",
   version: VERSION_TEXT,
   description: `Wait for a build started earlier (after Ctrl-C or a timeout), like the upload does.\n${ENV_HELP}`,

@@ -29,7 +29,7 @@ export function endpointFromEnv(env: Record<string, string | undefined>, keyFrom
   return { baseUrl, apiKey: keyFromFlag ?? validateKey(apiKey, "RUNTIME_API_KEY") };
 }
 
-export function normaliseBaseUrl(raw: string): string {
+function normaliseBaseUrl(raw: string): string {
   let url: URL;
   const fix = { hint: "use the API's base URL alone, such as https://runtime.example.com" };
   try {
@@ -95,7 +95,7 @@ export function validateKey(key: string, from: string): string {
 }
 
 /** Reads a key from a file or stdin text: one line, surrounding whitespace dropped. */
-export function keyFromText(text: string, from: string): string {
+function keyFromText(text: string, from: string): string {
   return validateKey(text.trim(), from);
 }
 

@@ -86,7 +86,7 @@ const DAEMON_DOWN =
 const NO_SUCH_IMAGE = /no such image|no such object|image not known|not found/i;
 
 /** Turns what the engine said into an error that names the cause and the fix. */
-export function classifyEngineError(engine: Engine, image: string, stderr: string): UploadError {
+function classifyEngineError(engine: Engine, image: string, stderr: string): UploadError {
   const said = lastLine(stderr);
   if (DAEMON_DOWN.test(stderr)) {
     return new UploadError("DOCKER_UNAVAILABLE", `the ${engine.bin} engine is not reachable: ${said}`, {

@@ -22,7 +22,7 @@ import { pullStream } from "./streams.ts";
 
 const encoder = new TextEncoder();
 
-export function newBoundary(): string {
+function newBoundary(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return `runtime-upload-${Buffer.from(bytes).toString("hex")}`;
 }

@@ -3,7 +3,7 @@ import { toUploadError, type UploadError } from "./errors.ts";
 import { type Clock, DEFAULT_RETRY, type RetryPolicy, retryDelay } from "./retry.ts";
 
 export const FAILED_STATUSES = new Set(["FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRED"]);
-export const RUNNING_STATUSES = new Set(["PENDING", "RUNNING", "IN_PROGRESS", "QUEUED"]);
+const RUNNING_STATUSES = new Set(["PENDING", "RUNNING", "IN_PROGRESS", "QUEUED"]);
 
 export type PollState =
   | {

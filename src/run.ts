@@ -1,4 +1,5 @@
 import { getBuildStatus, imageExists } from "./api.ts";
+import { type DryRunResult, dryRun, type Progress, type UploadResult } from "./body.ts";
 import type { Endpoint } from "./config.ts";
 import { type Engine, inspectImage, pullImage } from "./docker.ts";
 import { UploadError } from "./errors.ts";
@@ -7,7 +8,7 @@ import type { FormShape, PullPolicy } from "./options.ts";
 import { type Notice, pollBuild } from "./poll.ts";
 import { type Clock, DEFAULT_RETRY } from "./retry.ts";
 import { dockerSource, fileSource, type Source, stdinSource } from "./source.ts";
-import { type DryRunResult, dryRun, type Progress, type RetryNotice, type UploadResult, upload } from "./upload.ts";
+import { type RetryNotice, upload } from "./upload.ts";
 
 export interface RunOptions {
   endpoint: Endpoint;

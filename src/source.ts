@@ -79,7 +79,7 @@ export function fileSource(path: string): Source {
 }
 
 /** An OCI image layout folder (oci-layout, index.json, blobs/), packed as a tar on the fly. */
-export function ociLayoutSource(dir: string): Source {
+function ociLayoutSource(dir: string): Source {
   for (const need of ["oci-layout", "index.json", "blobs"]) {
     if (!existsSync(join(dir, need))) {
       throw inputError(`--input ${dir} is a folder but not an OCI image layout: it has no ${need}`);

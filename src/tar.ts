@@ -52,7 +52,7 @@ export class TornArchive extends Error {}
  * The walk as a state machine over the archive's blocks: `header` says how many bytes of
  * data (padded to a block) follow, so callers can skip them by counting or by seeking.
  */
-export class TarWalk {
+class TarWalk {
   entries = 0;
   private zeros = 0;
   private ended = false;
@@ -97,7 +97,7 @@ export class TarWalk {
 }
 
 /** Feeds arbitrary chunks to a TarWalk: headers gathered across chunk edges, data skipped. */
-export class TarChecker {
+class TarChecker {
   private walk = new TarWalk();
   private skip = 0;
   private head = new Uint8Array(BLOCK);

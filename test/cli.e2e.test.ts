@@ -76,8 +76,12 @@ describe("upload from an archive", () => {
       expect(i, `missing or out of order: ${s}\n${r.stderr}`).toBeGreaterThanOrEqual(0);
       at = i;
     }
-    const { requests } = await server.state();
+    const { requests, uploads } = await server.state();
+    // In the header of every request, and nowhere else: not in a query, a form field or the output.
     expect(requests.map((q) => q.key)).toEqual(requests.map(() => KEY));
+    expect(requests.filter((q) => decodeURIComponent(q.query).includes(KEY))).toEqual([]);
+    expect(JSON.stringify(uploads[0]?.fields)).not.toContain(KEY);
+    expect(r.stdout + r.stderr).not.toContain(KEY);
   });
 
   test("a trailing slash on RUNTIME_API_URL is stripped", async () => {

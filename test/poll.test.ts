@@ -67,11 +67,14 @@ describe("next(state, event)", () => {
   });
 
   test("a transient fault is retried with backoff no longer than the interval", () => {
-    const s = next(start, fault(new UploadError("HTTP", "503", { status: 503, transient: true })));
+    const e = new UploadError("HTTP", "503", { status: 503, transient: true });
+    // First retry, jitter 0.5: half of 1 s fixed plus a quarter of it.
+    const s = next(start, fault(e));
     expect(s.state.phase).toBe("polling");
-    expect(s.waitMs).toBeGreaterThan(0);
-    expect(s.waitMs).toBeLessThanOrEqual(1_000);
-    expect(s.notices[0]?.kind).toBe("retry");
+    expect(s.waitMs).toBe(750);
+    expect(s.notices[0]).toEqual({ kind: "retry", error: e, delayMs: 750 });
+    // With a shorter interval, the interval caps the backoff.
+    expect(next(initialState("b1", 0, 60_000, 400), fault(e)).waitMs).toBe(400);
   });
 
   test("Retry-After is honoured even beyond the interval", () => {

@@ -112,7 +112,7 @@ export interface Upload {
 
 export interface ServerState {
   uploads: Upload[];
-  requests: Array<{ method: string; path: string; key: string | null }>;
+  requests: Array<{ method: string; path: string; query: string; key: string | null }>;
 }
 
 async function write(stream: PassThrough, chunk: Uint8Array): Promise<void> {
@@ -360,7 +360,7 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
         return json(404, { detail: "unknown control" });
       }
       const key = req.headers.get("x-api-key");
-      state.requests.push({ method: req.method, path: url.pathname, key });
+      state.requests.push({ method: req.method, path: url.pathname, query: url.search, key });
       const known =
         (req.method === "POST" && url.pathname === "/build") ||
         (req.method === "GET" && (url.pathname === "/build_status" || url.pathname === "/image_exists"));

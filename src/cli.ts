@@ -34,13 +34,19 @@ function fail(e: unknown): number {
   return exitCode(error, caught);
 }
 
+/** cmd-ts's usage text, as one error for --json: the complaint itself, and where to read more. */
+function usageError(text: string): UploadError {
+  const said = /\^ (.+)$/m.exec(text)?.[1] ?? /^\s*\d+\. (.+)$/m.exec(text)?.[1] ?? text.split("\n")[0] ?? "";
+  return new UploadError("USAGE", said.trim(), { hint: /^hint: (.+)$/m.exec(text)?.[1] });
+}
+
 async function main(argv: string[]): Promise<number> {
   const parsed = await parse(argv);
   if (parsed.kind === "text") {
     out.raw(parsed.text, parsed.toStdout);
     if (parsed.code === 0) return 0;
     out.mode = { quiet: true, json: argv.includes("--json") };
-    out.failure(new UploadError("USAGE", parsed.text.split("\n")[0] ?? "usage error"), { stderr: false });
+    out.failure(usageError(parsed.text), { stderr: false });
     return parsed.code;
   }
   const { args } = parsed;

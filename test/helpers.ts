@@ -18,6 +18,8 @@ export interface TestServer {
   state(): Promise<ServerState>;
   configure(c: Partial<ServerConfig>): Promise<void>;
   reset(): Promise<void>;
+  /** Starts a build that plays `statuses`, as if an upload had; returns its id. */
+  build(statuses: string[], image: string): Promise<string>;
   stop(): void;
 }
 
@@ -50,6 +52,7 @@ export async function startServerProcess(extra: string[] = [], caFile?: string):
     reset: async () => {
       await control("reset", {});
     },
+    build: async (statuses, image) => ((await (await control("build", { statuses, image })).json()) as { build_id: string }).build_id,
     stop: () => proc.kill(),
   };
 }

@@ -353,6 +353,23 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
           state = { uploads: [], requests: [] };
           return json(200, {});
         }
+        // A build as if an upload had started it, for tests of `status` and `wait`.
+        if (url.pathname === "/_control/build") {
+          const { statuses, image } = (await req.json()) as { statuses: string[]; image: string };
+          const upload: Upload = {
+            id: randomUUID(),
+            complete: false,
+            fields: {},
+            bodyBytes: 0,
+            gzipBytes: 0,
+            tarBytes: 0,
+            entries: [],
+            files: {},
+            statusCalls: 0,
+          };
+          builds.set(upload.id as string, { upload, statuses, image });
+          return json(200, { build_id: upload.id });
+        }
         if (url.pathname === "/_control/config") {
           config = { ...config, ...((await req.json()) as Partial<ServerConfig>) };
           return json(200, config);

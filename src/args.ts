@@ -112,7 +112,7 @@ const uploadCommand = command({
       type: intIn(0, 100, "--retries"),
       defaultValue: () => 5,
       defaultValueIsSerializable: true,
-      description: "retries of a failed upload (429, 5xx, resets, stalls), with backoff and Retry-After",
+      description: "retries of a failed upload (429, 408, 425, 500, 502-504, resets, stalls), with backoff and Retry-After",
     }),
     stallTimeout: numberOption("stall-timeout", 120, "seconds without upload progress before the attempt is aborted and retried"),
     responseTimeout: numberOption(

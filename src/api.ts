@@ -115,21 +115,42 @@ export async function getBuildStatus(ep: Endpoint, buildId: string, timeoutMs: n
   };
 }
 
-/** GET /image_exists?image=REF ([OH] servers): whether the target is already built. */
-export async function imageExists(ep: Endpoint, image: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
-  const d = await getJson(
-    ep,
-    "/image_exists",
-    { image },
-    timeoutMs,
-    signal,
-    (url) =>
-      new UploadError("NOT_FOUND", `${url} is not offered by this Runtime-API (HTTP 404)`, {
-        hint: "drop --skip-existing: only OpenHands-style servers answer /image_exists",
-      }),
-  );
+export interface ImageRecord {
+  exists: boolean;
+  uploadTime?: string;
+  sizeBytes?: number;
+}
+
+/** A server without the endpoint answers 404: the caller decides what that means. */
+function notOffered(url: string): UploadError {
+  return new UploadError("NOT_FOUND", `${url} is not offered by this Runtime-API (HTTP 404)`, {
+    status: 404,
+    hint: "only OpenHands-style servers answer it: drop the option that needs it",
+  });
+}
+
+/** GET /image_exists?image=REF ([OH] servers): whether the image is there, and what the server knows of it. */
+export async function imageExists(ep: Endpoint, image: string, timeoutMs: number, signal?: AbortSignal): Promise<ImageRecord> {
+  const d = await getJson(ep, "/image_exists", { image }, timeoutMs, signal, notOffered);
   if (typeof d.exists !== "boolean") throw badResponse(`${ep.baseUrl}/image_exists`);
-  return d.exists;
+  const info = (typeof d.image === "object" && d.image !== null ? d.image : {}) as Record<string, unknown>;
+  return {
+    exists: d.exists,
+    uploadTime: typeof info.upload_time === "string" ? info.upload_time : undefined,
+    sizeBytes: typeof info.image_size_bytes === "number" ? info.image_size_bytes : undefined,
+  };
+}
+
+/** GET /registry_prefix ([OH] servers): where the server pushes what it builds; undefined where it has no such endpoint. */
+export async function registryPrefix(ep: Endpoint, timeoutMs: number, signal?: AbortSignal): Promise<string | undefined> {
+  try {
+    const d = await getJson(ep, "/registry_prefix", {}, timeoutMs, signal, notOffered);
+    if (typeof d.registry_prefix !== "string" || !d.registry_prefix.trim()) throw badResponse(`${ep.baseUrl}/registry_prefix`);
+    return d.registry_prefix.trim();
+  } catch (e) {
+    if (e instanceof UploadError && e.code === "NOT_FOUND") return undefined;
+    throw e;
+  }
 }
 
 function badResponse(url: string): UploadError {

@@ -138,6 +138,12 @@ const uploadCommand = command({
     gzip: choiceOption("gzip", GZIP_MODES, "parallel: multi-member gzip on all cores; single: one member, one core"),
     engine: choiceOption("engine", ENGINES, "container engine CLI: auto (docker, else podman), docker or podman", "RUNTIME_UPLOAD_ENGINE"),
     form: choiceOption("form", FORM_SHAPES, "request shape: runtime (original uploader) or openhands (base64 context, repeated tags)"),
+    registryPrefix: option({
+      long: "registry-prefix",
+      type: optional(string),
+      description:
+        "auto (ask GET /registry_prefix and build PREFIX/IMAGE), none (IMAGE as given) or a PREFIX; default: none, auto with --form openhands",
+    }),
     skipExisting: flag({ long: "skip-existing", description: "ask GET /image_exists first and skip the upload if IMAGE is there" }),
     dryRun: flag({ long: "dry-run", description: "compress into a null sink and report size, ratio, digest, speed (no credentials)" }),
     json,

@@ -25,6 +25,7 @@ export type ErrorCode =
   | "NO_ANSWER"
   | "NO_BUILD_ID"
   | "BUILD_FAILED"
+  | "NOT_CONFIRMED"
   | "TIMEOUT"
   | "INTERRUPTED"
   | "INTERNAL";

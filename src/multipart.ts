@@ -18,6 +18,7 @@ export interface Multipart {
 }
 
 import type { FormShape } from "./options.ts";
+import { repository } from "./reference.ts";
 import { pullStream } from "./streams.ts";
 
 const encoder = new TextEncoder();
@@ -71,13 +72,6 @@ export function multipart(fields: ReadonlyArray<readonly [string, string]>, file
       release: (reason) => reader.cancel(reason).catch(() => {}),
     }),
   };
-}
-
-/** The image name without its tag or digest: "reg:5000/app:1.0" → "reg:5000/app". */
-function repository(image: string): string {
-  const name = image.split("@")[0] as string;
-  const colon = name.lastIndexOf(":");
-  return colon > name.lastIndexOf("/") ? name.slice(0, colon) : name;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { getBuildStatus, imageExists } from "./api.ts";
+import { getBuildStatus, type ImageRecord, imageExists, registryPrefix } from "./api.ts";
 import { type DryRunResult, dryRun, type Progress, type UploadResult } from "./body.ts";
 import type { Endpoint } from "./config.ts";
 import { type Engine, inspectImage, pullImage } from "./docker.ts";
@@ -6,6 +6,7 @@ import { UploadError } from "./errors.ts";
 import type { GzipOptions } from "./gzip.ts";
 import type { FormShape, PullPolicy } from "./options.ts";
 import { type Notice, pollBuild } from "./poll.ts";
+import { hasRegistry, inPrefix } from "./reference.ts";
 import { type Clock, DEFAULT_RETRY } from "./retry.ts";
 import { dockerSource, fileSource, type Source, stdinSource } from "./source.ts";
 import { type RetryNotice, upload } from "./upload.ts";
@@ -24,6 +25,8 @@ export interface RunOptions {
   dryRun: boolean;
   /** Ask GET /image_exists first and skip the upload when the target is there. */
   skipExisting: boolean;
+  /** "auto": ask the server (GET /registry_prefix); "none": the name as given; else the prefix itself. */
+  registryPrefix: string;
   timeoutMs: number;
   intervalMs: number;
   statusTimeoutMs: number;
@@ -37,6 +40,8 @@ export interface RunOptions {
 }
 
 export type RunEvent =
+  | { type: "named"; image: string; prefix: string | undefined; from: "server" | "flag" | "no-endpoint" }
+  | { type: "confirmed"; image: string; record: ImageRecord | undefined }
   | { type: "skipped"; image: string }
   | { type: "pulling"; image: string }
   | { type: "saving"; source: Source }
@@ -52,13 +57,16 @@ export interface RunResult {
   /** What was (or, for a dry run, would be) sent. */
   upload?: DryRunResult & { buildId?: string };
   image: string;
+  /** What GET /image_exists said of the built image, where the server has it. */
+  record?: ImageRecord;
   uploadSeconds?: number;
   buildSeconds?: number;
 }
 
 /** The main job: find the image, stream it up, wait for the build. Prints nothing. */
-export async function runUpload(o: RunOptions): Promise<RunResult> {
-  if (o.skipExisting && !o.dryRun && (await imageExists(o.endpoint, o.image, o.statusTimeoutMs, o.signal))) {
+export async function runUpload(options: RunOptions): Promise<RunResult> {
+  const o = { ...options, image: await targetName(options) };
+  if (o.skipExisting && !o.dryRun && (await imageExists(o.endpoint, o.image, o.statusTimeoutMs, o.signal)).exists) {
     o.onEvent({ type: "skipped", image: o.image });
     return { outcome: "skipped", image: o.image };
   }
@@ -85,11 +93,13 @@ export async function runUpload(o: RunOptions): Promise<RunResult> {
   });
   o.onEvent({ type: "uploaded", result });
   const uploaded = o.clock.now();
-  const image = await waitForBuild(o, result.buildId);
+  const image = (await waitForBuild(o, result.buildId)) || o.image;
+  const record = await confirm(o, image, result.buildId);
   return {
     outcome: "built",
     upload: result,
     image,
+    record,
     uploadSeconds: (uploaded - started) / 1000,
     buildSeconds: (o.clock.now() - uploaded) / 1000,
   };
@@ -128,6 +138,43 @@ export async function waitForBuild(o: WaitOptions, buildId: string): Promise<str
     case "error":
       throw end.error;
   }
+}
+
+/** The name to build: inside the server's registry prefix where it wants one (the clients that work do so). */
+async function targetName(o: RunOptions): Promise<string> {
+  if (o.registryPrefix === "none" || hasRegistry(o.image)) return o.image;
+  if (o.registryPrefix !== "auto") {
+    const image = inPrefix(o.image, o.registryPrefix);
+    o.onEvent({ type: "named", image, prefix: o.registryPrefix, from: "flag" });
+    return image;
+  }
+  // A dry run asks no server.
+  if (o.dryRun) return o.image;
+  const prefix = await registryPrefix(o.endpoint, o.statusTimeoutMs, o.signal);
+  const image = inPrefix(o.image, prefix);
+  o.onEvent({ type: "named", image, prefix, from: prefix === undefined ? "no-endpoint" : "server" });
+  return image;
+}
+
+/** After SUCCESS, the image must really be there, where the server can say so. */
+async function confirm(o: RunOptions, image: string, buildId: string): Promise<ImageRecord | undefined> {
+  let record: ImageRecord;
+  try {
+    record = await imageExists(o.endpoint, image, o.statusTimeoutMs, o.signal);
+  } catch (e) {
+    if (e instanceof UploadError && e.code === "NOT_FOUND") {
+      o.onEvent({ type: "confirmed", image, record: undefined });
+      return undefined;
+    }
+    throw e;
+  }
+  if (!record.exists) {
+    throw new UploadError("NOT_CONFIRMED", `build ${buildId} reported SUCCESS, but the Runtime-API says ${image} does not exist`, {
+      hint: "the server may have failed to push it: check the build on the Runtime-API before using the image",
+    });
+  }
+  o.onEvent({ type: "confirmed", image, record });
+  return record;
 }
 
 function formatMinutes(ms: number): string {

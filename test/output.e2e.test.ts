@@ -25,16 +25,18 @@ beforeAll(async () => {
 afterAll(() => server.stop());
 
 function norm(text: string): string {
-  return text
-    .replaceAll(server.url, "URL")
-    .replaceAll(NOWHERE, "NOWHERE")
-    .replaceAll(archive, "FILE")
-    .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, "ID")
-    .replace(/[0-9a-f]{64}/g, "HASH")
-    .replace(/(?<!\w)\d+(\.\d+)?/g, "N")
-    // cmd-ts echoes the arguments, the mode flag among them, above its caret.
-    .replace(/ --(json|quiet)\b/g, "")
-    .replace(/ {2,}/g, "  ");
+  return (
+    text
+      .replaceAll(server.url, "URL")
+      .replaceAll(NOWHERE, "NOWHERE")
+      .replaceAll(archive, "FILE")
+      .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, "ID")
+      .replace(/[0-9a-f]{64}/g, "HASH")
+      .replace(/(?<!\w)\d+(\.\d+)?/g, "N")
+      // cmd-ts echoes the arguments, the mode flag among them, above its caret.
+      .replace(/ --(json|quiet)\b/g, "")
+      .replace(/ {2,}/g, "  ")
+  );
 }
 
 const lines = (...l: string[]) => l.map((x) => `${x}\n`).join("");
@@ -87,11 +89,21 @@ const succeeded = (env: Record<string, string> = {}, warning: string[] = []): Re
       "Runtime API URL: URL",
       ...UPLOAD_STEPS,
       "Build status: SUCCESS",
+      "Confirmed on the Runtime-API: img:N, N MiB",
       "Build completed successfully! Image: img:N",
       "Image upload completed successfully!",
     ),
     result: "img:1\n",
-    json: { ok: true, outcome: "built", status: "SUCCESS", image: "img:1", bytes_read: 7680, error: null },
+    json: {
+      ok: true,
+      outcome: "built",
+      status: "SUCCESS",
+      image: "img:1",
+      bytes_read: 7680,
+      upload_time: "2026-01-01T00:00:00Z",
+      image_size_bytes: 7680,
+      error: null,
+    },
   },
   status: {
     statuses: ["SUCCESS"],

@@ -88,8 +88,14 @@ export interface ServerConfig {
   image?: string;
   /** Count bytes only (benchmarks): no multipart parsing, no gunzip, no tar, no hash. */
   discard: boolean;
-  /** Images GET /image_exists reports as present. */
+  /** Images GET /image_exists reports as present (besides those it built). */
   existing: string[];
+  /** What GET /registry_prefix answers; without it, 404 (as the [UP] server has no such endpoint). */
+  registryPrefix?: string;
+  /** Endpoints answered with 404, as a server that lacks them would ("/image_exists"). */
+  lacks?: string[];
+  /** Built images are not reported by /image_exists: a server that lost them. */
+  forgets?: boolean;
   faults: Fault[];
 }
 
@@ -238,6 +244,8 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
   let config: ServerConfig = { ...defaults, ...initial };
   let state: ServerState = { uploads: [], requests: [] };
   const builds = new Map<string, { upload: Upload; statuses: string[]; image: string }>();
+  /** Images whose build reached SUCCESS, with the size of the tar they came from. */
+  const built = new Map<string, number>();
 
   function takeFault(path: string): Fault | undefined {
     const i = config.faults.findIndex((f) => f.path === path && (f.times ?? 1) > 0);
@@ -333,6 +341,7 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
     const i = Math.min(build.upload.statusCalls, build.statuses.length - 1);
     build.upload.statusCalls++;
     const status = build.statuses[i] ?? "SUCCESS";
+    if (status === "SUCCESS") built.set(build.image, build.upload.tarBytes);
     const body: Record<string, unknown> = { status, image: build.image };
     if (status.startsWith("FAILURE:")) return json(200, { status: "FAILURE", error: status.slice(8) });
     return json(200, body);
@@ -351,6 +360,7 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
         if (url.pathname === "/_control/reset") {
           config = { ...defaults, ...initial, faults: [] };
           state = { uploads: [], requests: [] };
+          built.clear();
           return json(200, {});
         }
         // A build as if an upload had started it, for tests of `status` and `wait`.
@@ -380,8 +390,8 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
       state.requests.push({ method: req.method, path: url.pathname, query: url.search, key });
       const known =
         (req.method === "POST" && url.pathname === "/build") ||
-        (req.method === "GET" && (url.pathname === "/build_status" || url.pathname === "/image_exists"));
-      if (!known) return json(404, { detail: "Not Found" });
+        (req.method === "GET" && ["/build_status", "/image_exists", "/registry_prefix"].includes(url.pathname));
+      if (!known || config.lacks?.includes(url.pathname)) return json(404, { detail: "Not Found" });
       if (key !== config.key) {
         await req.body?.cancel().catch(() => {});
         return json(401, { detail: "Invalid API Key" });
@@ -390,8 +400,13 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
         const hostile = hostileAnswer(takeFault(url.pathname));
         if (hostile) return hostile;
         const image = url.searchParams.get("image") ?? "";
-        const exists = config.existing.includes(image);
-        return json(200, { exists, image: exists ? { upload_time: "2026-01-01T00:00:00Z", image_size_bytes: 1 } : null });
+        const size = built.get(image);
+        const exists = config.existing.includes(image) || (size !== undefined && !config.forgets);
+        return json(200, { exists, image: exists ? { upload_time: "2026-01-01T00:00:00Z", image_size_bytes: size ?? 1 } : null });
+      }
+      if (url.pathname === "/registry_prefix") {
+        if (config.registryPrefix === undefined) return json(404, { detail: "Not Found" });
+        return json(200, { registry_prefix: config.registryPrefix });
       }
       const fault = takeFault(url.pathname);
       if (url.pathname === "/build") return handleBuild(req, fault, () => srv.timeout(req, 1));

@@ -13,6 +13,9 @@ export interface JsonResult {
   bytes_read: number | null;
   bytes_sent: number | null;
   sha256: string | null;
+  /** From GET /image_exists after the build, where the server has it. */
+  upload_time: string | null;
+  image_size_bytes: number | null;
   durations: { upload_s: number | null; build_s: number | null; total_s: number };
   error: { code: string; message: string; hint: string | null } | null;
 }
@@ -26,6 +29,8 @@ export interface RunFacts {
   bytesRead?: number;
   bytesSent?: number;
   sha256?: string;
+  uploadTime?: string;
+  imageSizeBytes?: number;
   uploadSeconds?: number;
   buildSeconds?: number;
 }
@@ -40,6 +45,8 @@ export function resultJson(f: RunFacts, error: UploadError | undefined, totalSec
     bytes_read: f.bytesRead ?? null,
     bytes_sent: f.bytesSent ?? null,
     sha256: f.sha256 ?? null,
+    upload_time: error ? null : (f.uploadTime ?? null),
+    image_size_bytes: error ? null : (f.imageSizeBytes ?? null),
     durations: { upload_s: f.uploadSeconds ?? null, build_s: f.buildSeconds ?? null, total_s: totalSeconds },
     error: error ? { code: error.code, message: error.message, hint: error.hint ?? null } : null,
   };

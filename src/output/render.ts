@@ -28,6 +28,21 @@ export class Renderer {
     const { out } = this;
     const facts = out.facts;
     switch (e.type) {
+      case "named":
+        if (e.from === "no-endpoint") out.warn(`the server has no /registry_prefix (HTTP 404): uploading as ${e.image}`);
+        else
+          out.step(
+            `Target image: ${e.image} (registry prefix ${e.prefix} from ${e.from === "server" ? "the server" : "--registry-prefix"})`,
+          );
+        break;
+      case "confirmed":
+        if (!e.record) out.step(`Not confirmed: the server has no /image_exists`);
+        else {
+          const size = e.record.sizeBytes === undefined ? "" : `, ${mib(e.record.sizeBytes)}`;
+          Object.assign(facts, { uploadTime: e.record.uploadTime, imageSizeBytes: e.record.sizeBytes });
+          out.step(`Confirmed on the Runtime-API: ${e.image}${size}`);
+        }
+        break;
       case "skipped":
         out.step(`${e.image} already exists on the Runtime-API: skipping the upload (--skip-existing)`);
         break;

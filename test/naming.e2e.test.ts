@@ -1,0 +1,147 @@
+/**
+ * The Runtime-API as the clients that work use it: the target named inside the server's
+ * registry prefix, and the built image confirmed with GET /image_exists before it is
+ * reported. Each row runs the compiled binary against the test server process.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { apiEnv, runCli, startServerProcess, type TestServer, tarOf, tempDir } from "./helpers.ts";
+import type { ServerConfig } from "./server.ts";
+
+let server: TestServer;
+let archive: string;
+const PREFIX = "registry.example.com/runtime";
+const FAST = ["--poll-interval", "0.05"];
+
+beforeAll(async () => {
+  server = await startServerProcess();
+  archive = join(tempDir("ru-naming-"), "img.tar");
+  writeFileSync(archive, await tarOf({ "manifest.json": "[]", "layer.tar": "x".repeat(5000) }));
+});
+afterAll(() => server.stop());
+beforeEach(() => server.reset());
+
+interface Row {
+  name: string;
+  config?: Partial<ServerConfig>;
+  args: string[];
+  code: number;
+  /** target_image as the server received it ("" when nothing was uploaded). */
+  target: string;
+  /** The [OH] form's repeated tags field, where the row says. */
+  tags?: string[];
+  stdout: string;
+  stderr?: Array<string | RegExp>;
+  /** Whether GET /registry_prefix was asked. */
+  askedPrefix: boolean;
+}
+
+const rows: Row[] = [
+  {
+    name: "the [UP] form keeps the name as given and asks for no prefix (drop-in)",
+    config: { registryPrefix: PREFIX },
+    args: ["img:1"],
+    code: 0,
+    target: "img:1",
+    stdout: "img:1\n",
+    askedPrefix: false,
+  },
+  {
+    name: "--form openhands names the target inside the server's prefix, tags too",
+    config: { registryPrefix: PREFIX },
+    args: ["img:1", "t1", "--form", "openhands"],
+    code: 0,
+    target: `${PREFIX}/img:1`,
+    tags: [`${PREFIX}/img:t1`],
+    stdout: `${PREFIX}/img:1\n`,
+    stderr: [`Target image: ${PREFIX}/img:1 (registry prefix ${PREFIX} from the server)`, `Confirmed on the Runtime-API: ${PREFIX}/img:1`],
+    askedPrefix: true,
+  },
+  {
+    name: "--registry-prefix auto on a server without the endpoint falls back to the name, said once",
+    args: ["img:1", "--registry-prefix", "auto"],
+    code: 0,
+    target: "img:1",
+    stdout: "img:1\n",
+    stderr: ["Warning: the server has no /registry_prefix (HTTP 404): uploading as img:1"],
+    askedPrefix: true,
+  },
+  {
+    name: "--registry-prefix PREFIX is used as given, without asking",
+    config: { registryPrefix: PREFIX },
+    args: ["img:1", "--registry-prefix", "reg.example.org/team/"],
+    code: 0,
+    target: "reg.example.org/team/img:1",
+    stdout: "reg.example.org/team/img:1\n",
+    askedPrefix: false,
+  },
+  {
+    name: "a name that already names its registry is left alone",
+    config: { registryPrefix: PREFIX },
+    args: ["localhost:5000/img:1", "--form", "openhands"],
+    code: 0,
+    target: "localhost:5000/img:1",
+    stdout: "localhost:5000/img:1\n",
+    askedPrefix: false,
+  },
+  {
+    name: "--skip-existing checks the name that would be built",
+    config: { registryPrefix: PREFIX, existing: [`${PREFIX}/img:1`] },
+    args: ["img:1", "--form", "openhands", "--skip-existing"],
+    code: 0,
+    target: "",
+    stdout: `${PREFIX}/img:1\n`,
+    stderr: [`${PREFIX}/img:1 already exists on the Runtime-API: skipping the upload`],
+    askedPrefix: true,
+  },
+  {
+    name: "a server without /image_exists: the result is reported unconfirmed",
+    config: { lacks: ["/image_exists"] },
+    args: ["img:1"],
+    code: 0,
+    target: "img:1",
+    stdout: "img:1\n",
+    stderr: ["Not confirmed: the server has no /image_exists"],
+    askedPrefix: false,
+  },
+  {
+    name: "SUCCESS for an image the server then says does not exist is a failure",
+    config: { forgets: true },
+    args: ["img:1"],
+    code: 1,
+    target: "img:1",
+    stdout: "",
+    stderr: [/Error: build [0-9a-f-]+ reported SUCCESS, but the Runtime-API says img:1 does not exist/],
+    askedPrefix: false,
+  },
+];
+
+describe("registry prefix and confirmation", () => {
+  test.each(rows.map((r) => [r.name, r] as const))("%s", async (_name, row) => {
+    if (row.config) await server.configure(row.config);
+    const r = await runCli(["--input", archive, ...row.args, ...FAST], { env: apiEnv(server) });
+    expect(r.code, r.stderr).toBe(row.code);
+    expect(r.stdout).toBe(row.stdout);
+    for (const s of row.stderr ?? []) {
+      if (typeof s === "string") expect(r.stderr).toContain(s);
+      else expect(r.stderr).toMatch(s);
+    }
+    const state = await server.state();
+    expect(state.uploads[0]?.fields.target_image?.[0] ?? "").toBe(row.target);
+    if (row.tags) expect(state.uploads[0]?.fields.tags).toEqual(row.tags);
+    expect(state.requests.some((q) => q.path === "/registry_prefix")).toBe(row.askedPrefix);
+  });
+
+  test("--json carries the confirmed image, its upload time and size", async () => {
+    await server.configure({ registryPrefix: PREFIX });
+    const r = await runCli(["--input", archive, "img:1", "--form", "openhands", "--json", ...FAST], { env: apiEnv(server) });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      ok: true,
+      image: `${PREFIX}/img:1`,
+      upload_time: "2026-01-01T00:00:00Z",
+      image_size_bytes: (await server.state()).uploads[0]?.tarBytes,
+    });
+  });
+});

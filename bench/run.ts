@@ -9,6 +9,8 @@
  *
  *   bun bench/run.ts [--size 1GiB] [--archive FILE] [--synthetic] [--runs 3] [--only a,b,d] [--verify]
  *                    [--baseline OLD_BIN]   adds a0 (and a0-stdin): the same upload by another build, for a/a0
+ *                    [--oci]                the sample as an OCI archive with gzip'd layers (skopeo), as a
+ *                                           containerd-store `docker save` or a skopeo/crane/buildx layout holds it
  *
  * a-stdin is a) reading the archive from stdin, the path where every byte crosses the main thread.
  *
@@ -56,7 +58,20 @@ function dockerUp(): boolean {
   return Bun.spawnSync(["docker", "version", "--format", "{{.Server.Version}}"], { stdout: "pipe", stderr: "pipe" }).exitCode === 0;
 }
 
-const archive = await archivePath();
+/** The same image as a containerd store or skopeo keeps it: an OCI archive whose layer blobs are gzip already. */
+async function ociArchive(dockerArchive: string): Promise<string> {
+  const file = dockerArchive.replace(/\.tar$/, "-oci.tar");
+  if (!existsSync(file)) {
+    console.error(`bench: skopeo copy to ${file}`);
+    const r = Bun.spawnSync(["skopeo", "copy", "--quiet", `docker-archive:${dockerArchive}`, `oci-archive:${file}:bench`], {
+      stderr: "inherit",
+    });
+    if (r.exitCode !== 0) throw new Error("skopeo copy failed: --oci needs skopeo");
+  }
+  return file;
+}
+
+const archive = has("oci") ? await ociArchive(await archivePath()) : await archivePath();
 const bytesIn = Bun.file(archive).size;
 
 const server = await startServerProcess(["--discard", "--statuses", "SUCCESS"]);

@@ -122,10 +122,10 @@ const uploadCommand = command({
     ),
     level: option({
       long: "level",
-      type: intIn(1, 9, "--level"),
+      type: intIn(0, 9, "--level"),
       defaultValue: () => 6,
       defaultValueIsSerializable: true,
-      description: "gzip level, 1 (fast) to 9 (small)",
+      description: "gzip level, 1 (fast) to 9 (small); 0 stores without compressing (blocks that do not compress are stored at any level)",
     }),
     jobs: option({
       long: "jobs",

@@ -1,6 +1,7 @@
 // One block in, one complete gzip member out. libdeflate is reachable only through
 // Bun.gzipSync, and it is about 1.7x zlib-ng's speed at level 6 with a better ratio.
 import { readSync } from "node:fs";
+import { worthCompressing } from "./compressible.ts";
 
 declare const self: Worker;
 
@@ -31,10 +32,9 @@ self.onmessage = (event: MessageEvent<GzipJob>) => {
   let done: GzipDone;
   try {
     const length = file ? readSync(file.fd, data, 0, data.byteLength, file.position) : (event.data.length ?? 0);
-    const out =
-      length === 0
-        ? new Uint8Array(0)
-        : Bun.gzipSync(data.subarray(0, length) as Uint8Array<ArrayBuffer>, { library: "libdeflate", level: level as 1 });
+    const block = data.subarray(0, length) as Uint8Array<ArrayBuffer>;
+    const effective = level > 0 && worthCompressing(block) ? level : 0;
+    const out = length === 0 ? new Uint8Array(0) : Bun.gzipSync(block, { library: "libdeflate", level: effective as 1 });
     done = { id, out, length, data };
   } catch (e) {
     done = { id, out: new Uint8Array(0), length: 0, data, error: (e as Error).message };

@@ -138,7 +138,7 @@ describe("bad input and configuration", () => {
   test.each([
     ["no IMAGE", []],
     ["an unknown flag", ["img", "--frobnicate"]],
-    ["--level 0", ["img", "--level", "0"]],
+    ["--level 10", ["img", "--level", "10"]],
     ["--pull sometimes", ["img", "--pull", "sometimes"]],
     ["--timeout abc", ["img", "--timeout", "abc"]],
   ])("a usage error (%s) exits 2 and sends nothing", async (_name, args) => {

@@ -121,18 +121,25 @@ describe.skipIf(!hasDocker)("with a Docker engine", () => {
 
     // Block sizes chosen against the archive's own size, so the last block is whole, one byte, or ragged;
     // each cut by the main thread from a stream (docker save) and read by the Workers from a file (--input).
+    // The sample mixes text with already-compressed files, so at 64 KiB + 17 some blocks are
+    // stored and others compressed, their edges mid-file; level 0 stores every block.
     const blockSizes = [
-      ["the archive is exactly one block", () => size],
-      ["one block and 1 byte", () => size - 1],
-      ["many blocks, the last one short", () => 65_536 + 17],
+      ["the archive is exactly one block", () => size, 6],
+      ["one block and 1 byte", () => size - 1, 6],
+      ["many blocks, stored and compressed, the last one short", () => 65_536 + 17, 6],
+      ["many blocks, all stored (--level 0)", () => 65_536 + 17, 0],
     ] as const;
-    test.each(blockSizes.flatMap(([name, blockSize]) => (["stream", "file"] as const).map((kind) => [name, kind, blockSize] as const)))(
+    test.each(
+      blockSizes.flatMap(([name, blockSize, level]) =>
+        (["stream", "file"] as const).map((kind) => [name, kind, blockSize, level] as const),
+      ),
+    )(
       "%s, read as a %s",
-      async (_name, kind, blockSize) => {
+      async (_name, kind, blockSize, level) => {
         removeImage(LOAD_TAG);
-        const gz = join(dir, `image-${blockSize()}-${kind}.tar.gz`);
+        const gz = join(dir, `image-${blockSize()}-${level}-${kind}.tar.gz`);
         const input = kind === "file" ? { file: archive } : Bun.file(archive).stream();
-        const body = gzip(input, { mode: "parallel", level: 6, jobs: 2, blockSize: blockSize() });
+        const body = gzip(input, { mode: "parallel", level, jobs: 2, blockSize: blockSize() });
         await Bun.write(gz, new Response(body));
         const load = Bun.spawnSync(["docker", "load", "-i", gz], { stdout: "pipe", stderr: "pipe" });
         expect(load.stderr.toString()).toBe("");

@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
+import { worthCompressing } from "../src/compressible.ts";
 import { DEFAULT_BLOCK_SIZE, gzip, type TarInput } from "../src/gzip.ts";
 import { tempDir } from "./helpers.ts";
 
@@ -13,6 +14,15 @@ function sample(size: number): Uint8Array {
   const text = new TextEncoder().encode("runtime-upload streams images through gzip. ");
   for (let i = 0; i < size; i++) out[i] = (i >> 10) % 3 === 0 ? (Math.random() * 256) | 0 : (text[i % text.length] as number);
   return out;
+}
+
+/** Like a layer of compressed files beside text: random and text runs whose edges fall mid-block. */
+function mixed(): Uint8Array {
+  const text = sample(BLOCK * 3).map((b, i) => ((i >> 10) % 3 === 0 ? 0x61 + (i % 26) : b));
+  const random = () => crypto.getRandomValues(new Uint8Array(BLOCK));
+  const parts = [text.subarray(0, BLOCK * 1.5), random(), random(), random().subarray(0, BLOCK / 4), text.subarray(0, BLOCK / 2 + 3)];
+  parts.push(random().subarray(0, BLOCK - 7));
+  return new Uint8Array(Buffer.concat(parts));
 }
 
 /** Feeds the input in odd-sized chunks so block edges fall mid-chunk. */
@@ -32,7 +42,13 @@ type InputKind = "stream" | "file";
 const inputs = tempDir("ru-gzip-in-");
 
 /** Compresses through either input path; also checks the read meter saw every byte. */
-async function compress(data: Uint8Array, mode: "parallel" | "single", blockSize = BLOCK, kind: InputKind = "stream"): Promise<Buffer> {
+async function compress(
+  data: Uint8Array,
+  mode: "parallel" | "single",
+  blockSize = BLOCK,
+  kind: InputKind = "stream",
+  level = 6,
+): Promise<Buffer> {
   let input: TarInput = source(data);
   if (kind === "file") {
     const file = join(inputs, `in-${data.length}-${blockSize}.tar`);
@@ -40,7 +56,7 @@ async function compress(data: Uint8Array, mode: "parallel" | "single", blockSize
     input = { file };
   }
   const read = { bytes: 0 };
-  const out = Buffer.from(await new Response(gzip(input, { mode, level: 6, jobs: 2, blockSize }, read)).arrayBuffer());
+  const out = Buffer.from(await new Response(gzip(input, { mode, level, jobs: 2, blockSize }, read)).arrayBuffer());
   expect(read.bytes).toBe(data.length);
   return out;
 }
@@ -60,22 +76,41 @@ describe.each([
   ["single", "stream"],
   ["single", "file"],
 ] as const)("%s gzip of a %s", (mode, kind) => {
-  const sizes: Array<[string, number]> = [
-    ["empty input", 0],
-    ["1 byte", 1],
-    ["exactly one block", BLOCK],
-    ["one block + 1", BLOCK + 1],
-    ["many blocks, ragged end", 5 * BLOCK - 3],
+  const inputs: Array<[string, () => Uint8Array]> = [
+    ["empty input", () => sample(0)],
+    ["1 byte", () => sample(1)],
+    ["exactly one block", () => sample(BLOCK)],
+    ["one block + 1", () => sample(BLOCK + 1)],
+    ["many blocks, ragged end", () => sample(5 * BLOCK - 3)],
+    ["compressible and incompressible blocks, edges mid-block", mixed],
   ];
   const dir = tempDir("ru-gzip-");
-  describe.each(sizes)("%s", (_name, size) => {
-    const data = sample(size);
+  describe.each(inputs)("%s", (name, make) => {
+    const data = make();
     test.each(decoders)("decodes byte-identically with %s", async (_decoder, decode) => {
-      const file = join(dir, `${mode}-${kind}-${size}.gz`);
+      const file = join(dir, `${mode}-${kind}-${name.length}-${data.length}.gz`);
       writeFileSync(file, await compress(data, mode, BLOCK, kind));
       expect(Buffer.compare(decode(file), Buffer.from(data))).toBe(0);
     });
   });
+});
+
+test("blocks that do not compress are stored, the others still compressed", async () => {
+  const random = crypto.getRandomValues(new Uint8Array(4 * BLOCK));
+  const stored = await compress(random, "parallel");
+  // Stored deflate: 5 bytes per 64 KiB block and 18 per member, nothing more.
+  expect(stored.length).toBeLessThanOrEqual(random.length * 1.001);
+  expect(Buffer.compare(gunzipSync(stored), Buffer.from(random))).toBe(0);
+  const text = sample(4 * BLOCK).map((b, i) => ((i >> 10) % 3 === 0 ? 0x61 + (i % 26) : b));
+  expect((await compress(text, "parallel")).length).toBeLessThan(text.length / 4);
+});
+
+test("--level 0 stores everything, compressible or not", async () => {
+  const text = sample(3 * BLOCK + 5).map((b, i) => ((i >> 10) % 3 === 0 ? 0x61 + (i % 26) : b));
+  const gz = await compress(text, "parallel", BLOCK, "stream", 0);
+  expect(gz.length).toBeGreaterThanOrEqual(text.length);
+  expect(gz.length).toBeLessThanOrEqual(text.length * 1.001);
+  expect(Buffer.compare(gunzipSync(gz), Buffer.from(text))).toBe(0);
 });
 
 test("parallel gzip emits one member per block, in order", async () => {
@@ -128,4 +163,18 @@ test.each([
     ).length;
   await consume(gzip({ file }, { mode: "parallel", level: 6, jobs: 2, blockSize: BLOCK }));
   expect(open()).toBe(0);
+});
+
+describe("which blocks are worth compressing", () => {
+  const text = sample(2 * BLOCK).map((b, i) => ((i >> 10) % 3 === 0 ? 0x61 + (i % 26) : b));
+  const random = crypto.getRandomValues(new Uint8Array(2 * BLOCK));
+  test.each([
+    ["text", true, () => text],
+    ["random bytes", false, () => random],
+    ["gzip'd text (an already-compressed layer)", false, () => Bun.gzipSync(sample(8 * BLOCK) as Uint8Array<ArrayBuffer>)],
+    ["half random, half text", true, () => new Uint8Array(Buffer.concat([random.subarray(0, BLOCK), text.subarray(0, BLOCK)]))],
+    ["a block too small to judge", true, () => random.subarray(0, 1000)],
+  ] as const)("%s: %p", (_name, expected, block) => {
+    expect(worthCompressing(block())).toBe(expected);
+  });
 });

@@ -76,7 +76,7 @@ interface Case {
 const run = (cmd: Command, id: string) =>
   cmd === "upload" ? ["--input", archive, "img:1", ...FAST] : cmd === "status" ? ["status", id] : ["wait", id, ...FAST];
 const usage = (cmd: Command, id: string) =>
-  cmd === "upload" ? ["--input", archive, "img:1", "--level", "0"] : cmd === "status" ? ["status"] : ["wait", id, "--timeout", "abc"];
+  cmd === "upload" ? ["--input", archive, "img:1", "--level", "10"] : cmd === "status" ? ["status"] : ["wait", id, "--timeout", "abc"];
 
 const succeeded = (env: Record<string, string> = {}, warning: string[] = []): Record<Command, Case> => ({
   upload: {
@@ -179,7 +179,7 @@ const table: Record<string, Record<Command, Case>> = {
         ok: false,
         error: {
           code: "USAGE",
-          message: "--level must be a whole number from 1 to 9",
+          message: "--level must be a whole number from 0 to 9",
           hint: "for more information, try 'runtime-upload --help'",
         },
       },

@@ -1,5 +1,6 @@
 import { command, extendType, flag, number, oneOf, option, optional, positional, restPositionals, runSafely, string } from "cmd-ts";
 import { defaultJobs } from "./cpus.ts";
+import { parsePlatform } from "./oci.ts";
 import { ENGINES, FORM_SHAPES, GZIP_MODES, PULL_POLICIES } from "./options.ts";
 import { VERSION_TEXT } from "./version.ts";
 
@@ -138,6 +139,11 @@ const uploadCommand = command({
     gzip: choiceOption("gzip", GZIP_MODES, "parallel: multi-member gzip on all cores; single: one member, one core"),
     engine: choiceOption("engine", ENGINES, "container engine CLI: auto (docker, else podman), docker or podman", "RUNTIME_UPLOAD_ENGINE"),
     form: choiceOption("form", FORM_SHAPES, "request shape: runtime (original uploader) or openhands (base64 context, repeated tags)"),
+    platform: option({
+      long: "platform",
+      type: optional(extendType(string, { from: async (s) => parsePlatform(s) })),
+      description: "send only os/arch[/variant] of a multi-platform image (an OCI layout or archive; the engine needs API 1.48+)",
+    }),
     registryPrefix: option({
       long: "registry-prefix",
       type: optional(string),

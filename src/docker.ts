@@ -112,6 +112,29 @@ export async function inspectImage(engine: Engine, image: string, signal: AbortS
   return { size: Number(r.stdout.trim()) || 0 };
 }
 
+/** `docker save --platform` came with Engine API 1.48 (Docker 28). */
+const PLATFORM_API = [1, 48];
+
+/** Fails, naming both versions, where the engine cannot save one platform of an image. */
+export async function checkPlatformSave(engine: Engine, signal: AbortSignal): Promise<void> {
+  const r = await run(engine, ["version", "--format", "{{.Server.APIVersion}} {{.Server.Version}}"], signal);
+  if (r.code !== 0) throw classifyEngineError(engine, "", r.stderr);
+  const [api = "", version = "unknown"] = r.stdout.trim().split(/\s+/);
+  const [major = 0, minor = 0] = api.split(".").map(Number);
+  if (
+    engine.bin === "docker" &&
+    (major > (PLATFORM_API[0] as number) || (major === PLATFORM_API[0] && minor >= (PLATFORM_API[1] as number)))
+  )
+    return;
+  throw new UploadError(
+    "CONFIG",
+    `--platform needs Docker Engine API 1.48 or newer (Docker 28 and later); this engine is ${engine.bin} ${version} (API ${api || "unknown"})`,
+    {
+      hint: "upgrade the engine, or save the image as an OCI layout (skopeo copy docker-daemon:IMAGE oci:DIR) and pass --input DIR --platform",
+    },
+  );
+}
+
 export async function pullImage(engine: Engine, image: string, signal: AbortSignal): Promise<void> {
   const r = await run(engine, ["pull", "--quiet", "--", image], signal);
   if (r.code === 0) return;
@@ -127,14 +150,14 @@ export async function pullImage(engine: Engine, image: string, signal: AbortSign
  * ends, so a save that dies half-way errors the stream instead of ending it cleanly:
  * a truncated archive must never look like a complete one downstream.
  */
-export function saveImage(engine: Engine, image: string): ReadableStream<Uint8Array> {
+export function saveImage(engine: Engine, image: string, platform?: string): ReadableStream<Uint8Array> {
   let proc: Child | undefined;
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   let stderr: Promise<string> = Promise.resolve("");
   return pullStream({
     async next() {
       if (!proc) {
-        proc = spawn(engine, ["save", "--", image]);
+        proc = spawn(engine, ["save", ...(platform ? ["--platform", platform] : []), "--", image]);
         reader = (proc.stdout as ReadableStream<Uint8Array>).getReader() as unknown as ReadableStreamDefaultReader<Uint8Array>;
         stderr = new Response(proc.stderr as ReadableStream).text();
       }

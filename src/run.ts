@@ -1,9 +1,10 @@
 import { getBuildStatus, type ImageRecord, imageExists, registryPrefix } from "./api.ts";
 import { type DryRunResult, dryRun, type Progress, type UploadResult } from "./body.ts";
 import type { Endpoint } from "./config.ts";
-import { type Engine, inspectImage, pullImage } from "./docker.ts";
+import { checkPlatformSave, type Engine, inspectImage, pullImage } from "./docker.ts";
 import { UploadError } from "./errors.ts";
 import type { GzipOptions } from "./gzip.ts";
+import type { Platform } from "./oci.ts";
 import type { FormShape, PullPolicy } from "./options.ts";
 import { type Notice, pollBuild } from "./poll.ts";
 import { hasRegistry, inPrefix } from "./reference.ts";
@@ -25,6 +26,8 @@ export interface RunOptions {
   dryRun: boolean;
   /** Ask GET /image_exists first and skip the upload when the target is there. */
   skipExisting: boolean;
+  /** Send only this platform of a multi-platform image. */
+  platform: Platform | undefined;
   /** "auto": ask the server (GET /registry_prefix); "none": the name as given; else the prefix itself. */
   registryPrefix: string;
   timeoutMs: number;
@@ -184,7 +187,8 @@ function formatMinutes(ms: number): string {
 
 async function prepareSource(o: RunOptions): Promise<Source> {
   if (o.input === "-") return stdinSource();
-  if (o.input) return fileSource(o.input);
+  if (o.input) return fileSource(o.input, o.platform);
+  if (o.platform) await checkPlatformSave(o.engine, o.signal);
   const pull = async () => {
     o.onEvent({ type: "pulling", image: o.image });
     await pullImage(o.engine, o.image, o.signal);
@@ -192,11 +196,11 @@ async function prepareSource(o: RunOptions): Promise<Source> {
   if (o.pull === "always") await pull();
   try {
     const info = await inspectImage(o.engine, o.image, o.signal);
-    return dockerSource(o.engine, o.image, info.size);
+    return dockerSource(o.engine, o.image, info.size, o.platform);
   } catch (e) {
     if (!(e instanceof UploadError) || e.code !== "IMAGE_NOT_FOUND" || o.pull !== "missing") throw e;
   }
   await pull();
   const info = await inspectImage(o.engine, o.image, o.signal);
-  return dockerSource(o.engine, o.image, info.size);
+  return dockerSource(o.engine, o.image, info.size, o.platform);
 }

@@ -1,9 +1,8 @@
-import { closeSync, existsSync, openSync, readSync, realpathSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { type PackOptions, pack } from "tar-fs";
+import { closeSync, openSync, readSync, realpathSync, statSync } from "node:fs";
 import { type Engine, saveImage } from "./docker.ts";
 import { UploadError } from "./errors.ts";
-import { pullStream } from "./streams.ts";
+import { type Platform, platformText } from "./oci.ts";
+import { ociArchive, ociLayoutSource } from "./oci-source.ts";
 import { validTarHeader } from "./tar.ts";
 
 /**
@@ -22,17 +21,19 @@ export interface Source {
   gzipped: boolean;
   /** A regular file that open() would stream: the compressor can read its blocks itself. */
   file?: string;
+  /** Something the user should know about what is sent (several platforms, say). */
+  note?: string;
   open(): ReadableStream<Uint8Array>;
 }
 
-export function dockerSource(engine: Engine, image: string, size: number | undefined): Source {
+export function dockerSource(engine: Engine, image: string, size: number | undefined, platform?: Platform): Source {
   return {
     kind: "engine",
-    label: `${engine.bin} save ${image}`,
+    label: `${engine.bin} save ${platform ? `--platform ${platformText(platform)} ` : ""}${image}`,
     size,
     replayable: true,
     gzipped: false,
-    open: () => saveImage(engine, image),
+    open: () => saveImage(engine, image, platform && platformText(platform)),
   };
 }
 
@@ -49,12 +50,12 @@ export function sniff(head: Uint8Array): "gzip" | "tar" | "unknown" {
   return "unknown";
 }
 
-export function fileSource(path: string): Source {
+export function fileSource(path: string, platform?: Platform): Source {
   let size: number;
   try {
     const st = statSync(path);
     // tar-fs packs a symlink as a link: the folder it names is what the user meant.
-    if (st.isDirectory()) return ociLayoutSource(realpathSync(path));
+    if (st.isDirectory()) return ociLayoutSource(realpathSync(path), platform);
     if (!st.isFile()) throw new Error("not a regular file");
     size = st.size;
   } catch (cause) {
@@ -67,6 +68,11 @@ export function fileSource(path: string): Source {
   closeSync(fd);
   const kind = sniff(head.subarray(0, got));
   if (kind === "unknown") throw inputError(`--input ${path} is neither a tar archive nor gzip`);
+  const oci = kind === "tar" ? ociArchive(path, size, platform) : undefined;
+  if (oci) return { ...plainFile(path, size), ...oci };
+  if (platform) {
+    throw inputError(`--platform picks one image out of an OCI index, and --input ${path} is not an OCI archive`, undefined);
+  }
   return {
     kind: "file",
     label: `file ${path}${kind === "gzip" ? " (gzip, sent as is)" : ""}`,
@@ -76,39 +82,6 @@ export function fileSource(path: string): Source {
     file: kind === "tar" ? path : undefined,
     open: () => Bun.file(path).stream(),
   };
-}
-
-/** An OCI image layout folder (oci-layout, index.json, blobs/), packed as a tar on the fly. */
-function ociLayoutSource(dir: string): Source {
-  for (const need of ["oci-layout", "index.json", "blobs"]) {
-    if (!existsSync(join(dir, need))) {
-      throw inputError(`--input ${dir} is a folder but not an OCI image layout: it has no ${need}`);
-    }
-  }
-  return {
-    kind: "oci-layout",
-    label: `OCI layout ${dir}`,
-    size: undefined,
-    replayable: true,
-    gzipped: false,
-    open: () => {
-      // Sorted names and no owner ids: the same folder always packs to the same bytes.
-      const options = { sort: true, map: (h) => ({ ...h, uid: 0, gid: 0, uname: "", gname: "" }) } as PackOptions & { sort: boolean };
-      return pullFrom(pack(dir, options) as unknown as AsyncIterable<Uint8Array>);
-    },
-  };
-}
-
-/** A web stream over an async iterable (tar-fs gives a streamx stream), pulled on demand. */
-function pullFrom(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
-  const it = source[Symbol.asyncIterator]();
-  return pullStream({
-    next: async () => {
-      const r = await it.next();
-      return r.done ? undefined : r.value;
-    },
-    release: () => it.return?.(),
-  });
 }
 
 export function stdinSource(): Source {
@@ -129,4 +102,8 @@ export function stdinSource(): Source {
       return Bun.stdin.stream();
     },
   };
+}
+
+function plainFile(path: string, size: number): Source {
+  return { kind: "file", label: `file ${path}`, size, replayable: true, gzipped: false, file: path, open: () => Bun.file(path).stream() };
 }

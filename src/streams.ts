@@ -142,3 +142,15 @@ export function collectGarbage(input: ReadableStream<Uint8Array>, read: Meter, e
     }),
   );
 }
+
+/** A web stream over an async iterable (tar-fs gives a streamx stream), pulled on demand. */
+export function fromIterable(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const it = source[Symbol.asyncIterator]();
+  return pullStream({
+    next: async () => {
+      const r = await it.next();
+      return r.done ? undefined : r.value;
+    },
+    release: () => it.return?.(),
+  });
+}

@@ -222,3 +222,54 @@ export function checkGzippedTar(input: ReadableStream<Uint8Array>, torn: (e: Tor
     }),
   );
 }
+
+/**
+ * The entries of a tar file, with where each starts (its long-name or pax headers
+ * included) and where its padded data ends: read header by header, a pread each.
+ */
+export function listEntries(path: string, size: number): Entry[] {
+  const out: Entry[] = [];
+  const h = new Uint8Array(BLOCK);
+  const fd = openSync(path, "r");
+  try {
+    let at = 0;
+    let start: number | undefined;
+    let longName: string | undefined;
+    while (at + BLOCK <= size) {
+      if (readSync(fd, h, 0, BLOCK, at) < BLOCK || isZero(h) || !validTarHeader(h)) break;
+      const dataStart = at + BLOCK;
+      const length = entrySize(h);
+      const end = dataStart + Math.ceil(length / BLOCK) * BLOCK;
+      const type = String.fromCharCode(h[156] as number);
+      start ??= at;
+      if (type === "L" || type === "x") {
+        const data = Buffer.alloc(length);
+        readSync(fd, data, 0, length, dataStart);
+        longName =
+          type === "L"
+            ? data.toString("utf8").replace(/\0.*$/s, "")
+            : (/(?:^|\n)\d+ path=([^\n]*)\n/.exec(data.toString("utf8"))?.[1] ?? longName);
+      } else {
+        out.push({ name: longName ?? entryName(h), type, start, dataStart, end, size: length });
+        start = undefined;
+        longName = undefined;
+      }
+      at = end;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
+}
+
+export interface Entry {
+  name: string;
+  /** The typeflag: "0" a file, "5" a folder, … */
+  type: string;
+  /** Where the entry's first header starts (a long-name or pax header, if it has one). */
+  start: number;
+  dataStart: number;
+  /** Where its data, padded to a block, ends. */
+  end: number;
+  size: number;
+}

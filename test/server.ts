@@ -9,7 +9,8 @@
  * Tests steer it over loopback: POST /_control/config, GET /_control/state, POST /_control/reset.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { createWriteStream, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { PassThrough, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
@@ -96,6 +97,8 @@ export interface ServerConfig {
   lacks?: string[];
   /** Built images are not reported by /image_exists: a server that lost them. */
   forgets?: boolean;
+  /** A folder where each received tar is kept as N.tar (N counts uploads from 1), for tests to open. */
+  keepTarsIn?: string;
   faults: Fault[];
 }
 
@@ -141,8 +144,9 @@ function base64Decoder(): Transform {
   });
 }
 
-/** The context part: gunzip (every member), hash the tar, list its entries. */
-function contextSink(upload: Upload): PartSink & { done: Promise<void> } {
+/** The context part: gunzip (every member), hash the tar, list its entries; keep the tar in `keepAs` if asked. */
+function contextSink(upload: Upload, keepAs?: string): PartSink & { done: Promise<void> } {
+  const kept = keepAs ? createWriteStream(keepAs) : undefined;
   const input = new PassThrough({ highWaterMark: 1 << 20 });
   let decoded: PassThrough | Transform = input;
   const hash = createHash("sha256");
@@ -172,12 +176,14 @@ function contextSink(upload: Upload): PartSink & { done: Promise<void> } {
         transform(c: Buffer, _e, cb) {
           hash.update(c);
           upload.tarBytes += c.length;
+          kept?.write(c);
           cb(null, c);
         },
       }),
       tar,
     );
     upload.tarSha256 = hash.digest("hex");
+    if (kept) await new Promise((r) => kept.end(r));
   })();
   done.catch(() => {});
   return {
@@ -280,7 +286,7 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
       await readForm(throttle(req.body, fault, upload, drop), boundary, (h) => {
         if (h.name !== "context") return fieldSink(upload, h);
         upload.file = { name: h.name, filename: h.filename, contentType: h.contentType };
-        const sink = contextSink(upload);
+        const sink = contextSink(upload, config.keepTarsIn && join(config.keepTarsIn, `${state.uploads.length}.tar`));
         contexts.push(sink.done);
         return sink;
       });

@@ -33,6 +33,7 @@ export async function upload(args: UploadArgs, ctx: Context): Promise<void> {
       form: args.form,
       dryRun: args.dryRun,
       skipExisting: args.skipExisting,
+      platform: args.platform,
       registryPrefix: args.registryPrefix ?? (args.form === "openhands" ? "auto" : "none"),
       timeoutMs: args.timeout * 60_000,
       intervalMs: args.pollInterval * 1000,

@@ -51,6 +51,7 @@ export class Renderer {
         break;
       case "saving":
         out.step(e.source.kind === "engine" ? `Saving Docker image as tar.gz: ${this.image}` : `Reading image from ${e.source.label}`);
+        if (e.source.note) out.step(`Note: ${e.source.note}`);
         break;
       case "uploading":
         out.step(`Uploading image to Runtime-API: ${e.url}`);

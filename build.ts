@@ -80,6 +80,19 @@ export async function writeSums(dir: string, names: string[]): Promise<void> {
   await Bun.write(join(dir, "SHA256SUMS"), `${lines.join("\n")}\n`);
 }
 
+/**
+ * The GitHub Action pins the sha256 of its own release's archives: written here from the
+ * same SHA256SUMS the release publishes, so the two cannot disagree.
+ */
+export async function writeActionSums(sumsFile: string, version: string, out = "action/checksums.txt"): Promise<void> {
+  const sums = await Bun.file(sumsFile).text();
+  await Bun.write(
+    out,
+    `# The sha256 of each archive of this release, pinned by the GitHub Action (action/run.sh).\n` +
+      `# Written by \`bun run build.ts\` from the release's SHA256SUMS: do not edit.\nversion ${version}\n${sums}`,
+  );
+}
+
 if (import.meta.main) {
   if (process.argv.includes("--single")) {
     await compile(undefined, "dist/runtime-upload");
@@ -95,5 +108,7 @@ if (import.meta.main) {
     }
     await writeSums(RELEASE_DIR, names);
     console.log(`wrote ${RELEASE_DIR}/SHA256SUMS`);
+    await writeActionSums(join(RELEASE_DIR, "SHA256SUMS"), `v${pkg.version}`);
+    console.log("wrote action/checksums.txt");
   }
 }

@@ -29,6 +29,8 @@ Usage: install.sh [options]
   --from-file FILE   install from a downloaded runtime-upload-<platform>.tar.gz,
                      checked against the SHA256SUMS file beside it (no network)
   --base-url URL     download from a mirror (default: $RUNTIME_UPLOAD_BASE_URL or GitHub releases)
+  --url URL          download this archive, checked against --sha256 instead of SHA256SUMS
+  --sha256 SUM       the sha256 the archive must have (with --url or --from-file)
   --edit-profile     append the install dir to PATH in ~/.profile (default: only print a hint)
   -h, --help         this help
 EOF
@@ -162,6 +164,12 @@ sha256_of() {
 	fi
 }
 
+verify_sum() {
+	actual=$(sha256_of "$1")
+	[ "$2" = "$actual" ] || die "checksum mismatch for $(basename "$1") (expected $2, got $actual): refusing to install"
+	say "verified $(basename "$1") (sha256 $actual)"
+}
+
 verify() {
 	file=$1
 	sums=$2
@@ -232,6 +240,8 @@ main() {
 	if [ -z "$install_dir" ] && [ -n "${HOME:-}" ]; then install_dir=$HOME/.local/bin; fi
 	base_url=${RUNTIME_UPLOAD_BASE_URL:-$DEFAULT_BASE_URL}
 	from_file=
+	url=
+	sha256=
 	edit_profile=0
 	while [ $# -gt 0 ]; do
 		case "$1" in
@@ -239,6 +249,8 @@ main() {
 		--install-dir) [ $# -ge 2 ] || die "--install-dir needs a value"; install_dir=$2; shift 2 ;;
 		--from-file) [ $# -ge 2 ] || die "--from-file needs a value"; from_file=$2; shift 2 ;;
 		--base-url) [ $# -ge 2 ] || die "--base-url needs a value"; base_url=${2%/}; shift 2 ;;
+		--url) [ $# -ge 2 ] || die "--url needs a value"; url=$2; shift 2 ;;
+		--sha256) [ $# -ge 2 ] || die "--sha256 needs a value"; sha256=$2; shift 2 ;;
 		--edit-profile) edit_profile=1; shift ;;
 		-h | --help) usage; exit 0 ;;
 		*) usage >&2; die "unknown option: $1" ;;
@@ -255,10 +267,20 @@ main() {
 	trap 'on_signal 143' TERM
 	trap 'on_signal 129' HUP
 
-	if [ -n "$from_file" ]; then
+	if [ -n "$url" ]; then
+		[ -n "$sha256" ] || die "--url needs --sha256: the archive is checked against the sum you pass"
+		base_url=$url
+		check_base_url
+		pick_downloader
+		name=$(basename "${url%%[?#]*}")
+		say "downloading $name"
+		download "$url" "$tmp/$name"
+		verify_sum "$tmp/$name" "$sha256"
+		install_binary "$tmp/$name"
+	elif [ -n "$from_file" ]; then
 		[ -f "$from_file" ] || die "--from-file $from_file does not exist"
 		sums="$(dirname "$from_file")/SHA256SUMS"
-		[ -f "$sums" ] || die "no SHA256SUMS beside $from_file: copy it from the same release"
+		[ -n "$sha256" ] || [ -f "$sums" ] || die "no SHA256SUMS beside $from_file: copy it from the same release (or pass --sha256)"
 		detect_platform
 		name=$(basename "$from_file")
 		case "$name" in
@@ -267,8 +289,12 @@ main() {
 		esac
 		# One private copy is verified and unpacked: the original may change in between.
 		cp "$from_file" "$tmp/$name" || die "cannot read $from_file"
-		cp "$sums" "$tmp/SHA256SUMS" || die "cannot read $sums"
-		verify "$tmp/$name" "$tmp/SHA256SUMS"
+		if [ -n "$sha256" ]; then
+			verify_sum "$tmp/$name" "$sha256"
+		else
+			cp "$sums" "$tmp/SHA256SUMS" || die "cannot read $sums"
+			verify "$tmp/$name" "$tmp/SHA256SUMS"
+		fi
 		install_binary "$tmp/$name"
 	else
 		detect_platform

@@ -1,5 +1,5 @@
 /** Shared fixtures: the real server process, the compiled binary, and a Docker engine. */
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pack } from "tar-stream";
@@ -168,4 +168,11 @@ export async function peakRss(proc: ReturnType<typeof Bun.spawn>): Promise<numbe
     await Bun.sleep(20);
   }
   return peak;
+}
+
+/** The file's bytes with one in the middle flipped: what a corrupted or hostile mirror serves. */
+export function tampered(path: string): Buffer {
+  const bytes = readFileSync(path);
+  bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] as number) ^ 0xff;
+  return bytes;
 }

@@ -1,10 +1,10 @@
 /** install.sh against a local release mirror on 127.0.0.1, with the real compiled binary. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { archive, writeSums } from "../build.ts";
 import pkg from "../package.json" with { type: "json" };
-import { BIN, ROOT, tempDir, until } from "./helpers.ts";
+import { BIN, tampered as flipped, ROOT, tempDir, until } from "./helpers.ts";
 
 const INSTALLER = join(ROOT, "install.sh");
 const PLATFORM = `${process.platform}-${process.arch}`;
@@ -24,10 +24,7 @@ beforeAll(async () => {
   // Same SHA256SUMS, one byte of the archive flipped: what a corrupted or hostile mirror serves.
   tampered = tempDir("ru-tampered-");
   copyFileSync(join(release, "SHA256SUMS"), join(tampered, "SHA256SUMS"));
-  const bytes = readFileSync(join(release, NAME));
-  const mid = bytes.length >> 1;
-  bytes[mid] = (bytes[mid] as number) ^ 0xff;
-  writeFileSync(join(tampered, NAME), bytes);
+  writeFileSync(join(tampered, NAME), flipped(join(release, NAME)));
   mirror = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,

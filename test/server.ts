@@ -242,6 +242,10 @@ function throttle(
   });
 }
 
+function newUpload(id: string | undefined): Upload {
+  return { id, complete: false, fields: {}, bodyBytes: 0, gzipBytes: 0, tarBytes: 0, entries: [], files: {}, statusCalls: 0 };
+}
+
 export const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
 
@@ -262,17 +266,7 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
   }
 
   async function handleBuild(req: Request, fault: Fault | undefined, drop: () => void): Promise<Response> {
-    const upload: Upload = {
-      id: undefined,
-      complete: false,
-      fields: {},
-      bodyBytes: 0,
-      gzipBytes: 0,
-      tarBytes: 0,
-      entries: [],
-      files: {},
-      statusCalls: 0,
-    };
+    const upload = newUpload(undefined);
     state.uploads.push(upload);
     if (fault?.early) {
       upload.error = `answered ${fault.status} before reading the body`;
@@ -372,17 +366,7 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
         // A build as if an upload had started it, for tests of `status` and `wait`.
         if (url.pathname === "/_control/build") {
           const { statuses, image } = (await req.json()) as { statuses: string[]; image: string };
-          const upload: Upload = {
-            id: randomUUID(),
-            complete: false,
-            fields: {},
-            bodyBytes: 0,
-            gzipBytes: 0,
-            tarBytes: 0,
-            entries: [],
-            files: {},
-            statusCalls: 0,
-          };
+          const upload = newUpload(randomUUID());
           builds.set(upload.id as string, { upload, statuses, image });
           return json(200, { build_id: upload.id });
         }

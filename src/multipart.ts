@@ -54,7 +54,7 @@ export function multipart(fields: ReadonlyArray<readonly [string, string]>, file
   return {
     contentType: `multipart/form-data; boundary=${boundary}`,
     body: pullStream({
-      async next() {
+      async next(live) {
         if (phase === "preamble") {
           phase = "file";
           return encoder.encode(fieldsPreamble(fields, file, boundary));
@@ -63,6 +63,8 @@ export function multipart(fields: ReadonlyArray<readonly [string, string]>, file
           const { done, value } = await reader.read();
           if (!done && value.byteLength === 0) continue;
           if (!done) return value;
+          // The file part was cancelled under us (a reset): it did not end, and no closing boundary is owed.
+          if (!live()) return undefined;
           phase = "ended";
           file.onEnd?.();
           return encoder.encode(closing(boundary));

@@ -6,7 +6,11 @@ export interface Meter {
 
 /** A stage that makes its output on demand: the next chunk, or undefined at the end. */
 export interface Puller {
-  next(): Promise<Uint8Array | undefined>;
+  /**
+   * `live()` turns false once the stream is cancelled or stopped: a read that ends after
+   * that (a cancelled reader reports "done") must not be taken for the input's real end.
+   */
+  next(live: () => boolean): Promise<Uint8Array | undefined>;
   /** Release what the stage holds (a reader, a child, Workers): on cancel, stop, or its own failure. */
   release?(reason?: unknown): unknown;
 }
@@ -23,6 +27,7 @@ export interface PullStream extends ReadableStream<Uint8Array> {
  */
 export function pullStream(p: Puller): PullStream {
   let done = false;
+  const live = () => !done;
   const finish = (reason?: unknown) => {
     if (done) return;
     done = true;
@@ -33,7 +38,7 @@ export function pullStream(p: Puller): PullStream {
       async pull(controller) {
         let chunk: Uint8Array | undefined;
         try {
-          chunk = await p.next();
+          chunk = await p.next(live);
         } catch (e) {
           if (done) return;
           await finish(e);

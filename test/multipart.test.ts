@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { formFields, multipart } from "../src/multipart.ts";
 import { boundaryOf, IncompleteBody, readForm } from "./form-parser.ts";
+import { until } from "./helpers.ts";
 
 function streamOf(chunks: Uint8Array[]): ReadableStream<Uint8Array> {
   return new ReadableStream({
@@ -97,6 +98,27 @@ describe("multipart framing", () => {
     expect(sent).toContain(`--${boundary}\r\nContent-Disposition: form-data; name="context"; filename="f"`);
     expect(sent.endsWith("\x01\x02\x03")).toBe(true);
     expect(sent).not.toContain(`--${boundary}--`);
+  });
+
+  test("a body cancelled mid-file (a reset) does not count as sent whole: no onEnd", async () => {
+    let ended = false;
+    let waiting = false;
+    const endless = new ReadableStream<Uint8Array>({
+      pull: () => {
+        waiting = true;
+        return new Promise<void>(() => {});
+      },
+    });
+    const form = multipart([], { name: "context", filename: "f", contentType: "x", body: endless, onEnd: () => (ended = true) });
+    const reader = form.body.getReader();
+    await reader.read(); // the preamble
+    const pending = reader.read(); // waits on the file part
+    await until(() => waiting, "the file part to be read");
+    await reader.cancel(new Error("connection reset"));
+    expect(await pending).toEqual({ done: true, value: undefined });
+    // Let the cancelled read inside settle, as it does under a reset.
+    await Bun.sleep(20);
+    expect(ended).toBe(false);
   });
 
   test("the parser refuses a body cut before its closing boundary", async () => {

@@ -222,16 +222,21 @@ describe("install.sh", () => {
     expect(r.stderr).toContain("curl or wget is required");
   });
 
-  test.each(["curl", "wget"])("with %s, a redirect to plain http on another host is refused and nothing reaches it", async (tool) => {
-    const dir = join(tempDir(), "bin");
-    const r = await install(["--base-url", base("good").replace("/good", "/redirect/good"), "--install-dir", dir], {
-      PATH: pathWith([tool]),
-    });
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/download failed|refusing to follow a redirect/);
-    expect(existsSync(join(dir, "runtime-upload"))).toBe(false);
-    expect(elsewhereSaw).toEqual([]);
-  });
+  // CI installs both; elsewhere a missing one is skipped rather than failed.
+  if (process.env.CI === "true" && !Bun.which("wget")) throw new Error("CI needs wget for the installer's wget rows");
+  test.each(["curl", "wget"].filter((t) => Bun.which(t)))(
+    "with %s, a redirect to plain http on another host is refused and nothing reaches it",
+    async (tool) => {
+      const dir = join(tempDir(), "bin");
+      const r = await install(["--base-url", base("good").replace("/good", "/redirect/good"), "--install-dir", dir], {
+        PATH: pathWith([tool]),
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/download failed|refusing to follow a redirect/);
+      expect(existsSync(join(dir, "runtime-upload"))).toBe(false);
+      expect(elsewhereSaw).toEqual([]);
+    },
+  );
 
   test.each([
     ["a user part that hides another host", () => `http://localhost:${mirror.port}@127.0.0.2:${elsewhere.port}/good`],

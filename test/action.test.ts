@@ -98,7 +98,11 @@ async function runAction(inputs: Record<string, string>, cache = tempDir("ru-too
 
 const builds = async () => (await server.state()).requests.filter((q) => q.path === "/build").length;
 
-describe("the GitHub Action", () => {
+// GitHub's runners have jq; CI installs it; elsewhere these rows are skipped rather than failed.
+const hasJq = Bun.which("jq") !== null;
+if (!hasJq && process.env.CI === "true") throw new Error("CI needs jq for the action's tests");
+
+describe.skipIf(!hasJq)("the GitHub Action", () => {
   test("uploads, sets every output, adds the binary to PATH and writes a job summary", async () => {
     await server.reset();
     const r = await runAction({ RU_TAGS: "latest\nstable" });

@@ -8,7 +8,7 @@ import { type GzipOptions, gzip } from "./gzip.ts";
 import type { FormShape } from "./options.ts";
 import type { Source } from "./source.ts";
 import { base64, collectGarbage, count, type Meter, rechunk, sha256 } from "./streams.ts";
-import { checkGzippedTar, checkTar, checkTarFile, TornArchive } from "./tar.ts";
+import { checkGzippedTar, checkTar, checkTarFile, type Torn, type TornArchive } from "./tar.ts";
 
 export const LOCAL: ErrorContext = { kind: "local" };
 
@@ -50,7 +50,7 @@ export function contextBody(req: UploadRequest, progress: Progress, onDigest: (h
   progress.read.bytes = 0;
   progress.sent.bytes = 0;
   const { source } = req;
-  const torn = (e: TornArchive) => tornError(source, e);
+  const torn: Torn = (e) => tornError(source, e);
   let gz: ReadableStream<Uint8Array>;
   if (source.gzipped) gz = checkGzippedTar(count(source.open(), progress.read), torn);
   // A file's blocks are read by the Workers: its headers are walked on disk at the end.
@@ -79,12 +79,7 @@ function tornError(source: Source, e: TornArchive): UploadError {
  * A file that is still being written (or cut short) while we read it would arrive as a
  * torn image: fail before the closing boundary, so the server starts no build from it.
  */
-function unchanged(
-  input: ReadableStream<Uint8Array>,
-  read: Meter,
-  source: Source,
-  torn: (e: TornArchive) => UploadError,
-): ReadableStream<Uint8Array> {
+function unchanged(input: ReadableStream<Uint8Array>, read: Meter, source: Source, torn: Torn): ReadableStream<Uint8Array> {
   return input.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
       flush() {
@@ -93,12 +88,7 @@ function unchanged(
             hint: "wait until whatever writes the archive has finished, then run again",
           });
         }
-        if (!source.file) return;
-        try {
-          checkTarFile(source.file, read.bytes);
-        } catch (e) {
-          throw e instanceof TornArchive ? torn(e) : e;
-        }
+        if (source.file) checkTarFile(source.file, read.bytes, torn);
       },
     }),
   );

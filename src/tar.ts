@@ -131,25 +131,29 @@ class TarChecker {
   }
 }
 
+/** How the caller words a torn archive for its source (stdin, a file, the engine). */
+export type Torn = (e: TornArchive) => UploadError;
+
+/** Runs a step of the walk; what it finds torn is reported in the caller's words. */
+function walking<T>(torn: Torn, step: () => T): T {
+  try {
+    return step();
+  } catch (e) {
+    throw e instanceof TornArchive ? torn(e) : e;
+  }
+}
+
 /** A stage that passes bytes unchanged and errors, before the stream ends, on a torn tar. */
-export function checkTar(input: ReadableStream<Uint8Array>, torn: (e: TornArchive) => UploadError): ReadableStream<Uint8Array> {
+export function checkTar(input: ReadableStream<Uint8Array>, torn: Torn): ReadableStream<Uint8Array> {
   const checker = new TarChecker();
   return input.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
-        try {
-          checker.push(chunk);
-        } catch (e) {
-          throw e instanceof TornArchive ? torn(e) : e;
-        }
+        walking(torn, () => checker.push(chunk));
         controller.enqueue(chunk);
       },
       flush() {
-        try {
-          checker.end();
-        } catch (e) {
-          throw e instanceof TornArchive ? torn(e) : e;
-        }
+        walking(torn, () => checker.end());
       },
     }),
   );
@@ -159,7 +163,11 @@ export function checkTar(input: ReadableStream<Uint8Array>, torn: (e: TornArchiv
  * The same check for a file whose bytes never reach this thread (the Workers pread it):
  * headers are read where the walk says they are, so the cost is one read per entry.
  */
-export function checkTarFile(path: string, size: number): void {
+export function checkTarFile(path: string, size: number, torn: Torn): void {
+  walking(torn, () => walkFile(path, size));
+}
+
+function walkFile(path: string, size: number): void {
   const walk = new TarWalk();
   const h = new Uint8Array(BLOCK);
   const fd = openSync(path, "r");
@@ -184,7 +192,7 @@ export function checkTarFile(path: string, size: number): void {
 }
 
 /** For gzip sent as is: inflate a copy on the side and walk the tar inside it. */
-export function checkGzippedTar(input: ReadableStream<Uint8Array>, torn: (e: TornArchive) => UploadError): ReadableStream<Uint8Array> {
+export function checkGzippedTar(input: ReadableStream<Uint8Array>, torn: Torn): ReadableStream<Uint8Array> {
   const inflate = new DecompressionStream("gzip");
   const writer = inflate.writable.getWriter();
   const checker = new TarChecker();

@@ -255,21 +255,19 @@ describe("install.sh", () => {
     expect(r.stderr).toContain("no install dir: HOME is not set");
   });
 
-  test("an archive whose runtime-upload is a symlink is refused", async () => {
-    const evil = await releaseOf((d) => symlinkSync("/bin/sh", join(d, "runtime-upload")));
+  test.each([
+    ["is a symlink", (d: string) => symlinkSync("/bin/sh", join(d, "runtime-upload")), "is not a regular file: refusing to install"],
+    [
+      "does not answer --version",
+      (d: string) => writeFileSync(join(d, "runtime-upload"), "#!/bin/sh\nexit 3\n", { mode: 0o755 }),
+      "does not run on this machine: refusing to install",
+    ],
+  ])("an archive whose runtime-upload %s is refused", async (_what, setup, message) => {
+    const evil = await releaseOf(setup);
     const dir = join(tempDir(), "bin");
     const r = await install(["--from-file", evil, "--install-dir", dir]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("is not a regular file: refusing to install");
-    expect(existsSync(join(dir, "runtime-upload"))).toBe(false);
-  });
-
-  test("an archive whose runtime-upload does not answer --version is refused", async () => {
-    const evil = await releaseOf((d) => writeFileSync(join(d, "runtime-upload"), "#!/bin/sh\nexit 3\n", { mode: 0o755 }));
-    const dir = join(tempDir(), "bin");
-    const r = await install(["--from-file", evil, "--install-dir", dir]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain("does not run on this machine: refusing to install");
+    expect(r.stderr).toContain(message);
     expect(existsSync(join(dir, "runtime-upload"))).toBe(false);
   });
 

@@ -1,7 +1,7 @@
 import { command, extendType, flag, number, oneOf, option, optional, positional, restPositionals, runSafely, string } from "cmd-ts";
 import { defaultJobs } from "./cpus.ts";
 import { parsePlatform } from "./oci.ts";
-import { ENGINES, FORM_SHAPES, GZIP_MODES, PULL_POLICIES } from "./options.ts";
+import { CONTEXTS, ENGINES, FORM_SHAPES, GZIP_MODES, PULL_POLICIES } from "./options.ts";
 import { VERSION_TEXT } from "./version.ts";
 
 function intIn(min: number, max: number, what: string) {
@@ -29,13 +29,15 @@ const imageName = extendType(string, {
   },
 });
 
-/** An empty --input (an unset variable in a script) must not quietly mean "use the engine". */
-const inputPath = extendType(string, {
-  async from(s) {
-    if (!s) throw new Error("--input is empty: pass a FILE, a DIR or - for stdin (an unset shell variable?)");
-    return s;
-  },
-});
+/** An empty path (an unset variable in a script) must not quietly mean something else. */
+function pathArg(flag: string, what: string) {
+  return extendType(string, {
+    async from(s) {
+      if (!s) throw new Error(`${flag} is empty: pass ${what} (an unset shell variable?)`);
+      return s;
+    },
+  });
+}
 
 function numberOption(long: string, fallback: number, description: string) {
   return option({ long, type: positiveNumber, defaultValue: () => fallback, defaultValueIsSerializable: true, description });
@@ -105,7 +107,7 @@ const uploadCommand = command({
     input: option({
       long: "input",
       short: "i",
-      type: optional(inputPath),
+      type: optional(pathArg("--input", "a FILE, a DIR or - for stdin")),
       description: "read the image from a docker save/OCI archive FILE, an OCI layout DIR, or - (stdin) instead of the engine",
     }),
     retries: option({
@@ -149,6 +151,17 @@ const uploadCommand = command({
       type: optional(string),
       description:
         "auto (ask GET /registry_prefix and build PREFIX/IMAGE), none (IMAGE as given) or a PREFIX; default: none, auto with --form openhands",
+    }),
+    context: choiceOption(
+      "context",
+      CONTEXTS,
+      "what is sent: image (the docker save archive) or dockerfile (a Dockerfile build context that rebuilds it, for builder servers)",
+    ),
+    output: option({
+      long: "output",
+      short: "o",
+      type: optional(pathArg("--output", "a FILE")),
+      description: "with --dry-run: also write the gzip'd body to FILE (a --context dockerfile one builds with docker build - < FILE)",
     }),
     skipExisting: flag({ long: "skip-existing", description: "ask GET /image_exists first and skip the upload if IMAGE is there" }),
     dryRun: flag({ long: "dry-run", description: "compress into a null sink and report size, ratio, digest, speed (no credentials)" }),

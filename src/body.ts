@@ -1,3 +1,5 @@
+import { renameSync, rmSync } from "node:fs";
+import type { FileSink } from "bun";
 /**
  * What is sent: the source's tar, checked as it passes, compressed (unless it is gzip
  * already), base64'd for the [OH] form, counted and hashed; and the dry run that drains it.
@@ -6,9 +8,9 @@ import type { Endpoint } from "./config.ts";
 import { type ErrorContext, toUploadError, UploadError } from "./errors.ts";
 import { type GzipOptions, gzip } from "./gzip.ts";
 import type { FormShape } from "./options.ts";
-import type { Source } from "./source.ts";
+import { type Source, tornError } from "./source.ts";
 import { base64, collectGarbage, count, type Meter, rechunk, sha256 } from "./streams.ts";
-import { checkGzippedTar, checkTar, checkTarFile, type Torn, type TornArchive } from "./tar.ts";
+import { checkGzippedTar, checkTar, checkTarFile, type Torn } from "./tar.ts";
 
 export const LOCAL: ErrorContext = { kind: "local" };
 
@@ -26,6 +28,8 @@ export interface UploadRequest {
   source: Source;
   gzip: GzipOptions;
   form: FormShape;
+  /** Also write the gzip'd body here (a dry run's --output). */
+  output?: string;
 }
 
 export interface Progress {
@@ -58,21 +62,9 @@ export function contextBody(req: UploadRequest, progress: Progress, onDigest: (h
   else gz = gzip(checkTar(source.open(), torn), req.gzip, progress.read);
   if (source.kind === "file") gz = unchanged(gz, progress.read, source, torn);
   gz = collectGarbage(gz, progress.read, GC_EVERY);
+  if (req.output) gz = writeAlong(gz, req.output);
   const encoded = req.form === "openhands" ? base64(gz) : gz;
   return count(sha256(rechunk(encoded, SEND_CHUNK), onDigest), progress.sent);
-}
-
-const TORN_HINT: Record<Source["kind"], string> = {
-  engine: "the engine's save ended early: check its free disk space and that 'docker save IMAGE' works on its own",
-  file: "the file is cut short or is not an image archive: save it again (docker save -o FILE IMAGE)",
-  "oci-layout": "check that the OCI layout folder is complete and readable",
-  stdin: "did the command feeding stdin fail? Check its exit status, or save to a file and pass --input FILE",
-};
-
-function tornError(source: Source, e: TornArchive): UploadError {
-  return new UploadError("INPUT", `${source.label} is not a complete tar archive: ${e.message}; nothing was built`, {
-    hint: TORN_HINT[source.kind],
-  });
 }
 
 /**
@@ -89,6 +81,41 @@ function unchanged(input: ReadableStream<Uint8Array>, read: Meter, source: Sourc
           });
         }
         if (source.file) checkTarFile(source.file, read.bytes, torn);
+      },
+    }),
+  );
+}
+
+const partialOf = (path: string) => `${path}.partial`;
+
+/** Tees the stream into a file, whole or not at all: it is named only once the last byte is in. */
+function writeAlong(input: ReadableStream<Uint8Array>, path: string): ReadableStream<Uint8Array> {
+  const partial = partialOf(path);
+  let sink: FileSink | undefined;
+  const fail = (e: unknown) =>
+    new UploadError("INPUT", `cannot write --output ${path}: ${(e as Error)?.message ?? e}`, {
+      hint: "check that its folder exists and is writable",
+    });
+  return input.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      start() {
+        try {
+          sink = Bun.file(partial).writer();
+        } catch (e) {
+          throw fail(e);
+        }
+      },
+      async transform(chunk, controller) {
+        await sink?.write(chunk);
+        controller.enqueue(chunk);
+      },
+      async flush() {
+        try {
+          await sink?.end();
+          renameSync(partial, path);
+        } catch (e) {
+          throw fail(e);
+        }
       },
     }),
   );
@@ -111,6 +138,7 @@ export async function dryRun(req: UploadRequest, progress: Progress): Promise<Dr
       // counted and hashed on the way
     }
   } catch (e) {
+    if (req.output) rmSync(partialOf(req.output), { force: true });
     throw toUploadError(e, LOCAL);
   }
   return { bytesRead: progress.read.bytes, bytesSent: progress.sent.bytes, sha256: digest };

@@ -13,3 +13,7 @@ export const FORM_SHAPES = ["runtime", "openhands"] as const;
 export type FormShape = (typeof FORM_SHAPES)[number];
 
 export const ENGINES = ["auto", "docker", "podman"] as const;
+
+/** image: the docker save archive as it is; dockerfile: a build context that rebuilds it (FROM scratch). */
+export const CONTEXTS = ["image", "dockerfile"] as const;
+export type ContextKind = (typeof CONTEXTS)[number];

@@ -1,11 +1,12 @@
 import { getBuildStatus, type ImageRecord, imageExists, registryPrefix } from "./api.ts";
 import { type DryRunResult, dryRun, type Progress, type UploadResult } from "./body.ts";
+import { dockerfileContext } from "./build-context.ts";
 import type { Endpoint } from "./config.ts";
 import { checkPlatformSave, type Engine, inspectImage, pullImage } from "./docker.ts";
 import { UploadError } from "./errors.ts";
 import type { GzipOptions } from "./gzip.ts";
 import type { Platform } from "./oci.ts";
-import type { FormShape, PullPolicy } from "./options.ts";
+import type { ContextKind, FormShape, PullPolicy } from "./options.ts";
 import { type Notice, pollBuild } from "./poll.ts";
 import { hasRegistry, inPrefix } from "./reference.ts";
 import { type Clock, DEFAULT_RETRY } from "./retry.ts";
@@ -24,6 +25,10 @@ export interface RunOptions {
   form: FormShape;
   /** Compress and measure into a null sink; no request is made. */
   dryRun: boolean;
+  /** What is sent: the image archive, or a Dockerfile context that rebuilds it. */
+  context: ContextKind;
+  /** With dryRun: where to write the gzip'd body. */
+  output: string | undefined;
   /** Ask GET /image_exists first and skip the upload when the target is there. */
   skipExisting: boolean;
   /** Send only this platform of a multi-platform image. */
@@ -47,6 +52,7 @@ export type RunEvent =
   | { type: "confirmed"; image: string; record: ImageRecord | undefined }
   | { type: "skipped"; image: string }
   | { type: "pulling"; image: string }
+  | { type: "flattening"; source: Source }
   | { type: "saving"; source: Source }
   | { type: "uploading"; url: string; progress: Progress; size: number | undefined }
   | { type: "upload-retry"; retry: RetryNotice }
@@ -78,7 +84,7 @@ export async function runUpload(options: RunOptions): Promise<RunResult> {
   if (o.signal.aborted) throw o.signal.reason;
   o.onEvent({ type: "saving", source });
   const progress: Progress = { read: { bytes: 0 }, sent: { bytes: 0 } };
-  const req = { endpoint: o.endpoint, image: o.image, tags: o.tags, source, gzip: o.gzip, form: o.form };
+  const req = { endpoint: o.endpoint, image: o.image, tags: o.tags, source, gzip: o.gzip, form: o.form, output: o.output };
   const started = o.clock.now();
   if (o.dryRun) {
     const result = await dryRun(req, progress);
@@ -186,6 +192,13 @@ function formatMinutes(ms: number): string {
 }
 
 async function prepareSource(o: RunOptions): Promise<Source> {
+  const source = await imageSource(o);
+  if (o.context === "image") return source;
+  o.onEvent({ type: "flattening", source });
+  return dockerfileContext(source, o.image, o.signal);
+}
+
+async function imageSource(o: RunOptions): Promise<Source> {
   if (o.input === "-") return stdinSource();
   if (o.input) return fileSource(o.input, o.platform);
   if (o.platform) await checkPlatformSave(o.engine, o.signal);

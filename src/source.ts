@@ -3,7 +3,7 @@ import { type Engine, saveImage } from "./docker.ts";
 import { UploadError } from "./errors.ts";
 import { type Platform, platformText } from "./oci.ts";
 import { ociArchive, ociLayoutSource } from "./oci-source.ts";
-import { validTarHeader } from "./tar.ts";
+import { type TornArchive, validTarHeader } from "./tar.ts";
 
 /**
  * Where the tar bytes come from. A factory rather than a stream: a retried upload needs
@@ -106,4 +106,17 @@ export function stdinSource(): Source {
 
 function plainFile(path: string, size: number): Source {
   return { kind: "file", label: `file ${path}`, size, replayable: true, gzipped: false, file: path, open: () => Bun.file(path).stream() };
+}
+
+const TORN_HINT: Record<Source["kind"], string> = {
+  engine: "the engine's save ended early: check its free disk space and that 'docker save IMAGE' works on its own",
+  file: "the file is cut short or is not an image archive: save it again (docker save -o FILE IMAGE)",
+  "oci-layout": "check that the OCI layout folder is complete and readable",
+  stdin: "did the command feeding stdin fail? Check its exit status, or save to a file and pass --input FILE",
+};
+
+export function tornError(source: Source, e: TornArchive): UploadError {
+  return new UploadError("INPUT", `${source.label} is not a complete tar archive: ${e.message}; nothing was built`, {
+    hint: TORN_HINT[source.kind],
+  });
 }

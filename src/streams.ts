@@ -159,3 +159,8 @@ export function fromIterable(source: AsyncIterable<Uint8Array>): ReadableStream<
     release: () => it.return?.(),
   });
 }
+
+/** gzip inflated on the way (Bun's DecompressionStream, typed for Uint8Array in and out). */
+export function gunzip(input: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  return input.pipeThrough(new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>);
+}

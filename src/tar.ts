@@ -18,19 +18,19 @@ export function validTarHeader(h: Uint8Array): boolean {
   return sum === Number.parseInt(field, 8);
 }
 
-function latin1(h: Uint8Array, at: number, len: number): string {
+export function latin1(h: Uint8Array, at: number, len: number): string {
   return Buffer.from(h.buffer, h.byteOffset + at, len)
     .toString("latin1")
     .replace(/\0.*$/s, "");
 }
 
-function isZero(h: Uint8Array): boolean {
+export function isZero(h: Uint8Array): boolean {
   for (let i = 0; i < BLOCK; i++) if (h[i] !== 0) return false;
   return true;
 }
 
 /** Octal, or GNU base-256 for sizes of 8 GiB and up. */
-function entrySize(h: Uint8Array): number {
+export function entrySize(h: Uint8Array): number {
   if (((h[124] as number) & 0x80) !== 0) {
     let n = 0;
     for (let i = 125; i < 136; i++) n = n * 256 + (h[i] as number);

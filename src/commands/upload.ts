@@ -17,6 +17,11 @@ export async function upload(args: UploadArgs, ctx: Context): Promise<void> {
   if (args.input === "-" && args.apiKeyStdin) {
     throw new UploadError("USAGE", "--input - and --api-key-stdin both want standard input", { hint: "pass the key with --api-key-file" });
   }
+  if (args.output && !args.dryRun) {
+    throw new UploadError("USAGE", "--output writes what a dry run would send, and this is not a dry run", {
+      hint: "add --dry-run, then send the file with --input or build it with docker build - < FILE",
+    });
+  }
   const endpoint = args.dryRun ? NO_SERVER : await endpointFor(args, ctx);
   if (!args.dryRun) out.step(`Runtime API URL: ${endpoint.baseUrl}`);
   out.step(`Image name: ${args.image}`);
@@ -33,6 +38,8 @@ export async function upload(args: UploadArgs, ctx: Context): Promise<void> {
       form: args.form,
       dryRun: args.dryRun,
       skipExisting: args.skipExisting,
+      context: args.context,
+      output: args.output,
       platform: args.platform,
       registryPrefix: args.registryPrefix ?? (args.form === "openhands" ? "auto" : "none"),
       timeoutMs: args.timeout * 60_000,

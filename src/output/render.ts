@@ -49,6 +49,9 @@ export class Renderer {
       case "pulling":
         out.step(`Pulling Docker image: ${e.image}`);
         break;
+      case "flattening":
+        out.step(`Reading the layers of ${e.source.label} to flatten them into a Dockerfile build context`);
+        break;
       case "saving":
         out.step(e.source.kind === "engine" ? `Saving Docker image as tar.gz: ${this.image}` : `Reading image from ${e.source.label}`);
         if (e.source.note) out.step(`Note: ${e.source.note}`);

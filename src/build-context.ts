@@ -1,0 +1,55 @@
+/**
+ * --context dockerfile: the image as a build context any builder can run. A Dockerfile
+ * (FROM scratch, ADD the root filesystem, the config as instructions) and the flattened
+ * root filesystem as one tar, written while the image's archive is read a second time.
+ */
+import { dockerfile, ROOTFS } from "./dockerfile.ts";
+import { UploadError } from "./errors.ts";
+import { flattened, indexArchive, planFlatten } from "./flatten.ts";
+import { type Source, tornError } from "./source.ts";
+import { fromIterable, gunzip } from "./streams.ts";
+import { TornArchive } from "./tar.ts";
+import { fileEntryHeader, padding } from "./tar-write.ts";
+
+/** Reads the image once to plan the flattening; the returned source writes the context on each open. */
+export async function dockerfileContext(source: Source, image: string, signal: AbortSignal): Promise<Source> {
+  if (source.kind === "stdin") {
+    throw new UploadError("INPUT", "--context dockerfile cannot flatten standard input: it reads the image twice", {
+      hint: "save the image to a file (docker save -o image.tar IMAGE) and pass --input image.tar",
+    });
+  }
+  const open = () => (source.gzipped ? gunzip(source.open()) : source.open());
+  const torn = (e: unknown) => (e instanceof TornArchive ? tornError(source, e) : e);
+  const archive = await indexArchive(open, signal).catch((e) => {
+    throw torn(e);
+  });
+  const plan = planFlatten(archive);
+  const text = Buffer.from(dockerfile(archive.config, image));
+  const head = [fileEntryHeader("Dockerfile", text.byteLength), text, new Uint8Array(padding(text.byteLength))];
+  const rootHeader = fileEntryHeader(ROOTFS, plan.bytes);
+  const size = head.reduce((n, b) => n + b.byteLength, 0) + rootHeader.byteLength + plan.bytes + 1024;
+  const { count, first } = archive.xattrs;
+  const xattrs =
+    count > 0
+      ? `${count} entries carry extended attributes (file capabilities or security labels; ${first} first): they are passed on, but a builder may drop them`
+      : undefined;
+  async function* context(): AsyncGenerator<Uint8Array> {
+    yield* head;
+    yield rootHeader;
+    try {
+      yield* flattened(open, archive, plan, plan.bytes, source.label);
+    } catch (e) {
+      throw torn(e);
+    }
+    yield new Uint8Array(1024);
+  }
+  return {
+    kind: source.kind,
+    label: `${source.label}, flattened into a Dockerfile build context`,
+    size,
+    replayable: source.replayable,
+    gzipped: false,
+    note: [source.note, xattrs].filter(Boolean).join("; ") || undefined,
+    open: () => fromIterable(context()),
+  };
+}

@@ -1,0 +1,216 @@
+/**
+ * A tar archive read entry by entry from a stream: headers parsed whole (pax and GNU long
+ * names folded in), data handed on in the pieces it arrives in, never held. Names are
+ * kept as latin1 strings, one character a byte, so any name survives a round trip.
+ */
+import { entrySize, isZero, latin1, TornArchive, validTarHeader } from "./tar.ts";
+
+const BLOCK = 512;
+
+/** pax/GNU metadata larger than this is not metadata: an archive that claims so is refused. */
+const META_CAP = 1024 * 1024;
+
+export interface TarHeader {
+  path: string;
+  /** The typeflag: "0" a file, "1" a hard link, "2" a symlink, "5" a folder, … */
+  type: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  linkpath: string;
+  uname: string;
+  gname: string;
+  devmajor: number;
+  devminor: number;
+  /** pax records kept as they came: extended attributes (file capabilities among them). */
+  xattrs: Array<[string, string]>;
+}
+
+export interface TarEntry extends TarHeader {
+  /** The next piece of the entry's data, or undefined once it is all read. */
+  read(max?: number): Promise<Uint8Array | undefined>;
+}
+
+/** Bytes by count from a stream: exactly n for a header, up to n for data. */
+class ByteReader {
+  private buf: Uint8Array = new Uint8Array(0);
+  private at = 0;
+  offset = 0;
+  constructor(private readonly reader: { read(): Promise<{ done: boolean; value?: Uint8Array }>; cancel(): Promise<void> }) {}
+
+  private async more(): Promise<boolean> {
+    while (this.at >= this.buf.byteLength) {
+      const r = await this.reader.read();
+      if (r.done || !r.value) return false;
+      this.buf = r.value;
+      this.at = 0;
+    }
+    return true;
+  }
+
+  async some(max: number): Promise<Uint8Array | undefined> {
+    if (!(await this.more())) return undefined;
+    const n = Math.min(max, this.buf.byteLength - this.at);
+    const out = this.buf.subarray(this.at, this.at + n);
+    this.at += n;
+    this.offset += n;
+    return out;
+  }
+
+  /** n bytes, or fewer where the stream ends first. */
+  async exactly(n: number): Promise<Uint8Array> {
+    const first = await this.some(n);
+    if (!first || first.byteLength === n) return first ?? new Uint8Array(0);
+    const out = new Uint8Array(n);
+    out.set(first);
+    let got = first.byteLength;
+    while (got < n) {
+      const c = await this.some(n - got);
+      if (!c) return out.subarray(0, got);
+      out.set(c, got);
+      got += c.byteLength;
+    }
+    return out;
+  }
+
+  /** Skips n bytes; returns how many were missing at the end of the stream. */
+  async skip(n: number): Promise<number> {
+    while (n > 0) {
+      const c = await this.some(n);
+      if (!c) return n;
+      n -= c.byteLength;
+    }
+    return 0;
+  }
+
+  release(): void {
+    this.reader.cancel().catch(() => {});
+  }
+}
+
+function octal(h: Uint8Array, at: number, len: number): number {
+  if (((h[at] as number) & 0x80) !== 0) {
+    let n = 0;
+    for (let i = at + 1; i < at + len; i++) n = n * 256 + (h[i] as number);
+    return n;
+  }
+  return Number.parseInt(latin1(h, at, len).trim() || "0", 8) || 0;
+}
+
+/** pax records: "LEN key=value\n", LEN counting the whole record. */
+export function paxRecords(body: Uint8Array): Map<string, string> {
+  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("latin1");
+  const out = new Map<string, string>();
+  let at = 0;
+  while (at < text.length) {
+    const space = text.indexOf(" ", at);
+    const len = Number.parseInt(text.slice(at, space), 10);
+    if (space < 0 || !(len > 0) || at + len > text.length) throw new TornArchive(`a pax header is malformed near byte ${at}`);
+    const record = text.slice(space + 1, at + len - 1);
+    const eq = record.indexOf("=");
+    if (eq > 0) out.set(record.slice(0, eq), record.slice(eq + 1));
+    at += len;
+  }
+  return out;
+}
+
+function cString(body: Uint8Array): string {
+  return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("latin1").replace(/\0.*$/s, "");
+}
+
+/** The entries of a tar stream; the data of each is skipped if the caller does not read it. */
+export async function* tarEntries(input: ReadableStream<Uint8Array>): AsyncGenerator<TarEntry> {
+  const r = new ByteReader(input.getReader());
+  let pax = new Map<string, string>();
+  let longName: string | undefined;
+  let longLink: string | undefined;
+  let zeros = 0;
+  let entries = 0;
+  try {
+    for (;;) {
+      const at = r.offset;
+      const h = await r.exactly(BLOCK);
+      if (h.byteLength < BLOCK) {
+        if (h.byteLength > 0) throw new TornArchive(`it ends inside a header, at byte ${r.offset}`);
+        throw new TornArchive(at === 0 ? "it is empty" : `it ends after ${entries} entries without the end-of-archive marker`);
+      }
+      if (isZero(h)) {
+        if (++zeros === 2) return;
+        continue;
+      }
+      if (zeros > 0) throw new TornArchive(`a lone end-of-archive block at byte ${at - BLOCK} is followed by more entries`);
+      if (!validTarHeader(h)) {
+        throw new TornArchive(
+          entries === 0 ? "it is not a tar archive (the first header is not valid)" : `the header at byte ${at} is not valid`,
+        );
+      }
+      const type = String.fromCharCode(h[156] as number);
+      const size = entrySize(h);
+      const padding = Math.ceil(size / BLOCK) * BLOCK - size;
+      if ("xgLK".includes(type)) {
+        if (size > META_CAP) throw new TornArchive(`a ${size}-byte metadata header at byte ${at} is not believable`);
+        const body = await r.exactly(size);
+        if (body.byteLength < size || (await r.skip(padding)) > 0) throw new TornArchive(`it ends inside a metadata header at byte ${at}`);
+        if (type === "x") pax = paxRecords(body);
+        else if (type === "L") longName = cString(body);
+        else if (type === "K") longLink = cString(body);
+        continue;
+      }
+      if (type === "S") throw new TornArchive(`entry ${latin1(h, 0, 100)} is a GNU sparse file, which is not supported here`);
+      const prefix = latin1(h, 257, 6) === "ustar" ? latin1(h, 345, 155) : "";
+      const name = latin1(h, 0, 100);
+      const num = (key: string, fallback: number) => (pax.has(key) ? Number(pax.get(key)) : fallback);
+      const entry: TarHeader = {
+        path: pax.get("path") ?? longName ?? (prefix ? `${prefix}/${name}` : name),
+        type: type === "\0" || type === "7" ? "0" : type,
+        mode: octal(h, 100, 8) & 0o7777,
+        uid: num("uid", octal(h, 108, 8)),
+        gid: num("gid", octal(h, 116, 8)),
+        size: num("size", size),
+        mtime: Math.floor(num("mtime", octal(h, 136, 12))),
+        linkpath: pax.get("linkpath") ?? longLink ?? latin1(h, 157, 100),
+        uname: pax.get("uname") ?? latin1(h, 265, 32),
+        gname: pax.get("gname") ?? latin1(h, 297, 32),
+        devmajor: octal(h, 329, 8),
+        devminor: octal(h, 337, 8),
+        xattrs: [...pax].filter(([k]) => k.startsWith("SCHILY.xattr.") || k.startsWith("LIBARCHIVE.xattr.")),
+      };
+      pax = new Map();
+      longName = undefined;
+      longLink = undefined;
+      entries++;
+      let left = entry.size;
+      const read = async (max = 1024 * 1024) => {
+        if (left === 0) return undefined;
+        const c = await r.some(Math.min(max, left));
+        if (!c) throw new TornArchive(`it ends inside entry ${entry.path} (${entry.size - left} of ${entry.size} bytes)`);
+        left -= c.byteLength;
+        return c;
+      };
+      yield { ...entry, read };
+      const missing = await r.skip(left + Math.ceil(entry.size / BLOCK) * BLOCK - entry.size);
+      if (missing > 0) throw new TornArchive(`it ends inside entry ${entry.path}`);
+      left = 0;
+    }
+  } finally {
+    r.release();
+  }
+}
+
+/** An entry's data as a stream (to inflate a gzip'd layer, say), pulled on demand. */
+export function entryStream(entry: TarEntry, head?: Uint8Array): ReadableStream<Uint8Array> {
+  let first = head;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const c = first ?? (await entry.read());
+        first = undefined;
+        if (c) controller.enqueue(c);
+        else controller.close();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}

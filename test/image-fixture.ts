@@ -1,0 +1,118 @@
+/**
+ * A docker save archive written by hand (with tar-stream, not our code): three layers that
+ * exercise every rule a flattener must get right, and a config with every field a
+ * Dockerfile must set again. `docker load` takes it as is, so the tests need no registry.
+ */
+import { createHash } from "node:crypto";
+import { type Header, pack } from "tar-stream";
+
+type Entry = Partial<Header> & { name: string; body?: string | Buffer };
+
+const LONG_DIR = `usr/share/${"d".repeat(120)}`;
+export const LONG_NAME = `${LONG_DIR}/${"f".repeat(101)}.txt`;
+export const UNICODE_NAME = "usr/share/héllo-世界.txt";
+
+const file = (name: string, body: string | Buffer, more: Partial<Header> = {}): Entry => ({ name, body, mode: 0o644, ...more });
+const dir = (name: string, more: Partial<Header> = {}): Entry => ({ name, type: "directory", mode: 0o755, ...more });
+
+/** Bottom to top. */
+function layers(xattr: boolean): Entry[][] {
+  return [
+    [
+      dir("bin/"),
+      file("bin/tool", "#!/bin/tool\nv1\n", { mode: 0o755 }),
+      { name: "bin/tool-link", type: "link", linkname: "bin/tool", mode: 0o755 },
+      file("bin/suid", "setuid\n", { mode: 0o4755 }),
+      file("bin/old-file", "deleted later\n"),
+      { name: "bin/abs", type: "symlink", linkname: "/bin/tool" },
+      { name: "bin/rel", type: "symlink", linkname: "tool" },
+      dir("etc/"),
+      file("etc/passwd", "root:x:0:0::/root:/bin/tool\napp:x:1000:1000::/home/app:/bin/tool\n"),
+      dir("gone/"),
+      file("gone/a", "a\n"),
+      dir("gone/sub/"),
+      file("gone/sub/b", "b\n"),
+      dir("opq/"),
+      file("opq/old1", "old1\n"),
+      dir("opq/keep-not/"),
+      file("opq/keep-not/x", "x\n"),
+      dir("swap/"),
+      file("swap/child", "under a folder that becomes a file\n"),
+      dir("data/"),
+      file("data/keep.txt", "kept\n"),
+      file("data/replaced.txt", "old content, kept by its hard links\n"),
+      { name: "data/hl-old", type: "link", linkname: "data/replaced.txt", mode: 0o644 },
+      { name: "data/hl-old2", type: "link", linkname: "data/replaced.txt", mode: 0o644 },
+      dir("empty/", { mode: 0o700 }),
+      dir("home/"),
+      dir("home/app/", { uid: 1000, gid: 1000, mode: 0o750 }),
+      file("home/app/own.txt", "mine\n", { uid: 1000, gid: 1000, mode: 0o640 }),
+      dir("usr/"),
+      dir("usr/share/"),
+      dir(`${LONG_DIR}/`),
+      file(LONG_NAME, "a name over 100 bytes\n"),
+      file(UNICODE_NAME, "non-ASCII\n"),
+      ...(xattr ? [file("bin/capable", "cap\n", { mode: 0o755, pax: { "SCHILY.xattr.user.fixture": "1" } })] : []),
+    ],
+    [
+      file("bin/.wh.old-file", ""),
+      file(".wh.gone", ""),
+      dir("opq/"),
+      file("opq/.wh..wh..opq", ""),
+      file("opq/new1", "new1\n"),
+      file("swap", "now a file\n"),
+      file("data/replaced.txt", "new content\n"),
+      file("home/app/own.txt", "mine, changed\n", { uid: 1000, gid: 1000, mode: 0o600 }),
+    ],
+    [dir("gone/"), file("gone/again.txt", "back in a deleted folder\n"), file("bin/tool", "#!/bin/tool\nv2\n", { mode: 0o755 })],
+  ];
+}
+
+export const FIXTURE_CONFIG = {
+  Env: ["PATH=/bin:/usr/bin", 'GREETING=hello "world" $HOME \\ back`tick`', "SPACEY=a  b c", "EMPTY="],
+  Entrypoint: ["/bin/tool", "--flag"],
+  Cmd: ["serve", "--port", "8080"],
+  User: "1000:1000",
+  WorkingDir: "/home/app",
+  ExposedPorts: { "8080/tcp": {}, "53/udp": {} },
+  Labels: { "org.example.note": `it's "quoted" $x \\ too`, plain: "v" },
+  Volumes: { "/data": {} },
+  Healthcheck: { Test: ["CMD", "/bin/tool", "health"], Interval: 30e9, Timeout: 5e9, StartPeriod: 1e9, Retries: 3 },
+  StopSignal: "SIGINT",
+  Shell: ["/bin/tool", "-c"],
+};
+
+async function tarBytes(entries: Entry[]): Promise<Buffer> {
+  const p = pack();
+  for (const { body, ...h } of entries) p.entry({ uid: 0, gid: 0, mtime: new Date(1_700_000_000_000), ...h }, body ?? undefined);
+  p.finalize();
+  const parts: Buffer[] = [];
+  for await (const chunk of p as unknown as AsyncIterable<Buffer>) parts.push(chunk);
+  return Buffer.concat(parts);
+}
+
+const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+
+/** The docker save archive of the fixture image, named `tag`. */
+export async function fixtureArchive(tag: string, o: { xattr?: boolean } = {}): Promise<Buffer> {
+  const tars = await Promise.all(layers(o.xattr ?? false).map(tarBytes));
+  const arch = process.arch === "arm64" ? "arm64" : "amd64";
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: arch,
+      os: "linux",
+      created: "2026-01-01T00:00:00Z",
+      config: FIXTURE_CONFIG,
+      rootfs: { type: "layers", diff_ids: tars.map((t) => `sha256:${sha256(t)}`) },
+      history: tars.map(() => ({ created: "2026-01-01T00:00:00Z", created_by: "fixture" })),
+    }),
+  );
+  const configName = `${sha256(config)}.json`;
+  const layerNames = tars.map((t) => `${sha256(t)}/layer.tar`);
+  const manifest = JSON.stringify([{ Config: configName, RepoTags: [tag], Layers: layerNames }]);
+  return tarBytes([
+    ...tars.flatMap((t, i) => [dir(`${sha256(t)}/`), file(layerNames[i] as string, t)]),
+    file(configName, config),
+    file("manifest.json", manifest),
+  ]);
+}

@@ -84,7 +84,11 @@ export const FIXTURE_CONFIG = {
 
 async function tarBytes(entries: Entry[]): Promise<Buffer> {
   const p = pack();
-  for (const { body, ...h } of entries) p.entry({ uid: 0, gid: 0, mtime: new Date(1_700_000_000_000), ...h }, body ?? undefined);
+  for (const { body, ...h } of entries) {
+    const header = { uid: 0, gid: 0, mtime: new Date(1_700_000_000_000), ...h };
+    if (body === undefined) p.entry(header);
+    else p.entry(header, body);
+  }
   p.finalize();
   const parts: Buffer[] = [];
   for await (const chunk of p as unknown as AsyncIterable<Buffer>) parts.push(chunk);

@@ -9,7 +9,8 @@
  * Tests steer it over loopback: POST /_control/config, GET /_control/state, POST /_control/reset.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { createWriteStream, readFileSync } from "node:fs";
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -97,6 +98,12 @@ export interface ServerConfig {
   lacks?: string[];
   /** Built images are not reported by /image_exists: a server that lost them. */
   forgets?: boolean;
+  /**
+   * Build what arrives with the tests' dockerd, as a builder server would: the context must
+   * hold a Dockerfile, `docker build` runs on it (classic builder or BuildKit), and the
+   * status follows that build.
+   */
+  build?: "classic" | "buildkit";
   /** A folder where each received tar is kept as N.tar (N counts uploads from 1), for tests to open. */
   keepTarsIn?: string;
   faults: Fault[];
@@ -117,6 +124,8 @@ export interface Upload {
   /** sha256 of each regular file in the tar, by name (the first 10,000). */
   files: Record<string, string>;
   statusCalls: number;
+  /** Where the received tar was kept, if it was. */
+  kept?: string;
 }
 
 export interface ServerState {
@@ -242,6 +251,25 @@ function throttle(
   });
 }
 
+/** `docker build -t IMAGE -` on a received context; BuildKit needs the engine's own CLI (no buildx here). */
+function dockerBuild(context: string, image: string, builder: "classic" | "buildkit"): { status: string } {
+  const state = { status: "RUNNING" };
+  const docker = builder === "buildkit" && existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docker";
+  const proc = Bun.spawn([docker, "build", "-q", "-t", image, "-"], {
+    stdin: Bun.file(context),
+    stdout: "ignore",
+    stderr: "pipe",
+    env: { ...process.env, DOCKER_BUILDKIT: builder === "buildkit" ? "1" : "0" },
+  });
+  void (async () => {
+    const err = await new Response(proc.stderr).text();
+    const code = await proc.exited;
+    rmSync(context, { force: true });
+    state.status = code === 0 ? "SUCCESS" : `FAILURE:${err.trim().split("\n").slice(-3).join(" ")}`;
+  })();
+  return state;
+}
+
 function newUpload(id: string | undefined): Upload {
   return { id, complete: false, fields: {}, bodyBytes: 0, gzipBytes: 0, tarBytes: 0, entries: [], files: {}, statusCalls: 0 };
 }
@@ -253,7 +281,8 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
   const defaults: ServerConfig = { key: "test-key", statuses: ["PENDING", "RUNNING", "SUCCESS"], discard: false, existing: [], faults: [] };
   let config: ServerConfig = { ...defaults, ...initial };
   let state: ServerState = { uploads: [], requests: [] };
-  const builds = new Map<string, { upload: Upload; statuses: string[]; image: string }>();
+  const builds = new Map<string, { upload: Upload; statuses: string[]; image: string; real?: { status: string } }>();
+  let buildDir: string | undefined;
   /** Images whose build reached SUCCESS, with the size of the tar they came from. */
   const built = new Map<string, number>();
 
@@ -280,7 +309,10 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
       await readForm(throttle(req.body, fault, upload, drop), boundary, (h) => {
         if (h.name !== "context") return fieldSink(upload, h);
         upload.file = { name: h.name, filename: h.filename, contentType: h.contentType };
-        const sink = contextSink(upload, config.keepTarsIn && join(config.keepTarsIn, `${state.uploads.length}.tar`));
+        if (config.build) buildDir ??= mkdtempSync(join(tmpdir(), "ru-server-build-"));
+        const keepIn = config.keepTarsIn ?? (config.build ? buildDir : undefined);
+        upload.kept = keepIn && join(keepIn, `${state.uploads.length}.tar`);
+        const sink = contextSink(upload, upload.kept);
         contexts.push(sink.done);
         return sink;
       });
@@ -304,8 +336,12 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
     }
     const target = upload.fields.target_image?.[0];
     if (!target) return json(400, { detail: "missing target_image" });
+    if (config.build && !upload.entries.includes("Dockerfile")) {
+      upload.error = "the build context has no Dockerfile";
+      return json(400, { detail: upload.error });
+    }
     // docker save archives carry manifest.json; OCI archives and layouts carry index.json.
-    if (upload.shape === "up" && !upload.entries.some((e) => e === "manifest.json" || e === "index.json")) {
+    if (!config.build && upload.shape === "up" && !upload.entries.some((e) => e === "manifest.json" || e === "index.json")) {
       upload.error = "context is not an image archive (no manifest.json or index.json)";
       return json(400, { detail: upload.error });
     }
@@ -331,7 +367,8 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
   function startBuild(upload: Upload, image: string, id?: string): Response {
     upload.complete = true;
     upload.id = id ?? randomUUID();
-    builds.set(upload.id, { upload, statuses: [...config.statuses], image: config.image ?? image });
+    const real = config.build && upload.kept ? dockerBuild(upload.kept, config.image ?? image, config.build) : undefined;
+    builds.set(upload.id, { upload, statuses: [...config.statuses], image: config.image ?? image, real });
     return json(202, { build_id: upload.id });
   }
 
@@ -340,7 +377,7 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
     if (!build) return json(404, { detail: "build not found" });
     const i = Math.min(build.upload.statusCalls, build.statuses.length - 1);
     build.upload.statusCalls++;
-    const status = build.statuses[i] ?? "SUCCESS";
+    const status = build.real?.status ?? build.statuses[i] ?? "SUCCESS";
     if (status === "SUCCESS") built.set(build.image, build.upload.tarBytes);
     const body: Record<string, unknown> = { status, image: build.image };
     if (status.startsWith("FAILURE:")) return json(200, { status: "FAILURE", error: status.slice(8) });
@@ -422,6 +459,7 @@ if (import.meta.main) {
       key: arg("key") ?? "test-key",
       statuses: arg("statuses")?.split(",") ?? ["PENDING", "RUNNING", "SUCCESS"],
       discard: process.argv.includes("--discard"),
+      build: arg("build") as ServerConfig["build"],
     },
     Number(arg("port") ?? 0),
     arg("tls-cert")

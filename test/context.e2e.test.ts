@@ -1,0 +1,262 @@
+/**
+ * --context dockerfile: the image flattened into a build context that rebuilds it. The
+ * flattening is checked entry by entry on a hand-written docker save archive (no engine
+ * needed); then, with the tests' dockerd, the context is built for real by the test server
+ * (classic builder and BuildKit) from the engine, a docker save file and a skopeo OCI
+ * layout, and the rebuilt image must match the original path for path and in its config.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { extract } from "tar-stream";
+import { dockerAvailable, removeImage } from "./docker-fixture.ts";
+import { apiEnv, runCli, startServerProcess, type TestServer, tempDir } from "./helpers.ts";
+import { FIXTURE_CONFIG, fixtureArchive, LONG_NAME, UNICODE_NAME } from "./image-fixture.ts";
+
+const hasDocker = dockerAvailable();
+const hasSkopeo = Bun.which("skopeo") !== null;
+const FAST = ["--poll-interval", "0.05"];
+
+interface Node {
+  type: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  linkname: string | null;
+  sha256?: string;
+}
+
+/** path → what it is, as tar-stream (not our code) reads the archive. */
+async function listing(tar: AsyncIterable<Uint8Array> | Uint8Array): Promise<Map<string, Node>> {
+  const out = new Map<string, Node>();
+  const x = extract();
+  const done = (async () => {
+    for await (const entry of x) {
+      const h = entry.header;
+      const hash = createHash("sha256");
+      for await (const c of entry) hash.update(c as Buffer);
+      out.set(h.name.replace(/^\.?\//, "").replace(/\/$/, ""), {
+        type: h.type ?? "file",
+        mode: (h.mode ?? 0) & 0o7777,
+        uid: h.uid ?? 0,
+        gid: h.gid ?? 0,
+        size: h.size ?? 0,
+        linkname: h.linkname ?? null,
+        sha256: h.type === "file" ? hash.digest("hex") : undefined,
+      });
+    }
+  })();
+  if (tar instanceof Uint8Array) x.end(Buffer.from(tar));
+  else {
+    for await (const c of tar) if (!x.write(Buffer.from(c))) await new Promise<void>((r) => x.once("drain", () => r()));
+    x.end(Buffer.alloc(0));
+  }
+  await done;
+  return out;
+}
+
+/** The context's two entries: its Dockerfile and the root filesystem's listing. */
+async function readContext(file: string): Promise<{ dockerfile: string; rootfs: Map<string, Node>; names: string[] }> {
+  const files = new Map<string, Buffer>();
+  const x = extract();
+  const done = (async () => {
+    for await (const entry of x) {
+      const parts: Buffer[] = [];
+      for await (const c of entry) parts.push(c as Buffer);
+      files.set(entry.header.name, Buffer.concat(parts));
+    }
+  })();
+  x.end(gunzipSync(readFileSync(file)));
+  await done;
+  return {
+    dockerfile: files.get("Dockerfile")?.toString() ?? "",
+    rootfs: await listing(new Uint8Array(files.get("rootfs.tar") ?? Buffer.alloc(1024))),
+    names: [...files.keys()],
+  };
+}
+
+const sha = (s: string) => createHash("sha256").update(s).digest("hex");
+let dir: string;
+let archive: string;
+
+beforeAll(async () => {
+  dir = tempDir("ru-context-");
+  archive = join(dir, "fixture.tar");
+  writeFileSync(archive, await fixtureArchive("ru-context-fixture:1"));
+});
+
+describe("the flattened root filesystem (a docker save file, no engine)", () => {
+  let rootfs: Map<string, Node>;
+  let dockerfile: string;
+  beforeAll(async () => {
+    const out = join(dir, "ctx.tar.gz");
+    const r = await runCli(["--dry-run", "--context", "dockerfile", "--input", archive, "--output", out, "ru-context-fixture:1"]);
+    expect(r.code).toBe(0);
+    ({ rootfs, dockerfile } = await readContext(out));
+  });
+
+  test.each([
+    ["a whiteout deletes a file of a lower layer", "bin/old-file"],
+    ["a whiteout deletes a folder and all under it", "gone/a"],
+    ["…including its subfolders", "gone/sub/b"],
+    ["an opaque folder hides what lower layers put in it", "opq/old1"],
+    ["…folders included", "opq/keep-not/x"],
+    ["a folder replaced by a file takes its children with it", "swap/child"],
+    ["no whiteout or opaque marker is left behind", "opq/.wh..wh..opq"],
+  ])("%s", (_what, path) => {
+    expect(rootfs.has(path)).toBe(false);
+  });
+
+  test.each([
+    ["a file re-created in a deleted folder is there", "gone/again.txt", { type: "file", sha256: sha("back in a deleted folder\n") }],
+    ["the opaque folder keeps its own new entries", "opq/new1", { type: "file", sha256: sha("new1\n") }],
+    ["a file replaced by an upper layer has the upper content", "bin/tool", { type: "file", sha256: sha("#!/bin/tool\nv2\n") }],
+    ["a folder replaced by a file is that file", "swap", { type: "file", sha256: sha("now a file\n") }],
+    [
+      "a hard link to a file replaced above keeps the old content",
+      "data/hl-old",
+      { type: "file", sha256: sha("old content, kept by its hard links\n") },
+    ],
+    ["…and the other links to it link to that one", "data/hl-old2", { type: "link", linkname: "data/hl-old" }],
+    ["the replaced file has its new content", "data/replaced.txt", { type: "file", sha256: sha("new content\n") }],
+    ["a link to the old tool keeps the old tool", "bin/tool-link", { type: "file", sha256: sha("#!/bin/tool\nv1\n") }],
+    ["setuid survives", "bin/suid", { mode: 0o4755 }],
+    ["owner and mode of the upper version win", "home/app/own.txt", { uid: 1000, gid: 1000, mode: 0o600 }],
+    ["a folder's owner survives", "home/app", { type: "directory", uid: 1000, gid: 1000, mode: 0o750 }],
+    ["an empty folder survives with its mode", "empty", { type: "directory", mode: 0o700 }],
+    ["an absolute symlink survives", "bin/abs", { type: "symlink", linkname: "/bin/tool" }],
+    ["a relative symlink survives", "bin/rel", { type: "symlink", linkname: "tool" }],
+    ["a name over 100 bytes survives", LONG_NAME, { type: "file", sha256: sha("a name over 100 bytes\n") }],
+    ["a non-ASCII name survives", UNICODE_NAME, { type: "file", sha256: sha("non-ASCII\n") }],
+  ])("%s", (_what, path, want) => {
+    expect(rootfs.get(path)).toMatchObject(want);
+  });
+
+  test("the Dockerfile starts FROM scratch, adds the root filesystem, then sets the config", () => {
+    const lines = dockerfile.trim().split("\n");
+    expect(lines[0]).toBe("FROM scratch");
+    expect(lines).toContain("ADD rootfs.tar /");
+    expect(lines).toContain(`ENTRYPOINT ${JSON.stringify(FIXTURE_CONFIG.Entrypoint)}`);
+    expect(lines.at(-1)).toBe(`CMD ${JSON.stringify(FIXTURE_CONFIG.Cmd)}`);
+  });
+});
+
+describe("what --context dockerfile cannot do is said", () => {
+  test("standard input cannot be flattened: a usage of files is suggested", async () => {
+    const r = await runCli(["--dry-run", "--context", "dockerfile", "--input", "-", "img:1"], { stdin: new Blob([readFileSync(archive)]) });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("cannot flatten standard input");
+    expect(r.stderr).toContain("--input image.tar");
+  });
+
+  test("extended attributes (file capabilities) are passed on with a note that a builder may drop them", async () => {
+    const withXattr = join(dir, "xattr.tar");
+    writeFileSync(withXattr, await fixtureArchive("ru-context-xattr:1", { xattr: true }));
+    const r = await runCli(["--dry-run", "--context", "dockerfile", "--input", withXattr, "img:1"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr + r.stdout).toContain("1 entries carry extended attributes");
+  });
+
+  test("a torn archive is refused before anything is sent", async () => {
+    const torn = join(dir, "torn.tar");
+    const bytes = readFileSync(archive);
+    writeFileSync(torn, bytes.subarray(0, bytes.length >> 1));
+    const out = join(dir, "torn.tar.gz");
+    const r = await runCli(["--dry-run", "--context", "dockerfile", "--input", torn, "-o", out, "img:1"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("is not a complete tar archive");
+    expect(Bun.file(out).size).toBe(0);
+  });
+
+  test("--output without --dry-run is a usage error", async () => {
+    const r = await runCli(["--context", "dockerfile", "--output", join(dir, "x"), "img:1"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--output writes what a dry run would send");
+  });
+});
+
+/** Everything a container of IMAGE sees, from `docker export` (so both sides get the engine's own additions alike). */
+async function snapshot(image: string): Promise<Map<string, Node>> {
+  const id = Bun.spawnSync(["docker", "create", image]).stdout.toString().trim();
+  try {
+    const proc = Bun.spawn(["docker", "export", id], { stdout: "pipe", stderr: "ignore" });
+    const out = await listing(proc.stdout as unknown as AsyncIterable<Uint8Array>);
+    expect(await proc.exited).toBe(0);
+    return out;
+  } finally {
+    Bun.spawnSync(["docker", "rm", "-f", id], { stdout: "ignore", stderr: "ignore" });
+  }
+}
+
+const CONFIG_FIELDS = Object.keys(FIXTURE_CONFIG);
+
+function config(image: string): Record<string, unknown> {
+  const c = JSON.parse(Bun.spawnSync(["docker", "image", "inspect", image, "--format", "{{json .Config}}"]).stdout.toString());
+  return Object.fromEntries(CONFIG_FIELDS.map((k) => [k, c[k] ?? null]));
+}
+
+describe.skipIf(!hasDocker)("a real builder rebuilds the same image from the context", () => {
+  const original = `ru-context-fixture:${process.pid}`;
+  let server: TestServer;
+  let saved: string;
+  let layout: string;
+  let want: Map<string, Node>;
+  const made: string[] = [original];
+
+  beforeAll(async () => {
+    writeFileSync(join(dir, "load.tar"), await fixtureArchive(original));
+    expect(Bun.spawnSync(["docker", "load", "-q", "-i", join(dir, "load.tar")]).exitCode).toBe(0);
+    saved = join(dir, "saved.tar");
+    expect(Bun.spawnSync(["docker", "save", "-o", saved, original]).exitCode).toBe(0);
+    layout = join(dir, "oci");
+    if (hasSkopeo) expect(Bun.spawnSync(["skopeo", "copy", "--quiet", `docker-archive:${saved}`, `oci:${layout}`]).exitCode).toBe(0);
+    want = await snapshot(original);
+    server = await startServerProcess(["--statuses", "SUCCESS"]);
+  });
+
+  afterAll(() => {
+    server?.stop();
+    for (const image of made) removeImage(image);
+  });
+
+  const sources = [
+    { from: "the engine", input: [] as string[] },
+    { from: "a docker save file", input: ["--input", "SAVED"] },
+    { from: "an OCI layout made by skopeo (gzip'd layers)", input: ["--input", "LAYOUT"], skopeo: true },
+  ];
+  const builders = ["classic", "buildkit"] as const;
+  const rows = sources.flatMap((s) => builders.map((b) => ({ ...s, builder: b })));
+
+  test.each(rows)(
+    "from $from, with the $builder builder",
+    async ({ input, builder, skopeo }) => {
+      if (skopeo && !hasSkopeo) return;
+      // The server builds under a name of its own, so the original (the engine's source) stays.
+      const target = `ru-context-rebuilt-${process.pid}:${builder}-${made.length}`;
+      made.push(target);
+      await server.configure({ build: builder, image: target });
+      const args = input.map((a) => (a === "SAVED" ? saved : a === "LAYOUT" ? layout : a));
+      const r = await runCli(["--context", "dockerfile", ...args, original, ...FAST], { env: apiEnv(server) });
+      expect(r.stderr).not.toContain("Error");
+      expect(r.code).toBe(0);
+      expect(r.stdout.trim()).toBe(target);
+      // An OCI image config has no Healthcheck or Shell (Docker's own fields): skopeo drops them.
+      const wantConfig = skopeo ? { ...config(original), Healthcheck: null, Shell: null } : config(original);
+      expect(config(target)).toEqual(wantConfig);
+      const got = await snapshot(target);
+      expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
+      for (const [path, node] of want) expect({ path, ...got.get(path) }).toEqual({ path, ...node });
+    },
+    120_000,
+  );
+
+  test("an image archive sent to a builder server is refused there, and said so", async () => {
+    await server.configure({ build: "classic", image: undefined });
+    const r = await runCli(["--input", saved, `ru-context-refused-${process.pid}:1`, ...FAST], { env: apiEnv(server) });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("no Dockerfile");
+  });
+});

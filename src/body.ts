@@ -9,7 +9,7 @@ import { type ErrorContext, toUploadError, UploadError } from "./errors.ts";
 import { type GzipOptions, gzip } from "./gzip.ts";
 import type { FormShape } from "./options.ts";
 import { type Source, tornError } from "./source.ts";
-import { base64, collectGarbage, count, type Meter, rechunk, sha256 } from "./streams.ts";
+import { abortable, base64, collectGarbage, count, type Meter, rechunk, sha256 } from "./streams.ts";
 import { checkGzippedTar, checkTar, checkTarFile, type Torn } from "./tar.ts";
 
 export const LOCAL: ErrorContext = { kind: "local" };
@@ -128,13 +128,13 @@ export interface DryRunResult {
 }
 
 /** The whole pipeline into a null sink: size, ratio and digest without a server. */
-export async function dryRun(req: UploadRequest, progress: Progress): Promise<DryRunResult> {
+export async function dryRun(req: UploadRequest, progress: Progress, signal: AbortSignal): Promise<DryRunResult> {
   let digest = "";
   const body = contextBody(req, progress, (hex) => {
     digest = hex;
   });
   try {
-    for await (const _ of body as unknown as AsyncIterable<Uint8Array>) {
+    for await (const _ of abortable(body, signal) as unknown as AsyncIterable<Uint8Array>) {
       // counted and hashed on the way
     }
   } catch (e) {

@@ -7,7 +7,7 @@
 import { posix } from "node:path";
 import { UploadError } from "./errors.ts";
 import { blobPath, imageManifests, platformText } from "./oci.ts";
-import { gunzip } from "./streams.ts";
+import { abortable, gunzip } from "./streams.ts";
 import { TornArchive } from "./tar.ts";
 import { entryStream, type TarEntry, type TarHeader, tarEntries } from "./tar-read.ts";
 import { headerLength, padding, tarHeader } from "./tar-write.ts";
@@ -187,8 +187,7 @@ export async function indexArchive(open: () => ReadableStream<Uint8Array>, signa
   const aliases = new Map<string, string>();
   const zstd = new Set<string>();
   const xattrs: ImageArchive["xattrs"] = { count: 0 };
-  for await (const e of tarEntries(open())) {
-    if (signal.aborted) throw signal.reason;
+  for await (const e of tarEntries(abortable(open(), signal))) {
     const name = clean(e.path);
     // docker save links a layer it has written once already.
     if (e.type === "1" || e.type === "2")

@@ -87,7 +87,7 @@ export async function runUpload(options: RunOptions): Promise<RunResult> {
   const req = { endpoint: o.endpoint, image: o.image, tags: o.tags, source, gzip: o.gzip, form: o.form, output: o.output };
   const started = o.clock.now();
   if (o.dryRun) {
-    const result = await dryRun(req, progress);
+    const result = await dryRun(req, progress, o.signal);
     o.onEvent({ type: "dry-run", result });
     return { outcome: "dry-run", upload: result, image: o.image, uploadSeconds: (o.clock.now() - started) / 1000 };
   }

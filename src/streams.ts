@@ -164,3 +164,36 @@ export function fromIterable(source: AsyncIterable<Uint8Array>): ReadableStream<
 export function gunzip(input: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
   return input.pipeThrough(new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>);
 }
+
+/**
+ * Ends a stream when `signal` fires, even while a read waits on a source that sends
+ * nothing (a hung engine): the source is cancelled, which takes its child along.
+ */
+export function abortable(input: ReadableStream<Uint8Array>, signal: AbortSignal): ReadableStream<Uint8Array> {
+  const reader = input.getReader();
+  const stop = () => reader.cancel(signal.reason).catch(() => {});
+  signal.addEventListener("abort", stop, { once: true });
+  const settle = () => signal.removeEventListener("abort", stop);
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const r = await reader.read().catch((e) => {
+          settle();
+          throw e;
+        });
+        if (signal.aborted) {
+          settle();
+          throw signal.reason;
+        }
+        if (!r.done) return controller.enqueue(r.value);
+        settle();
+        controller.close();
+      },
+      cancel(reason) {
+        settle();
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}

@@ -521,6 +521,14 @@ const torn: Row[] = [
     stderr: ["docker save img is not a complete tar archive", "hint: the engine's save ended early"],
     attempts: 1,
   },
+  {
+    name: "the same torn save under --context dockerfile: refused while flattening, before any request",
+    env: () => engineEnv("torn"),
+    args: () => ["img", "--context", "dockerfile", ...FAST],
+    code: 1,
+    stderr: ["docker save img is not a complete tar archive", "hint: the engine's save ended early"],
+    attempts: 0,
+  },
 ];
 
 const signals: Row[] = [
@@ -579,6 +587,14 @@ const signals: Row[] = [
     },
     code: 129,
     stderr: ["interrupted by SIGHUP"],
+  },
+  {
+    name: "SIGTERM while --context dockerfile reads the layers (the first docker save): exit 143, the save is killed, nothing sent",
+    env: () => engineEnv("hang"),
+    args: () => ["img", "--context", "dockerfile", ...FAST],
+    during: signalDuring("save", "SIGTERM"),
+    code: 143,
+    attempts: 0,
   },
   {
     name: "SIGTERM while waiting for /build's answer: exit 143, one upload",

@@ -76,7 +76,7 @@ export const FIXTURE_CONFIG = {
   WorkingDir: "/home/app",
   ExposedPorts: { "8080/tcp": {}, "53/udp": {} },
   Labels: { "org.example.note": `it's "quoted" $x \\ too`, plain: "v" },
-  Volumes: { "/data": {} },
+  Volumes: { "/data": {}, "/srv/a $b \"c\" 'd'": {} },
   Healthcheck: { Test: ["CMD", "/bin/tool", "health"], Interval: 30e9, Timeout: 5e9, StartPeriod: 1e9, Retries: 3 },
   StopSignal: "SIGINT",
   Shell: ["/bin/tool", "-c"],

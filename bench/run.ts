@@ -11,6 +11,9 @@
  *                    [--baseline OLD_BIN]   adds a0 (and a0-stdin): the same upload by another build, for a/a0
  *                    [--oci]                the sample as an OCI archive with gzip'd layers (skopeo), as a
  *                                           containerd-store `docker save` or a skopeo/crane/buildx layout holds it
+ *                    [--context]            adds a-ctx and a-docker-ctx: --context dockerfile from the file and from
+ *                                           the engine (two docker saves), and e) docker create + docker export, the
+ *                                           other way to get a flat root filesystem from the engine, for a/e
  *
  * a-stdin is a) reading the archive from stdin, the path where every byte crosses the main thread.
  *
@@ -37,6 +40,7 @@ const runs = Number(arg("runs") ?? 1);
 const only = new Set((arg("only") ?? "a,a-docker,b,c,d").split(","));
 const baseline = arg("baseline");
 if (baseline) for (const id of ["a0", ...(only.has("a-stdin") ? ["a0-stdin"] : [])]) only.add(id);
+if (has("context")) for (const id of ["a-ctx", "a-docker-ctx", "e"]) only.add(id);
 const jobs = availableParallelism();
 
 async function archivePath(): Promise<string> {
@@ -87,6 +91,17 @@ const methods: Method[] = [
   { id: "a-stdin", label: "a) runtime-upload --input - (stdin)", cmd: () => fromStdin(BIN) },
   { id: "a0-stdin", label: `a0) ${baseline} --input - (stdin)`, cmd: () => fromStdin(baseline as string) },
   { id: "a-docker", label: "a) runtime-upload (docker save)", cmd: () => [BIN, TAG, "--quiet", "--poll-interval", "1"] },
+  { id: "a-ctx", label: "a) runtime-upload --input --context dockerfile", cmd: () => [...upload(BIN), "--context", "dockerfile"] },
+  {
+    id: "a-docker-ctx",
+    label: "a) runtime-upload --context dockerfile (two docker saves)",
+    cmd: () => [BIN, TAG, "--quiet", "--poll-interval", "1", "--context", "dockerfile"],
+  },
+  {
+    id: "e",
+    label: "e) docker create + docker export > /dev/null, no upload",
+    cmd: () => ["sh", "-c", `id=$(docker create ${TAG} x) && docker export "$id" > /dev/null; s=$?; docker rm "$id" > /dev/null; exit $s`],
+  },
   {
     id: "b",
     label: `b) pigz -p${jobs} -6 | curl`,
@@ -104,12 +119,12 @@ const methods: Method[] = [
   },
 ];
 
-if (only.has("a-docker")) {
+if (["a-docker", "a-docker-ctx", "e"].some((id) => only.has(id))) {
   if (dockerUp()) {
     console.error("bench: docker load of the archive for the docker path");
     Bun.spawnSync(["docker", "load", "-i", archive], { stdout: "ignore", stderr: "inherit" });
   } else {
-    only.delete("a-docker");
+    for (const id of ["a-docker", "a-docker-ctx", "e"]) only.delete(id);
   }
 }
 // Let the load's writes reach the disk, then start every method from a warm page cache:
@@ -127,14 +142,17 @@ const results: Result[] = methods.filter((m) => only.has(m.id)).map((m) => ({ m,
 
 // a and d run back to back, in turns a-first and d-first (ABBA): the machine's drift
 // over minutes then weighs on both sides of a/d alike.
-const schedule = ["a", "a0", "d", "a-stdin", "a0-stdin", "a-docker", "b", "c"].flatMap((id) => results.filter((x) => x.m.id === id));
+const schedule = ["a", "a0", "d", "a-stdin", "a0-stdin", "a-docker", "a-ctx", "a-docker-ctx", "e", "b", "c"].flatMap((id) =>
+  results.filter((x) => x.m.id === id),
+);
 for (let r = 0; r < runs; r++) {
   for (const res of r % 2 === 0 ? schedule : [...schedule].reverse()) {
     await server.reset();
     await server.configure({ statuses: ["SUCCESS"] });
     const run = await measure(res.m.cmd(), env);
     if (run.code !== 0) throw new Error(`${res.m.label} failed (${run.code}): ${run.stderr}`);
-    const bytesOut = res.m.id === "d" ? JSON.parse(run.stdout).bytesOut : ((await server.state()).uploads[0]?.gzipBytes ?? 0);
+    const bytesOut =
+      res.m.id === "e" ? 0 : res.m.id === "d" ? JSON.parse(run.stdout).bytesOut : ((await server.state()).uploads[0]?.gzipBytes ?? 0);
     res.runs.push({ ...run, bytesOut });
     console.error(
       `bench: ${res.m.label}: ${run.seconds.toFixed(1)} s, ${run.cpuSeconds.toFixed(1)} s CPU, ${(run.peakRss / 1048576).toFixed(0)} MiB`,
@@ -177,6 +195,11 @@ if (a) {
     const other = find(id);
     if (other) printRatio(`a/${id}`, a, other);
   }
+  const ctx = find("a-ctx");
+  if (ctx) printRatio("a-ctx/a (dockerfile context vs image, from the file)", ctx, a);
+  const [dctx, dimg, e] = [find("a-docker-ctx"), find("a-docker"), find("e")];
+  if (dctx && dimg) printRatio("a-docker-ctx/a-docker (dockerfile context vs image, from the engine)", dctx, dimg);
+  if (dctx && e) printRatio("a-docker-ctx/e (two saves + upload vs one export alone)", dctx, e);
   const [s, s0] = [find("a-stdin"), find("a0-stdin")];
   if (s && s0) printRatio("a-stdin/a0-stdin", s, s0);
   const b = find("b");

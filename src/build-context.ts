@@ -11,6 +11,23 @@ import { fromIterable, gunzip } from "./streams.ts";
 import { TornArchive } from "./tar.ts";
 import { fileEntryHeader, padding } from "./tar-write.ts";
 
+/** Each stream chunk costs more than copying a few KiB: small entries travel together. */
+const GATHER = 256 * 1024;
+
+async function* gathered(parts: AsyncIterable<Uint8Array>, min: number): AsyncGenerator<Uint8Array> {
+  let held: Uint8Array[] = [];
+  let size = 0;
+  for await (const part of parts) {
+    held.push(part);
+    size += part.byteLength;
+    if (size < min) continue;
+    yield held.length === 1 ? (held[0] as Uint8Array) : Buffer.concat(held, size);
+    held = [];
+    size = 0;
+  }
+  if (size > 0) yield Buffer.concat(held, size);
+}
+
 /** Reads the image once to plan the flattening; the returned source writes the context on each open. */
 export async function dockerfileContext(source: Source, image: string, signal: AbortSignal): Promise<Source> {
   if (source.kind === "stdin") {
@@ -24,6 +41,9 @@ export async function dockerfileContext(source: Source, image: string, signal: A
     throw torn(e);
   });
   const plan = planFlatten(archive);
+  // The second pass needs the plan only: the layers' path lists go before it starts.
+  archive.index.clear();
+  Bun.gc(true);
   const text = Buffer.from(dockerfile(archive.config, image));
   const head = [fileEntryHeader("Dockerfile", text.byteLength), text, new Uint8Array(padding(text.byteLength))];
   const rootHeader = fileEntryHeader(ROOTFS, plan.bytes);
@@ -49,7 +69,8 @@ export async function dockerfileContext(source: Source, image: string, signal: A
     size,
     replayable: source.replayable,
     gzipped: false,
+    flattened: true,
     note: [source.note, xattrs].filter(Boolean).join("; ") || undefined,
-    open: () => fromIterable(context()),
+    open: () => fromIterable(gathered(context(), GATHER)),
   };
 }

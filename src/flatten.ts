@@ -19,6 +19,9 @@ const LINK = 3;
 const WHITEOUT = 4;
 const OPAQUE = 5;
 
+/** Files up to this size go out with their header in one chunk. */
+const SMALL = 64 * 1024;
+
 /** JSON documents (manifests, configs) are small: anything larger is not one we need. */
 const DOC_CAP = 8 * 1024 * 1024;
 
@@ -264,7 +267,8 @@ export function planFlatten(archive: ImageArchive): Plan {
         bytes += (sizes[t] as number) - (sizes[i] as number) + slack;
       } else bytes += slack;
     }
-    for (let i = 0; i < paths.length; i++) {
+    // The bottom layer hides nothing: most of an image's paths need not be remembered twice.
+    for (let i = 0; pos > 0 && i < paths.length; i++) {
       const k = kinds[i];
       if (k === WHITEOUT || k === FILE || k === OTHER || k === LINK) blocked.add(paths[i] as string);
       else if (k === OPAQUE) opaque.add(paths[i] as string);
@@ -314,9 +318,23 @@ export async function* flattened(
       }
       if (as === undefined) continue;
       const header = emitted(e, as, link);
-      yield put(tarHeader(header));
-      for (let c = await e.read(); c; c = await e.read()) yield put(c);
-      if (padding(header.size) > 0) yield put(new Uint8Array(padding(header.size)));
+      const head = tarHeader(header);
+      const pad = padding(header.size);
+      if (header.size <= SMALL) {
+        // Header, data and padding as one chunk: most files of an image are small.
+        const whole = new Uint8Array(head.byteLength + header.size + pad);
+        whole.set(head);
+        let at = head.byteLength;
+        for (let c = await e.read(); c; c = await e.read()) {
+          whole.set(c, at);
+          at += c.byteLength;
+        }
+        yield put(whole);
+      } else {
+        yield put(head);
+        for (let c = await e.read(); c; c = await e.read()) yield put(c);
+        if (pad > 0) yield put(new Uint8Array(pad));
+      }
       count++;
     }
   }

@@ -6,20 +6,11 @@ import { closeSync, existsSync, openSync, readFileSync, readSync } from "node:fs
 import { join, relative } from "node:path";
 import { type PackOptions, pack } from "tar-fs";
 import { UploadError } from "./errors.ts";
-import {
-  type BlobReader,
-  blobPath,
-  fileHeader,
-  type Platform,
-  platformsOf,
-  platformText,
-  readRange,
-  type Selection,
-  selectPlatform,
-} from "./oci.ts";
+import { type BlobReader, blobPath, type Platform, platformsOf, platformText, readRange, type Selection, selectPlatform } from "./oci.ts";
 import type { Source } from "./source.ts";
 import { fromIterable, pullStream } from "./streams.ts";
 import { type Entry, listEntries } from "./tar.ts";
+import { fileEntryHeader } from "./tar-write.ts";
 
 function layoutError(message: string): UploadError {
   return new UploadError("INPUT", message, {
@@ -96,7 +87,7 @@ export function ociArchive(path: string, size: number, platform: Platform | unde
   const only = selectPlatform(indexBytes, read, platform, `--input ${path}`);
   const kept = entries.filter((e) => e !== index && (e.type === "5" || strip(e.name) === "oci-layout" || only.keep.has(strip(e.name))));
   const tail = Buffer.concat([
-    fileHeader("index.json", only.index.byteLength),
+    fileEntryHeader("index.json", only.index.byteLength),
     only.index,
     Buffer.alloc((512 - (only.index.byteLength % 512)) % 512),
     Buffer.alloc(1024),

@@ -127,27 +127,3 @@ export function readRange(path: string, at: number, size: number): Uint8Array {
     closeSync(fd);
   }
 }
-
-/** A ustar header for a regular file we write ourselves (the new index.json). */
-export function fileHeader(name: string, size: number): Uint8Array {
-  const h = new Uint8Array(512);
-  const put = (text: string, at: number) => h.set(new TextEncoder().encode(text), at);
-  put(name, 0);
-  put("0000644\0", 100);
-  put("0000000\0", 108);
-  put("0000000\0", 116);
-  put(`${size.toString(8).padStart(11, "0")}\0`, 124);
-  put(
-    `${Math.floor(Date.now() / 1000)
-      .toString(8)
-      .padStart(11, "0")}\0`,
-    136,
-  );
-  put("        ", 148);
-  put("0", 156);
-  put("ustar\u000000", 257);
-  let sum = 0;
-  for (const b of h) sum += b;
-  put(`${sum.toString(8).padStart(6, "0")}\0 `, 148);
-  return h;
-}

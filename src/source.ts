@@ -21,6 +21,8 @@ export interface Source {
   gzipped: boolean;
   /** A regular file that open() would stream: the compressor can read its blocks itself. */
   file?: string;
+  /** A Dockerfile build context made from the image (--context dockerfile), not the image's archive. */
+  flattened?: boolean;
   /** Something the user should know about what is sent (several platforms, say). */
   note?: string;
   open(): ReadableStream<Uint8Array>;

@@ -175,9 +175,9 @@ export async function* tarEntries(input: ReadableStream<Uint8Array>): AsyncGener
         gname: pax.get("gname") ?? latin1(h, 297, 32),
         devmajor: octal(h, 329, 8),
         devminor: octal(h, 337, 8),
-        xattrs: [...pax].filter(([k]) => k.startsWith("SCHILY.xattr.") || k.startsWith("LIBARCHIVE.xattr.")),
+        xattrs: pax.size === 0 ? [] : [...pax].filter(([k]) => k.startsWith("SCHILY.xattr.") || k.startsWith("LIBARCHIVE.xattr.")),
       };
-      pax = new Map();
+      if (pax.size > 0) pax = new Map();
       longName = undefined;
       longLink = undefined;
       entries++;
@@ -189,7 +189,7 @@ export async function* tarEntries(input: ReadableStream<Uint8Array>): AsyncGener
         left -= c.byteLength;
         return c;
       };
-      yield { ...entry, read };
+      yield Object.assign(entry, { read });
       const missing = await r.skip(left + Math.ceil(entry.size / BLOCK) * BLOCK - entry.size);
       if (missing > 0) throw new TornArchive(`it ends inside entry ${entry.path}`);
       left = 0;

@@ -48,7 +48,9 @@ function paxNeeded(f: HeaderFields): Array<[string, string]> {
 
 function block(f: HeaderFields, type: string, size: number): Uint8Array {
   const h = new Uint8Array(BLOCK);
-  const put = (text: string, at: number, len: number) => h.set(Buffer.from(text.slice(0, len), "latin1"), at);
+  const put = (text: string, at: number, len: number) => {
+    for (let i = 0; i < len && i < text.length; i++) h[at + i] = text.charCodeAt(i) & 0xff;
+  };
   const num = (n: number, at: number, len: number, max: number) =>
     put(
       `${Math.min(Math.max(0, Math.floor(n)), max)
@@ -74,7 +76,7 @@ function block(f: HeaderFields, type: string, size: number): Uint8Array {
   put(split.prefix, 345, 155);
   h.fill(32, 148, 156);
   let sum = 0;
-  for (const b of h) sum += b;
+  for (let i = 0; i < BLOCK; i++) sum += h[i] as number;
   put(`${sum.toString(8).padStart(6, "0")}\0 `, 148, 8);
   return h;
 }

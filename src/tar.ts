@@ -18,10 +18,11 @@ export function validTarHeader(h: Uint8Array): boolean {
   return sum === Number.parseInt(field, 8);
 }
 
+/** A NUL-terminated header field, a character a byte. */
 export function latin1(h: Uint8Array, at: number, len: number): string {
-  return Buffer.from(h.buffer, h.byteOffset + at, len)
-    .toString("latin1")
-    .replace(/\0.*$/s, "");
+  let end = at;
+  while (end < at + len && h[end] !== 0) end++;
+  return end === at ? "" : Buffer.from(h.buffer, h.byteOffset + at, end - at).toString("latin1");
 }
 
 export function isZero(h: Uint8Array): boolean {

@@ -53,7 +53,13 @@ export class Renderer {
         out.step(`Reading the layers of ${e.source.label} to flatten them into a Dockerfile build context`);
         break;
       case "saving":
-        out.step(e.source.kind === "engine" ? `Saving Docker image as tar.gz: ${this.image}` : `Reading image from ${e.source.label}`);
+        out.step(
+          e.source.flattened
+            ? `Sending ${e.source.label}`
+            : e.source.kind === "engine"
+              ? `Saving Docker image as tar.gz: ${this.image}`
+              : `Reading image from ${e.source.label}`,
+        );
         if (e.source.note) out.step(`Note: ${e.source.note}`);
         break;
       case "uploading":

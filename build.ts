@@ -15,7 +15,7 @@ import pkg from "./package.json" with { type: "json" };
 
 const ENTRY = "src/cli.ts";
 // Bundled as a second entry point: a compiled binary can only start Workers it contains.
-const WORKER = "src/gzip-worker.ts";
+const WORKERS = ["src/gzip-worker.ts", "src/hash-worker.ts"];
 const RELEASE_DIR = "dist/release";
 
 /** Every release target: the name users and install.sh see, and Bun's compile target. */
@@ -39,7 +39,7 @@ async function gitCommit(): Promise<string> {
 export async function compile(target: Target["bun"] | undefined, outfile: string): Promise<void> {
   const override = target && process.env[`BUN_COMPILE_EXECUTABLE_PATH_${target.replace(/^bun-/, "").replaceAll("-", "_").toUpperCase()}`];
   const result = await Bun.build({
-    entrypoints: [ENTRY, WORKER],
+    entrypoints: [ENTRY, ...WORKERS],
     compile: {
       ...(target ? { target } : {}),
       ...(override ? { executablePath: override } : {}),

@@ -106,7 +106,8 @@ function writeAlong(input: ReadableStream<Uint8Array>, path: string): ReadableSt
         }
       },
       async transform(chunk, controller) {
-        await sink?.write(chunk);
+        // A copy: a later stage hands the chunk's buffer to the hashing Worker.
+        await sink?.write(chunk.slice());
         controller.enqueue(chunk);
       },
       async flush() {

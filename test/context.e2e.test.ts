@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { extract } from "tar-stream";
 import { dockerAvailable, removeImage } from "./docker-fixture.ts";
-import { apiEnv, runCli, startServerProcess, type TestServer, tempDir } from "./helpers.ts";
+import { apiEnv, runCli, startServerProcess, type TestServer, tarOf, tempDir } from "./helpers.ts";
 import { FIXTURE_CONFIG, fixtureArchive, LONG_NAME, UNICODE_NAME } from "./image-fixture.ts";
 
 const hasDocker = dockerAvailable();
@@ -79,6 +79,20 @@ async function readContext(file: string): Promise<{ dockerfile: string; rootfs: 
 }
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
+
+/** A docker save archive that cannot be flattened: a zstd layer, or two images. */
+async function oddArchive(kind: "zstd" | "two"): Promise<Uint8Array> {
+  const zstd = new Uint8Array([0x28, 0xb5, 0x2f, 0xfd, ...new Array(60).fill(0)]);
+  const empty = new Uint8Array(1024);
+  const layer = kind === "zstd" ? zstd : empty;
+  const image = (tag: string) => ({ Config: "c.json", RepoTags: [tag], Layers: ["l/layer.tar"] });
+  const manifest = kind === "zstd" ? [image("a:1")] : [image("a:1"), image("b:1")];
+  return tarOf({
+    "l/layer.tar": layer,
+    "c.json": JSON.stringify({ config: {}, rootfs: { type: "layers", diff_ids: [] } }),
+    "manifest.json": JSON.stringify(manifest),
+  });
+}
 let dir: string;
 let archive: string;
 
@@ -171,6 +185,18 @@ describe("what --context dockerfile cannot do is said", () => {
     expect(Bun.file(out).size).toBe(0);
   });
 
+  test.each([
+    ["zstd layers", "zstd", "is zstd-compressed, which cannot be flattened here"],
+    ["two images in one archive", "two", "holds 2 images, and one is flattened at a time"],
+  ])("an archive with %s is refused with what to do instead", async (_what, kind, message) => {
+    const file = join(dir, `${kind}.tar`);
+    writeFileSync(file, await oddArchive(kind as "zstd" | "two"));
+    const r = await runCli(["--dry-run", "--context", "dockerfile", "--input", file, "img:1"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(message);
+    expect(r.stderr).toContain("hint:");
+  });
+
   test("--output without --dry-run is a usage error", async () => {
     const r = await runCli(["--context", "dockerfile", "--output", join(dir, "x"), "img:1"]);
     expect(r.code).toBe(2);
@@ -252,6 +278,25 @@ describe.skipIf(!hasDocker)("a real builder rebuilds the same image from the con
     },
     120_000,
   );
+
+  test("with the [OH] form (base64) inside the server's registry prefix: the same image, under the prefixed name", async () => {
+    const prefix = "registry.test/acme";
+    const target = `${prefix}/${original}`;
+    made.push(target);
+    // A reset drops the name an earlier row set, so the server builds target_image itself.
+    await server.reset();
+    await server.configure({ build: "buildkit", registryPrefix: prefix, statuses: ["SUCCESS"] });
+    const r = await runCli(["--context", "dockerfile", "--form", "openhands", "--input", saved, original, ...FAST], {
+      env: apiEnv(server),
+    });
+    expect(r.stderr).not.toContain("Error");
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(target);
+    expect((await server.state()).uploads[0]?.shape).toBe("oh");
+    expect(config(target)).toEqual(config(original));
+    const got = await snapshot(target);
+    for (const [path, node] of want) expect({ path, ...got.get(path) }).toEqual({ path, ...node });
+  }, 120_000);
 
   test("an image archive sent to a builder server is refused there, and said so", async () => {
     await server.configure({ build: "classic", image: undefined });

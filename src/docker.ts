@@ -20,6 +20,8 @@ export function resolveEngine(choice: string, which: (bin: string) => string | n
 export interface ImageInfo {
   /** Uncompressed size the engine reports; the archive is about this large. */
   size: number;
+  /** The image ID, where the engine gives one: what a name pointed to when it was asked. */
+  id?: string;
 }
 
 interface Run {
@@ -107,9 +109,10 @@ function lastLine(text: string): string {
 }
 
 export async function inspectImage(engine: Engine, image: string, signal: AbortSignal): Promise<ImageInfo> {
-  const r = await run(engine, ["image", "inspect", "--format", "{{.Size}}", "--", image], signal);
+  const r = await run(engine, ["image", "inspect", "--format", "{{.Size}} {{.Id}}", "--", image], signal);
   if (r.code !== 0) throw classifyEngineError(engine, image, r.stderr);
-  return { size: Number(r.stdout.trim()) || 0 };
+  const [size = "", id = ""] = r.stdout.trim().split(/\s+/);
+  return { size: Number(size) || 0, id: /^(sha256:)?[0-9a-f]{64}$/.test(id) ? id : undefined };
 }
 
 /** `docker save --platform` came with Engine API 1.48 (Docker 28). */

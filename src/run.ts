@@ -2,7 +2,7 @@ import { getBuildStatus, type ImageRecord, imageExists, registryPrefix } from ".
 import { type DryRunResult, dryRun, type Progress, type UploadResult } from "./body.ts";
 import { dockerfileContext } from "./build-context.ts";
 import type { Endpoint } from "./config.ts";
-import { checkPlatformSave, type Engine, inspectImage, pullImage } from "./docker.ts";
+import { checkPlatformSave, type Engine, type ImageInfo, inspectImage, pullImage } from "./docker.ts";
 import { UploadError } from "./errors.ts";
 import type { GzipOptions } from "./gzip.ts";
 import type { Platform } from "./oci.ts";
@@ -208,12 +208,15 @@ async function imageSource(o: RunOptions): Promise<Source> {
   };
   if (o.pull === "always") await pull();
   try {
-    const info = await inspectImage(o.engine, o.image, o.signal);
-    return dockerSource(o.engine, o.image, info.size, o.platform);
+    return engineSource(o, await inspectImage(o.engine, o.image, o.signal));
   } catch (e) {
     if (!(e instanceof UploadError) || e.code !== "IMAGE_NOT_FOUND" || o.pull !== "missing") throw e;
   }
   await pull();
-  const info = await inspectImage(o.engine, o.image, o.signal);
-  return dockerSource(o.engine, o.image, info.size, o.platform);
+  return engineSource(o, await inspectImage(o.engine, o.image, o.signal));
+}
+
+/** A Dockerfile context reads the image twice: both reads must be of the image the name meant at the start. */
+function engineSource(o: RunOptions, info: ImageInfo): Source {
+  return dockerSource(o.engine, o.image, info.size, o.platform, o.context === "dockerfile" ? info.id : undefined);
 }

@@ -28,14 +28,18 @@ export interface Source {
   open(): ReadableStream<Uint8Array>;
 }
 
-export function dockerSource(engine: Engine, image: string, size: number | undefined, platform?: Platform): Source {
+/**
+ * `pinned`: save this image ID rather than the name, so that reads that must agree (the
+ * two passes of --context dockerfile) see the same image even if the name moves meanwhile.
+ */
+export function dockerSource(engine: Engine, image: string, size: number | undefined, platform?: Platform, pinned?: string): Source {
   return {
     kind: "engine",
     label: `${engine.bin} save ${platform ? `--platform ${platformText(platform)} ` : ""}${image}`,
     size,
     replayable: true,
     gzipped: false,
-    open: () => saveImage(engine, image, platform && platformText(platform)),
+    open: () => saveImage(engine, pinned ?? image, platform && platformText(platform)),
   };
 }
 

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { gunzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { extract } from "tar-stream";
 import { dockerAvailable, removeImage } from "./docker-fixture.ts";
 import { apiEnv, runCli, startServerProcess, type TestServer, tarOf, tempDir } from "./helpers.ts";
@@ -147,6 +147,15 @@ describe("the flattened root filesystem (a docker save file, no engine)", () => 
     ["a non-ASCII name survives", UNICODE_NAME, { type: "file", sha256: sha("non-ASCII\n") }],
   ])("%s", (_what, path, want) => {
     expect(rootfs.get(path)).toMatchObject(want);
+  });
+
+  test("a gzip'd docker save file flattens to the same root filesystem", async () => {
+    const gz = join(dir, "fixture.tar.gz");
+    writeFileSync(gz, gzipSync(readFileSync(archive)));
+    const out = join(dir, "ctx-gz.tar.gz");
+    const r = await runCli(["--dry-run", "--context", "dockerfile", "--input", gz, "--output", out, "ru-context-fixture:1"]);
+    expect(r.code).toBe(0);
+    expect((await readContext(out)).rootfs).toEqual(rootfs);
   });
 
   test("the Dockerfile starts FROM scratch, adds the root filesystem, then sets the config", () => {

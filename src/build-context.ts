@@ -74,3 +74,17 @@ export async function dockerfileContext(source: Source, image: string, signal: A
     open: () => fromIterable(gathered(context(), GATHER)),
   };
 }
+
+/**
+ * A server that wanted the other kind of context says so in its own words (a missing
+ * Dockerfile, a missing manifest.json): the hint then names the flag that fixes it.
+ */
+export function wrongContext(e: unknown, flattened: boolean): unknown {
+  if (!(e instanceof UploadError) || (e.code !== "HTTP" && e.code !== "BUILD_FAILED")) return e;
+  const other = flattened ? /manifest\.json|index\.json|image archive|docker load/i : /dockerfile/i;
+  if (!other.test(e.message)) return e;
+  const hint = flattened
+    ? "this server loads image archives: run again with --context image (README: Which context does my server want?)"
+    : "this server builds from a Dockerfile context: run again with --context dockerfile (README: Which context does my server want?)";
+  return new UploadError(e.code, e.message, { hint, status: e.status, cause: e });
+}

@@ -1,6 +1,6 @@
 import { getBuildStatus, type ImageRecord, imageExists, registryPrefix } from "./api.ts";
 import { type DryRunResult, dryRun, type Progress, type UploadResult } from "./body.ts";
-import { dockerfileContext } from "./build-context.ts";
+import { dockerfileContext, wrongContext } from "./build-context.ts";
 import type { Endpoint } from "./config.ts";
 import { checkPlatformSave, type Engine, type ImageInfo, inspectImage, pullImage } from "./docker.ts";
 import { UploadError } from "./errors.ts";
@@ -92,6 +92,9 @@ export async function runUpload(options: RunOptions): Promise<RunResult> {
     return { outcome: "dry-run", upload: result, image: o.image, uploadSeconds: (o.clock.now() - started) / 1000 };
   }
   o.onEvent({ type: "uploading", url: `${o.endpoint.baseUrl}/build`, progress, size: source.size });
+  const hinted = (e: unknown) => {
+    throw wrongContext(e, source.flattened === true);
+  };
   const result = await upload(req, progress, {
     policy: { ...DEFAULT_RETRY, retries: o.retries },
     clock: o.clock,
@@ -99,10 +102,10 @@ export async function runUpload(options: RunOptions): Promise<RunResult> {
     limits: { stallTimeoutMs: o.stallTimeoutMs, responseTimeoutMs: o.responseTimeoutMs },
     signal: o.signal,
     onRetry: (retry) => o.onEvent({ type: "upload-retry", retry }),
-  });
+  }).catch(hinted);
   o.onEvent({ type: "uploaded", result });
   const uploaded = o.clock.now();
-  const image = (await waitForBuild(o, result.buildId)) || o.image;
+  const image = (await waitForBuild(o, result.buildId).catch(hinted)) || o.image;
   const record = await confirm(o, image, result.buildId);
   return {
     outcome: "built",

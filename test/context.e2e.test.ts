@@ -312,5 +312,16 @@ describe.skipIf(!hasDocker)("a real builder rebuilds the same image from the con
     const r = await runCli(["--input", saved, `ru-context-refused-${process.pid}:1`, ...FAST], { env: apiEnv(server) });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("no Dockerfile");
+    expect(r.stderr).toContain("hint: this server builds from a Dockerfile context: run again with --context dockerfile");
+  });
+
+  test("a Dockerfile context sent to an image-loading server: the hint names --context image", async () => {
+    await server.reset();
+    const r = await runCli(["--context", "dockerfile", "--input", saved, `ru-context-refused-${process.pid}:2`, ...FAST], {
+      env: apiEnv(server),
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("manifest.json");
+    expect(r.stderr).toContain("hint: this server loads image archives: run again with --context image");
   });
 });

@@ -5,7 +5,8 @@
  */
 import { dockerfile, ROOTFS } from "./dockerfile.ts";
 import { UploadError } from "./errors.ts";
-import { flattened, indexArchive, planFlatten } from "./flatten.ts";
+import { flattened, planFlatten } from "./flatten.ts";
+import { indexArchive } from "./image-archive.ts";
 import { type Source, tornError } from "./source.ts";
 import { fromIterable, gunzip } from "./streams.ts";
 import { TornArchive } from "./tar.ts";

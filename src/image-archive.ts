@@ -1,0 +1,108 @@
+/**
+ * The first pass over an image's archive (docker save or OCI layout, as a tar stream):
+ * every layer's paths, the order the manifest puts the layers in, and the image config.
+ */
+
+import { posix } from "node:path";
+import { UploadError } from "./errors.ts";
+import { blobKind, clean, head, indexLayer, type LayerIndex, layerTar, type Xattrs } from "./layers.ts";
+import { blobPath, imageManifests, platformText } from "./oci.ts";
+import { abortable } from "./streams.ts";
+import { TornArchive } from "./tar.ts";
+import { tarEntries } from "./tar-read.ts";
+
+/** JSON documents (manifests, configs) are small: anything larger is not one we need. */
+const DOC_CAP = 8 * 1024 * 1024;
+
+export interface ImageArchive {
+  /** Layer blob names in the archive, bottom to top (a name may repeat). */
+  layers: string[];
+  index: Map<string, LayerIndex>;
+  /** The image config's "config" object: Env, Cmd, Entrypoint, … */
+  config: Record<string, unknown>;
+  xattrs: Xattrs;
+}
+
+function parse(bytes: Uint8Array | undefined, what: string): Record<string, unknown> {
+  try {
+    const v = bytes && JSON.parse(Buffer.from(bytes).toString("utf8"));
+    if (v && typeof v === "object") return v;
+  } catch {
+    // reported below
+  }
+  throw new UploadError("INPUT", `the image archive's ${what} is missing or is not JSON`, {
+    hint: "save the image again (docker save -o FILE IMAGE) and pass that file",
+  });
+}
+
+/** Which config and layers the archive's manifest names: docker save's manifest.json, else the OCI index. */
+function resolveImage(docs: Map<string, Uint8Array>, aliases: Map<string, string>): { config: string; layers: string[] } {
+  const name = (n: string) => {
+    const c = clean(n);
+    return aliases.get(c) ?? c;
+  };
+  const manifest = docs.get("manifest.json");
+  if (manifest) {
+    const list = parse(manifest, "manifest.json") as unknown as Array<{ Config: string; Layers: string[] }>;
+    if (!Array.isArray(list) || list.length !== 1) {
+      throw new UploadError("INPUT", `the archive holds ${Array.isArray(list) ? list.length : 0} images, and one is flattened at a time`, {
+        hint: "save the one image to flatten: docker save -o FILE IMAGE",
+      });
+    }
+    const [m] = list as [{ Config: string; Layers: string[] }];
+    return { config: name(m.Config), layers: (m.Layers ?? []).map(name) };
+  }
+  const read = (digest: string) => {
+    const doc = docs.get(blobPath(digest));
+    if (!doc) throw parse(undefined, `blob ${digest}`);
+    return doc;
+  };
+  const all = imageManifests(parse(docs.get("index.json"), "index.json") && (docs.get("index.json") as Uint8Array), read);
+  if (all.length !== 1) {
+    const have = [...new Set(all.map((m) => platformText(m.desc.platform)))].join(", ") || "none";
+    throw new UploadError("INPUT", `the OCI layout holds ${all.length} images (${have}), and one is flattened at a time`, {
+      hint: "pass --platform os/arch to pick one",
+    });
+  }
+  const m = parse(read((all[0] as { desc: { digest: string } }).desc.digest), "manifest");
+  const config = m.config as { digest: string } | undefined;
+  const layers = (Array.isArray(m.layers) ? m.layers : []) as Array<{ digest: string }>;
+  return { config: blobPath(config?.digest ?? ""), layers: layers.map((l) => blobPath(l.digest)) };
+}
+
+/** The first pass: every layer's paths and the image config. */
+export async function indexArchive(open: () => ReadableStream<Uint8Array>, signal: AbortSignal): Promise<ImageArchive> {
+  const docs = new Map<string, Uint8Array>();
+  const index = new Map<string, LayerIndex>();
+  const aliases = new Map<string, string>();
+  const zstd = new Set<string>();
+  const xattrs: Xattrs = { count: 0 };
+  for await (const e of tarEntries(abortable(open(), signal))) {
+    const name = clean(e.path);
+    // docker save links a layer it has written once already.
+    if (e.type === "1" || e.type === "2")
+      aliases.set(name, clean(e.type === "2" ? posix.join(posix.dirname(name), e.linkpath) : e.linkpath));
+    if (e.type !== "0" || e.size === 0) continue;
+    const first = await head(e, Math.min(512, e.size));
+    const kind = blobKind(first);
+    if (kind === "json" && e.size <= DOC_CAP) docs.set(name, Buffer.concat([first, await head(e, e.size - first.byteLength)]));
+    else if (kind === "tar" || kind === "gzip") {
+      try {
+        index.set(name, await indexLayer(layerTar(e, first, kind), xattrs));
+      } catch (err) {
+        throw err instanceof TornArchive ? new TornArchive(`layer ${name}: ${err.message}`) : err;
+      }
+    } else if (kind === "zstd") zstd.add(name);
+  }
+  const { config, layers } = resolveImage(docs, aliases);
+  for (const l of layers) {
+    if (zstd.has(l)) {
+      throw new UploadError("INPUT", `layer ${l} is zstd-compressed, which cannot be flattened here`, {
+        hint: "convert it to gzip layers (skopeo copy --dest-compress-format gzip …) or send it with --context image",
+      });
+    }
+    if (!index.has(l)) throw new TornArchive(`it names layer ${l} but does not hold it`);
+  }
+  const doc = parse(docs.get(config), `config ${config}`);
+  return { layers, index, config: (doc.config ?? {}) as Record<string, unknown>, xattrs };
+}

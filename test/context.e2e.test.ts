@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { extract } from "tar-stream";
-import { dockerAvailable, removeImage } from "./docker-fixture.ts";
+import { dockerAvailable, importTestImage, removeImage } from "./docker-fixture.ts";
 import { apiEnv, runCli, startServerProcess, type TestServer, tarOf, tempDir } from "./helpers.ts";
 import { FIXTURE_CONFIG, fixtureArchive, LONG_NAME, UNICODE_NAME } from "./image-fixture.ts";
 
@@ -215,7 +215,7 @@ describe("what --context dockerfile cannot do is said", () => {
 
 /** Everything a container of IMAGE sees, from `docker export` (so both sides get the engine's own additions alike). */
 async function snapshot(image: string): Promise<Map<string, Node>> {
-  const id = Bun.spawnSync(["docker", "create", image]).stdout.toString().trim();
+  const id = Bun.spawnSync(["docker", "create", image, "x"]).stdout.toString().trim();
   try {
     const proc = Bun.spawn(["docker", "export", id], { stdout: "pipe", stderr: "ignore" });
     const out = await listing(proc.stdout as unknown as AsyncIterable<Uint8Array>);
@@ -324,4 +324,43 @@ describe.skipIf(!hasDocker)("a real builder rebuilds the same image from the con
     expect(r.stderr).toContain("manifest.json");
     expect(r.stderr).toContain("hint: this server loads image archives: run again with --context image");
   });
+});
+
+describe.skipIf(!hasDocker)("an image with no config of its own (docker import) rebuilds with only the builder's defaults added", () => {
+  const imported = `ru-context-imported-${process.pid}:1`;
+  const made: string[] = [imported];
+  let server: TestServer;
+  let want: Map<string, Node>;
+
+  beforeAll(async () => {
+    importTestImage(imported, 2);
+    want = await snapshot(imported);
+    server = await startServerProcess(["--statuses", "SUCCESS"]);
+  });
+
+  afterAll(() => {
+    server?.stop();
+    for (const image of made) removeImage(image);
+  });
+
+  // README, "what a rebuild does not carry": FROM scratch gets the builder's PATH, and BuildKit records WORKDIR /.
+  const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+  test.each(["classic", "buildkit"] as const)(
+    "with the %s builder",
+    async (builder) => {
+      const target = `ru-context-imported-rebuilt-${process.pid}:${builder}`;
+      made.push(target);
+      await server.configure({ build: builder, image: target });
+      const r = await runCli(["--context", "dockerfile", "--pull", "never", imported, ...FAST], { env: apiEnv(server) });
+      expect(r.code, r.stderr).toBe(0);
+      const before = config(imported);
+      expect(before.Env).toBeNull();
+      expect(config(target)).toEqual({ ...before, Env: [DEFAULT_PATH], ...(builder === "buildkit" ? { WorkingDir: "/" } : {}) });
+      const got = await snapshot(target);
+      expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
+      for (const [path, node] of want) expect({ path, ...got.get(path) }).toEqual({ path, ...node });
+    },
+    120_000,
+  );
 });

@@ -18,6 +18,8 @@ export interface Plan {
   keep: Map<string, number>;
   /** "position\0target" → the hard link that carries the target's data (the target itself was replaced above). */
   renames: Map<string, string>;
+  /** "position\0path" → how many earlier entries of that path the layer holds: they are skipped. */
+  repeats: Map<string, number>;
   entries: number;
   /** An upper bound of the flattened tar's size, end-of-archive included. */
   bytes: number;
@@ -49,6 +51,7 @@ export function planFlatten(archive: ImageArchive): Plan {
   const opaque = new Set<string>();
   const keep = new Map<string, number>();
   const renames = new Map<string, string>();
+  const repeats = new Map<string, number>();
   let entries = 0;
   let bytes = 1024;
   for (let pos = archive.layers.length - 1; pos >= 0; pos--) {
@@ -56,7 +59,15 @@ export function planFlatten(archive: ImageArchive): Plan {
     const { paths, kinds, sizes } = layer;
     for (let i = 0; i < paths.length; i++) {
       const p = paths[i] as string;
-      if (kinds[i] === WHITEOUT || kinds[i] === OPAQUE || keep.has(p) || hidden(p, blocked, opaque)) continue;
+      if (kinds[i] === WHITEOUT || kinds[i] === OPAQUE) continue;
+      if (keep.get(p) === pos) {
+        // The same path twice in one layer (tar append): the later entry wins, as on unpacking.
+        const key = `${pos}\0${p}`;
+        repeats.set(key, (repeats.get(key) ?? 0) + 1);
+        bytes += (sizes[i] as number) - (sizes[paths.lastIndexOf(p, i - 1)] as number);
+        continue;
+      }
+      if (keep.has(p) || hidden(p, blocked, opaque)) continue;
       keep.set(p, pos);
       entries++;
       bytes += sizes[i] as number;
@@ -83,7 +94,15 @@ export function planFlatten(archive: ImageArchive): Plan {
       else if (k === OPAQUE) opaque.add(paths[i] as string);
     }
   }
-  return { keep, renames, entries, bytes };
+  return { keep, renames, repeats, entries, bytes };
+}
+
+/** An earlier entry of a path its layer writes again: the count of those still to skip goes down. */
+function superseded(repeats: Map<string, number>, key: string, keptHere: boolean): boolean {
+  const left = keptHere ? repeats.get(key) : undefined;
+  if (!left) return false;
+  repeats.set(key, left - 1);
+  return true;
 }
 
 /**
@@ -101,6 +120,8 @@ export async function* flattened(
   archive.layers.forEach((l, pos) => {
     positions.set(l, [...(positions.get(l) ?? []), pos]);
   });
+  // Counted down as the earlier entries pass: each read of the archive starts afresh.
+  const repeats = new Map(plan.repeats);
   let written = 0;
   let count = 0;
   const put = (bytes: Uint8Array) => {
@@ -125,7 +146,7 @@ export async function* flattened(
         if (carrier === path) as = undefined;
         else if (carrier) link = carrier;
       }
-      if (as === undefined) continue;
+      if (as === undefined || (repeats.size > 0 && superseded(repeats, `${plan.keep.get(path)}\0${path}`, keptHere))) continue;
       const header = emitted(e, as, link);
       const headerBytes = tarHeader(header);
       const pad = padding(header.size);

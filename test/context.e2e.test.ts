@@ -149,6 +149,17 @@ describe("the flattened root filesystem (a docker save file, no engine)", () => 
     expect(rootfs.get(path)).toMatchObject(want);
   });
 
+  test("a path written twice in one layer is the later entry, as containerd and tar unpack it", async () => {
+    const twice = join(dir, "twice.tar");
+    writeFileSync(twice, await fixtureArchive("ru-context-twice:1", { duplicate: true }));
+    const out = join(dir, "ctx-twice.tar.gz");
+    const r = await runCli(["--dry-run", "--context", "dockerfile", "--input", twice, "--output", out, "img:1"]);
+    expect(r.code, r.stderr).toBe(0);
+    const got = (await readContext(out)).rootfs;
+    expect(got.get("etc/motd")).toMatchObject({ mode: 0o600, sha256: sha("written again in the same layer: this one counts\n") });
+    expect(got.size).toBe(rootfs.size + 1);
+  });
+
   test("a gzip'd docker save file flattens to the same root filesystem", async () => {
     const gz = join(dir, "fixture.tar.gz");
     writeFileSync(gz, gzipSync(readFileSync(archive)));

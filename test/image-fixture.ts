@@ -16,7 +16,7 @@ const file = (name: string, body: string | Buffer, more: Partial<Header> = {}): 
 const dir = (name: string, more: Partial<Header> = {}): Entry => ({ name, type: "directory", mode: 0o755, ...more });
 
 /** Bottom to top. */
-function layers(xattr: boolean): Entry[][] {
+function layers(xattr: boolean, duplicate: boolean): Entry[][] {
   return [
     [
       dir("bin/"),
@@ -62,6 +62,10 @@ function layers(xattr: boolean): Entry[][] {
       file("opq/new1", "new1\n"),
       file("swap", "now a file\n"),
       file("data/replaced.txt", "new content\n"),
+      // docker load refuses a layer like this; containerd and tar take the later entry.
+      ...(duplicate
+        ? [file("etc/motd", "written first\n"), file("etc/motd", "written again in the same layer: this one counts\n", { mode: 0o600 })]
+        : []),
       file("home/app/own.txt", "mine, changed\n", { uid: 1000, gid: 1000, mode: 0o600 }),
     ],
     [dir("gone/"), file("gone/again.txt", "back in a deleted folder\n"), file("bin/tool", "#!/bin/tool\nv2\n", { mode: 0o755 })],
@@ -98,8 +102,8 @@ async function tarBytes(entries: Entry[]): Promise<Buffer> {
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 /** The docker save archive of the fixture image, named `tag`. */
-export async function fixtureArchive(tag: string, o: { xattr?: boolean } = {}): Promise<Buffer> {
-  const tars = await Promise.all(layers(o.xattr ?? false).map(tarBytes));
+export async function fixtureArchive(tag: string, o: { xattr?: boolean; duplicate?: boolean } = {}): Promise<Buffer> {
+  const tars = await Promise.all(layers(o.xattr ?? false, o.duplicate ?? false).map(tarBytes));
   const arch = process.arch === "arm64" ? "arm64" : "amd64";
   const config = Buffer.from(
     JSON.stringify({

@@ -98,6 +98,10 @@ const uploadCommand = command({
     { description: "Upload an image with two extra tags", command: "runtime-upload my-agent:dev latest stable" },
     { description: "Upload a saved archive (no Docker engine needed)", command: "runtime-upload --input image.tar my-agent:dev" },
     { description: "Stream from another tool", command: "docker save my-agent:dev | runtime-upload --input - my-agent:dev" },
+    {
+      description: "A server that builds a Dockerfile context (OpenHands)",
+      command: "runtime-upload --form openhands --context dockerfile my-agent:dev",
+    },
   ],
   args: {
     image: positional({ type: imageName, displayName: "IMAGE", description: "image to upload, as Docker names it (sent as target_image)" }),

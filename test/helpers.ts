@@ -1,5 +1,5 @@
 /** Shared fixtures: the real server process, the compiled binary, and a Docker engine. */
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pack } from "tar-stream";
@@ -9,8 +9,18 @@ export const ROOT = resolve(import.meta.dir, "..");
 export const BIN = join(ROOT, "dist", "runtime-upload");
 export const KEY = "rk_test_9f8e7d6c5b4a39281706";
 
+const madeDirs: string[] = [];
+
+/** A fresh folder under the system's temp folder; test/setup.ts removes it after the run. */
 export function tempDir(prefix = "ru-test-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  madeDirs.push(dir);
+  return dir;
+}
+
+/** Every folder tempDir made (bun test fires no process exit event, so the run's teardown calls this). */
+export function removeTempDirs(): void {
+  for (const d of madeDirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
 export interface TestServer {

@@ -309,7 +309,11 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
       await readForm(throttle(req.body, fault, upload, drop), boundary, (h) => {
         if (h.name !== "context") return fieldSink(upload, h);
         upload.file = { name: h.name, filename: h.filename, contentType: h.contentType };
-        if (config.build) buildDir ??= mkdtempSync(join(tmpdir(), "ru-server-build-"));
+        if (config.build && !buildDir) {
+          const made = mkdtempSync(join(tmpdir(), "ru-server-build-"));
+          process.once("exit", () => rmSync(made, { recursive: true, force: true }));
+          buildDir = made;
+        }
         const keepIn = config.keepTarsIn ?? (config.build ? buildDir : undefined);
         upload.kept = keepIn && join(keepIn, `${state.uploads.length}.tar`);
         const sink = contextSink(upload, upload.kept);

@@ -3,7 +3,8 @@
  * names folded in), data handed on in the pieces it arrives in, never held. Names are
  * kept as latin1 strings, one character a byte, so any name survives a round trip.
  */
-import { entrySize, isZero, latin1, TornArchive, validTarHeader } from "./tar.ts";
+import { pullStream } from "./streams.ts";
+import { entrySize, isZero, latin1, numeric, TarWalk, TornArchive } from "./tar.ts";
 
 const BLOCK = 512;
 
@@ -90,15 +91,6 @@ class ByteReader {
   }
 }
 
-function octal(h: Uint8Array, at: number, len: number): number {
-  if (((h[at] as number) & 0x80) !== 0) {
-    let n = 0;
-    for (let i = at + 1; i < at + len; i++) n = n * 256 + (h[i] as number);
-    return n;
-  }
-  return Number.parseInt(latin1(h, at, len).trim() || "0", 8) || 0;
-}
-
 /** pax records: "LEN key=value\n", LEN counting the whole record. */
 export function paxRecords(body: Uint8Array): Map<string, string> {
   const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("latin1");
@@ -116,36 +108,26 @@ export function paxRecords(body: Uint8Array): Map<string, string> {
   return out;
 }
 
-function cString(body: Uint8Array): string {
-  return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("latin1").replace(/\0.*$/s, "");
-}
-
 /** The entries of a tar stream; the data of each is skipped if the caller does not read it. */
 export async function* tarEntries(input: ReadableStream<Uint8Array>): AsyncGenerator<TarEntry> {
   const r = new ByteReader(input.getReader());
   let pax = new Map<string, string>();
   let longName: string | undefined;
   let longLink: string | undefined;
-  let zeros = 0;
-  let entries = 0;
+  // The same checks as the torn-archive check on a stream: valid headers, a clean end.
+  const walk = new TarWalk();
   try {
     for (;;) {
       const at = r.offset;
       const h = await r.exactly(BLOCK);
       if (h.byteLength < BLOCK) {
         if (h.byteLength > 0) throw new TornArchive(`it ends inside a header, at byte ${r.offset}`);
-        throw new TornArchive(at === 0 ? "it is empty" : `it ends after ${entries} entries without the end-of-archive marker`);
+        // The walk has not ended, so this throws: empty, or no end-of-archive marker.
+        walk.end(at, 0);
       }
-      if (isZero(h)) {
-        if (++zeros === 2) return;
-        continue;
-      }
-      if (zeros > 0) throw new TornArchive(`a lone end-of-archive block at byte ${at - BLOCK} is followed by more entries`);
-      if (!validTarHeader(h)) {
-        throw new TornArchive(
-          entries === 0 ? "it is not a tar archive (the first header is not valid)" : `the header at byte ${at} is not valid`,
-        );
-      }
+      walk.header(h, r.offset);
+      if (walk.done) return;
+      if (isZero(h)) continue;
       const type = String.fromCharCode(h[156] as number);
       const size = entrySize(h);
       const padding = Math.ceil(size / BLOCK) * BLOCK - size;
@@ -154,8 +136,8 @@ export async function* tarEntries(input: ReadableStream<Uint8Array>): AsyncGener
         const body = await r.exactly(size);
         if (body.byteLength < size || (await r.skip(padding)) > 0) throw new TornArchive(`it ends inside a metadata header at byte ${at}`);
         if (type === "x") pax = paxRecords(body);
-        else if (type === "L") longName = cString(body);
-        else if (type === "K") longLink = cString(body);
+        else if (type === "L") longName = latin1(body, 0, body.byteLength);
+        else if (type === "K") longLink = latin1(body, 0, body.byteLength);
         continue;
       }
       if (type === "S") throw new TornArchive(`entry ${latin1(h, 0, 100)} is a GNU sparse file, which is not supported here`);
@@ -165,22 +147,21 @@ export async function* tarEntries(input: ReadableStream<Uint8Array>): AsyncGener
       const entry: TarHeader = {
         path: pax.get("path") ?? longName ?? (prefix ? `${prefix}/${name}` : name),
         type: type === "\0" || type === "7" ? "0" : type,
-        mode: octal(h, 100, 8) & 0o7777,
-        uid: num("uid", octal(h, 108, 8)),
-        gid: num("gid", octal(h, 116, 8)),
+        mode: numeric(h, 100, 8) & 0o7777,
+        uid: num("uid", numeric(h, 108, 8)),
+        gid: num("gid", numeric(h, 116, 8)),
         size: num("size", size),
-        mtime: Math.floor(num("mtime", octal(h, 136, 12))),
+        mtime: Math.floor(num("mtime", numeric(h, 136, 12))),
         linkpath: pax.get("linkpath") ?? longLink ?? latin1(h, 157, 100),
         uname: pax.get("uname") ?? latin1(h, 265, 32),
         gname: pax.get("gname") ?? latin1(h, 297, 32),
-        devmajor: octal(h, 329, 8),
-        devminor: octal(h, 337, 8),
+        devmajor: numeric(h, 329, 8),
+        devminor: numeric(h, 337, 8),
         xattrs: pax.size === 0 ? [] : [...pax].filter(([k]) => k.startsWith("SCHILY.xattr.") || k.startsWith("LIBARCHIVE.xattr.")),
       };
       if (pax.size > 0) pax = new Map();
       longName = undefined;
       longLink = undefined;
-      entries++;
       let left = entry.size;
       const read = async (max = 1024 * 1024) => {
         if (left === 0) return undefined;
@@ -202,15 +183,11 @@ export async function* tarEntries(input: ReadableStream<Uint8Array>): AsyncGener
 /** An entry's data as a stream (to inflate a gzip'd layer, say), pulled on demand. */
 export function entryStream(entry: TarEntry, head?: Uint8Array): ReadableStream<Uint8Array> {
   let first = head;
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        const c = first ?? (await entry.read());
-        first = undefined;
-        if (c) controller.enqueue(c);
-        else controller.close();
-      },
+  return pullStream({
+    async next() {
+      const c = first ?? (await entry.read());
+      first = undefined;
+      return c;
     },
-    { highWaterMark: 0 },
-  );
+  });
 }

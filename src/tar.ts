@@ -31,13 +31,18 @@ export function isZero(h: Uint8Array): boolean {
 }
 
 /** Octal, or GNU base-256 for sizes of 8 GiB and up. */
-export function entrySize(h: Uint8Array): number {
-  if (((h[124] as number) & 0x80) !== 0) {
+/** A numeric header field: octal, or GNU base-256 where the value outgrows it (sizes of 8 GiB and up). */
+export function numeric(h: Uint8Array, at: number, len: number): number {
+  if (((h[at] as number) & 0x80) !== 0) {
     let n = 0;
-    for (let i = 125; i < 136; i++) n = n * 256 + (h[i] as number);
+    for (let i = at + 1; i < at + len; i++) n = n * 256 + (h[i] as number);
     return n;
   }
-  return Number.parseInt(latin1(h, 124, 12).trim() || "0", 8);
+  return Number.parseInt(latin1(h, at, len).trim() || "0", 8) || 0;
+}
+
+export function entrySize(h: Uint8Array): number {
+  return numeric(h, 124, 12);
 }
 
 function entryName(h: Uint8Array): string {
@@ -53,7 +58,7 @@ export class TornArchive extends Error {}
  * The walk as a state machine over the archive's blocks: `header` says how many bytes of
  * data (padded to a block) follow, so callers can skip them by counting or by seeking.
  */
-class TarWalk {
+export class TarWalk {
   entries = 0;
   private zeros = 0;
   private ended = false;

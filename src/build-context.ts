@@ -8,26 +8,12 @@ import { UploadError } from "./errors.ts";
 import { flattened, planFlatten } from "./flatten.ts";
 import { indexArchive } from "./image-archive.ts";
 import { type Source, tornError } from "./source.ts";
-import { fromIterable, gunzip } from "./streams.ts";
+import { fromIterable, gunzip, rechunk } from "./streams.ts";
 import { TornArchive } from "./tar.ts";
 import { fileEntryHeader, padding } from "./tar-write.ts";
 
 /** Each stream chunk costs more than copying a few KiB: small entries travel together. */
 const GATHER = 256 * 1024;
-
-async function* gathered(parts: AsyncIterable<Uint8Array>, min: number): AsyncGenerator<Uint8Array> {
-  let held: Uint8Array[] = [];
-  let size = 0;
-  for await (const part of parts) {
-    held.push(part);
-    size += part.byteLength;
-    if (size < min) continue;
-    yield held.length === 1 ? (held[0] as Uint8Array) : Buffer.concat(held, size);
-    held = [];
-    size = 0;
-  }
-  if (size > 0) yield Buffer.concat(held, size);
-}
 
 /** Reads the image once to plan the flattening; the returned source writes the context on each open. */
 export async function dockerfileContext(source: Source, image: string, signal: AbortSignal): Promise<Source> {
@@ -58,7 +44,7 @@ export async function dockerfileContext(source: Source, image: string, signal: A
     yield* head;
     yield rootHeader;
     try {
-      yield* flattened(open, archive, plan, plan.bytes, source.label);
+      yield* flattened(open, archive, plan, source.label);
     } catch (e) {
       throw torn(e);
     }
@@ -72,7 +58,7 @@ export async function dockerfileContext(source: Source, image: string, signal: A
     gzipped: false,
     flattened: true,
     note: [source.note, xattrs].filter(Boolean).join("; ") || undefined,
-    open: () => fromIterable(gathered(context(), GATHER)),
+    open: () => rechunk(fromIterable(context()), GATHER),
   };
 }
 

@@ -106,14 +106,13 @@ function superseded(repeats: Map<string, number>, key: string, keptHere: boolean
 }
 
 /**
- * The second pass: the flattened root filesystem as a tar of exactly `declared` bytes
+ * The second pass: the flattened root filesystem as a tar of exactly `plan.bytes` bytes
  * (what the plan sized, then zeros), so it can sit in an outer tar whose header came first.
  */
 export async function* flattened(
   open: () => ReadableStream<Uint8Array>,
   archive: ImageArchive,
   plan: Plan,
-  declared: number,
   what: string,
 ): AsyncGenerator<Uint8Array> {
   const positions = new Map<string, number[]>();
@@ -126,7 +125,7 @@ export async function* flattened(
   let count = 0;
   const put = (bytes: Uint8Array) => {
     written += bytes.byteLength;
-    if (written > declared - 1024) throw changed(what);
+    if (written > plan.bytes - 1024) throw changed(what);
     return bytes;
   };
   for await (const outer of tarEntries(open())) {
@@ -169,5 +168,5 @@ export async function* flattened(
     }
   }
   if (count !== plan.entries) throw changed(what);
-  for (let left = declared - written; left > 0; left -= 1024 * 1024) yield new Uint8Array(Math.min(left, 1024 * 1024));
+  for (let left = plan.bytes - written; left > 0; left -= 1024 * 1024) yield new Uint8Array(Math.min(left, 1024 * 1024));
 }

@@ -23,16 +23,26 @@ export interface ImageArchive {
   xattrs: Xattrs;
 }
 
+function unusable(what: string): UploadError {
+  return new UploadError("INPUT", `the image archive's ${what} is missing or is not JSON`, {
+    hint: "save the image again (docker save -o FILE IMAGE) and pass that file",
+  });
+}
+
+/** A document the archive must hold: present, and a JSON object or array. */
+function doc(bytes: Uint8Array | undefined, what: string): Uint8Array {
+  if (!bytes) throw unusable(what);
+  return bytes;
+}
+
 function parse(bytes: Uint8Array | undefined, what: string): Record<string, unknown> {
   try {
-    const v = bytes && JSON.parse(Buffer.from(bytes).toString("utf8"));
+    const v = JSON.parse(Buffer.from(doc(bytes, what)).toString("utf8"));
     if (v && typeof v === "object") return v;
   } catch {
     // reported below
   }
-  throw new UploadError("INPUT", `the image archive's ${what} is missing or is not JSON`, {
-    hint: "save the image again (docker save -o FILE IMAGE) and pass that file",
-  });
+  throw unusable(what);
 }
 
 /** Which config and layers the archive's manifest names: docker save's manifest.json, else the OCI index. */
@@ -52,12 +62,8 @@ function resolveImage(docs: Map<string, Uint8Array>, aliases: Map<string, string
     const [m] = list as [{ Config: string; Layers: string[] }];
     return { config: name(m.Config), layers: (m.Layers ?? []).map(name) };
   }
-  const read = (digest: string) => {
-    const doc = docs.get(blobPath(digest));
-    if (!doc) throw parse(undefined, `blob ${digest}`);
-    return doc;
-  };
-  const all = imageManifests(parse(docs.get("index.json"), "index.json") && (docs.get("index.json") as Uint8Array), read);
+  const read = (digest: string) => doc(docs.get(blobPath(digest)), `blob ${digest}`);
+  const all = imageManifests(doc(docs.get("index.json"), "index.json"), read);
   if (all.length !== 1) {
     const have = [...new Set(all.map((m) => platformText(m.desc.platform)))].join(", ") || "none";
     throw new UploadError("INPUT", `the OCI layout holds ${all.length} images (${have}), and one is flattened at a time`, {

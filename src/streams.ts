@@ -208,27 +208,15 @@ export function abortable(input: ReadableStream<Uint8Array>, signal: AbortSignal
   const reader = input.getReader();
   const stop = () => reader.cancel(signal.reason).catch(() => {});
   signal.addEventListener("abort", stop, { once: true });
-  const settle = () => signal.removeEventListener("abort", stop);
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        const r = await reader.read().catch((e) => {
-          settle();
-          throw e;
-        });
-        if (signal.aborted) {
-          settle();
-          throw signal.reason;
-        }
-        if (!r.done) return controller.enqueue(r.value);
-        settle();
-        controller.close();
-      },
-      cancel(reason) {
-        settle();
-        return reader.cancel(reason);
-      },
+  return pullStream({
+    async next() {
+      const r = await reader.read();
+      if (signal.aborted) throw signal.reason;
+      return r.done ? undefined : r.value;
     },
-    { highWaterMark: 0 },
-  );
+    release: (reason) => {
+      signal.removeEventListener("abort", stop);
+      return reader.cancel(reason).catch(() => {});
+    },
+  });
 }

@@ -7,6 +7,12 @@ export interface Measured {
   cpuSeconds: number;
   /** Peak of the summed VmRSS of the command and all its descendants (a pipeline is all its parts). */
   peakRss: number;
+  /**
+   * Peak of the summed RssAnon: the memory the programs allocate, without the pages of
+   * their executables. The ~110 MB binary's mapped pages vary by ±2 MiB between runs and
+   * builds of the same code, which is noise to a comparison of two pipelines.
+   */
+  peakAnon: number;
   code: number;
   stdout: string;
   stderr: string;
@@ -26,13 +32,15 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
-function treeRss(root: number): number {
-  let total = 0;
+function treeRss(root: number): { rss: number; anon: number } {
+  const total = { rss: 0, anon: 0 };
   const stack = [root];
   while (stack.length) {
     const pid = stack.pop() as number;
     try {
-      total += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024;
+      const status = readFileSync(`/proc/${pid}/status`, "utf8");
+      total.rss += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+      total.anon += Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
     } catch {
       // gone
     }
@@ -47,12 +55,16 @@ export async function measure(cmd: string[], env: Record<string, string | undefi
   const out = new Response(proc.stdout).text();
   const err = new Response(proc.stderr).text();
   let peakRss = 0;
+  let peakAnon = 0;
+  // Often enough to catch the peak of a run that lasts under a second.
   const timer = setInterval(() => {
-    peakRss = Math.max(peakRss, treeRss(proc.pid));
-  }, 100);
+    const now = treeRss(proc.pid);
+    peakRss = Math.max(peakRss, now.rss);
+    peakAnon = Math.max(peakAnon, now.anon);
+  }, 20);
   const code = await proc.exited;
   clearInterval(timer);
   const seconds = (performance.now() - started) / 1000;
   const cpuSeconds = Number(proc.resourceUsage()?.cpuTime.total ?? 0) / 1e6;
-  return { seconds, cpuSeconds, peakRss, code, stdout: await out, stderr: await err };
+  return { seconds, cpuSeconds, peakRss, peakAnon, code, stdout: await out, stderr: await err };
 }

@@ -155,7 +155,7 @@ for (let r = 0; r < runs; r++) {
       res.m.id === "e" ? 0 : res.m.id === "d" ? JSON.parse(run.stdout).bytesOut : ((await server.state()).uploads[0]?.gzipBytes ?? 0);
     res.runs.push({ ...run, bytesOut });
     console.error(
-      `bench: ${res.m.label}: ${run.seconds.toFixed(1)} s, ${run.cpuSeconds.toFixed(1)} s CPU, ${(run.peakRss / 1048576).toFixed(0)} MiB`,
+      `bench: ${res.m.label}: ${run.seconds.toFixed(1)} s, ${run.cpuSeconds.toFixed(1)} s CPU, ${(run.peakRss / 1048576).toFixed(0)} MiB (anon ${(run.peakAnon / 1048576).toFixed(0)})`,
     );
   }
 }
@@ -169,14 +169,15 @@ const mbps = (res: Result) => bytesIn / 1e6 / median(res.runs.map((x) => x.secon
 const find = (id: string) => results.find((x) => x.m.id === id);
 
 console.log(`\nArchive: ${archive} (${(bytesIn / 1048576).toFixed(0)} MiB), ${jobs} cores, median of ${runs} run(s)\n`);
-console.log("| method | MB/s (input) | CPU s | compressed MiB | peak RSS MiB |");
-console.log("|---|---|---|---|---|");
+console.log("| method | MB/s (input) | CPU s | compressed MiB | peak RSS MiB | peak anon MiB |");
+console.log("|---|---|---|---|---|---|");
 for (const res of results) {
   const out = median(res.runs.map((x) => x.bytesOut));
   const rss = Math.max(...res.runs.map((x) => x.peakRss));
+  const anon = Math.max(...res.runs.map((x) => x.peakAnon));
   const cpu = median(res.runs.map((x) => x.cpuSeconds));
   console.log(
-    `| ${res.m.label.replaceAll("|", "\\|")} | ${mbps(res).toFixed(1)} | ${cpu.toFixed(1)} | ${(out / 1048576).toFixed(1)} | ${(rss / 1048576).toFixed(0)} |`,
+    `| ${res.m.label.replaceAll("|", "\\|")} | ${mbps(res).toFixed(1)} | ${cpu.toFixed(1)} | ${(out / 1048576).toFixed(1)} | ${(rss / 1048576).toFixed(0)} | ${(anon / 1048576).toFixed(0)} |`,
   );
 }
 /**
@@ -200,11 +201,16 @@ if (a) {
   const [dctx, dimg, e] = [find("a-docker-ctx"), find("a-docker"), find("e")];
   if (dctx && dimg) printRatio("a-docker-ctx/a-docker (dockerfile context vs image, from the engine)", dctx, dimg);
   if (dctx && e) printRatio("a-docker-ctx/e (two saves + upload vs one export alone)", dctx, e);
-  const [s, s0] = [find("a-stdin"), find("a0-stdin")];
-  if (s && s0) printRatio("a-stdin/a0-stdin", s, s0);
-  const b = find("b");
-  if (b) console.log(`a/b compressed size: ${(median(a.runs.map((x) => x.bytesOut)) / median(b.runs.map((x) => x.bytesOut))).toFixed(4)}`);
+  for (const id of ["b", "a0"]) {
+    const other = find(id);
+    if (other)
+      console.log(
+        `a/${id} compressed size: ${(median(a.runs.map((x) => x.bytesOut)) / median(other.runs.map((x) => x.bytesOut))).toFixed(4)}`,
+      );
+  }
 }
+const [s, s0] = [find("a-stdin"), find("a0-stdin")];
+if (s && s0) printRatio("a-stdin/a0-stdin", s, s0);
 
 if (has("verify")) {
   // The discarding server proves nothing about content: check once against the verifying one.

@@ -8,13 +8,14 @@ import type { Endpoint } from "./config.ts";
 import { type ErrorContext, toUploadError, UploadError } from "./errors.ts";
 import { type GzipOptions, gzip } from "./gzip.ts";
 import type { FormShape } from "./options.ts";
+import { Recycler } from "./recycle.ts";
 import { type Source, tornError } from "./source.ts";
-import { abortable, base64, collectGarbage, count, type Meter, rechunk, sha256 } from "./streams.ts";
+import { abortable, base64, count, type Meter, rechunk, sha256, spend, tap } from "./streams.ts";
 import { checkGzippedTar, checkTar, checkTarFile, type Torn } from "./tar.ts";
 
 export const LOCAL: ErrorContext = { kind: "local" };
 
-/** 8 blocks of input: the GC cadence that held peak RSS flat at 1 and 4 GiB. */
+/** 8 blocks of garbage: the GC cadence that held peak RSS flat at 1 and 4 GiB. */
 const GC_EVERY = 16 * 1024 * 1024;
 
 /** Bun's fetch pays ~0.1 ms per chunk: at 512 KiB and up that is under 1 % of the upload. */
@@ -48,9 +49,15 @@ export interface UploadResult {
 
 /**
  * Everything on our side of the socket: source → tar check → gzip (unless the source is
- * gzip already) → base64 for the [OH] form → counted and hashed as sent.
+ * gzip already) → base64 for the [OH] form → counted and hashed as sent. Each chunk is
+ * given to `recycler` once it is spent.
  */
-export function contextBody(req: UploadRequest, progress: Progress, onDigest: (hex: string) => void): ReadableStream<Uint8Array> {
+export function contextBody(
+  req: UploadRequest,
+  progress: Progress,
+  onDigest: (hex: string) => void,
+  recycler = new Recycler(GC_EVERY),
+): ReadableStream<Uint8Array> {
   progress.read.bytes = 0;
   progress.sent.bytes = 0;
   const { source } = req;
@@ -58,13 +65,11 @@ export function contextBody(req: UploadRequest, progress: Progress, onDigest: (h
   let gz: ReadableStream<Uint8Array>;
   if (source.gzipped) gz = checkGzippedTar(count(source.open(), progress.read), torn);
   // A file's blocks are read by the Workers: its headers are walked on disk at the end.
-  else if (source.file) gz = gzip({ file: source.file }, req.gzip, progress.read);
-  else gz = gzip(checkTar(source.open(), torn), req.gzip, progress.read);
+  else gz = gzip(source.file ? { file: source.file } : checkTar(source.open(), torn), req.gzip, progress.read, recycler);
   if (source.kind === "file") gz = unchanged(gz, progress.read, source, torn);
-  gz = collectGarbage(gz, progress.read, GC_EVERY);
   if (req.output) gz = writeAlong(gz, req.output);
-  const encoded = req.form === "openhands" ? base64(gz) : gz;
-  return count(sha256(rechunk(encoded, SEND_CHUNK), onDigest), progress.sent);
+  const encoded = req.form === "openhands" ? base64(gz, recycler) : gz;
+  return spend(count(sha256(rechunk(encoded, SEND_CHUNK, recycler), onDigest), progress.sent), recycler);
 }
 
 /**
@@ -72,17 +77,17 @@ export function contextBody(req: UploadRequest, progress: Progress, onDigest: (h
  * torn image: fail before the closing boundary, so the server starts no build from it.
  */
 function unchanged(input: ReadableStream<Uint8Array>, read: Meter, source: Source, torn: Torn): ReadableStream<Uint8Array> {
-  return input.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      flush() {
-        if (source.size !== undefined && read.bytes !== source.size) {
-          throw new UploadError("INPUT", `${source.label} changed while it was read: ${read.bytes} bytes read, ${source.size} expected`, {
-            hint: "wait until whatever writes the archive has finished, then run again",
-          });
-        }
-        if (source.file) checkTarFile(source.file, read.bytes, torn);
-      },
-    }),
+  return tap(
+    input,
+    () => {},
+    () => {
+      if (source.size !== undefined && read.bytes !== source.size) {
+        throw new UploadError("INPUT", `${source.label} changed while it was read: ${read.bytes} bytes read, ${source.size} expected`, {
+          hint: "wait until whatever writes the archive has finished, then run again",
+        });
+      }
+      if (source.file) checkTarFile(source.file, read.bytes, torn);
+    },
   );
 }
 
@@ -106,7 +111,7 @@ function writeAlong(input: ReadableStream<Uint8Array>, path: string): ReadableSt
         }
       },
       async transform(chunk, controller) {
-        // A copy: a later stage hands the chunk's buffer to the hashing Worker.
+        // A copy: the writer may still hold it when the chunk is spent and its buffer refilled.
         await sink?.write(chunk.slice());
         controller.enqueue(chunk);
       },

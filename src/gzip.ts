@@ -2,8 +2,10 @@ import { closeSync, openSync } from "node:fs";
 import { Readable } from "node:stream";
 import { createGzip } from "node:zlib";
 import { WorkerPool } from "./gzip-pool.ts";
-import type { GzipDone, GzipJob } from "./gzip-worker.ts";
+import type { BlockJob, GzipDone } from "./gzip-worker.ts";
 import type { GzipMode } from "./options.ts";
+import { Recycler } from "./recycle.ts";
+import { storedSize } from "./stored.ts";
 import { count, type Meter, pullStream } from "./streams.ts";
 
 export interface GzipOptions {
@@ -23,27 +25,45 @@ export const DEFAULT_BLOCK_SIZE = 2 * 1024 * 1024;
  */
 export type TarInput = ReadableStream<Uint8Array> | { file: string };
 
-/** Counts uncompressed bytes into `read` as they are taken from the input. */
-export function gzip(input: TarInput, opts: GzipOptions, read: Meter = { bytes: 0 }): ReadableStream<Uint8Array> {
-  if (opts.mode === "parallel") return parallelGzip(input instanceof ReadableStream ? streamFeed(input) : fileFeed(input.file), opts, read);
-  return singleGzip(count(input instanceof ReadableStream ? input : Bun.file(input.file).stream(), read), opts.level);
+/**
+ * Counts uncompressed bytes into `read` as they are taken from the input. In "parallel"
+ * mode a stored member is its block's buffer and a compressed one has a buffer of its
+ * own: `recycler` gets the pool, so a spent block buffer takes a later block instead of
+ * fresh memory, and a spent compressed member is freed at once.
+ */
+export function gzip(
+  input: TarInput,
+  opts: GzipOptions,
+  read: Meter = { bytes: 0 },
+  recycler = new Recycler(Infinity),
+): ReadableStream<Uint8Array> {
+  if (opts.mode === "single")
+    return singleGzip(count(input instanceof ReadableStream ? input : Bun.file(input.file).stream(), read), opts.level);
+  const feed = input instanceof ReadableStream ? streamFeed(input, recycler) : fileFeed(input.file);
+  return parallelGzip(feed, opts, read, recycler);
 }
 
-/** Where blocks come from: it turns an empty, recycled buffer into a job for a Worker. */
+/** Where blocks come from: jobs for the Workers, in input order. */
 interface Feed {
-  /** The job for the next block, or undefined when the input has ended. */
-  next(block: Uint8Array): Promise<Omit<GzipJob, "id" | "level"> | undefined>;
+  /**
+   * The job for the next block of `size` bytes, or undefined when the input has ended.
+   * `buffer()` gives a block buffer to fill now; a job without one (a file's) gets it when
+   * a Worker takes the job, so blocks that wait for a Worker hold no memory.
+   */
+  next(size: number, buffer: () => Uint8Array): Promise<BlockJob | undefined>;
   close(reason?: unknown): void;
 }
 
-function streamFeed(input: ReadableStream<Uint8Array>): Feed {
+/** Source chunks are copied into block buffers, and spent once copied whole. */
+function streamFeed(input: ReadableStream<Uint8Array>, recycler: Recycler): Feed {
   const reader = input.getReader();
   let leftover: Uint8Array | undefined;
   let ended = false;
   return {
-    async next(block) {
+    async next(size, buffer) {
+      let block: Uint8Array | undefined;
       let filled = 0;
-      while (filled < block.byteLength && !ended) {
+      while (filled < size && !ended) {
         let chunk = leftover;
         leftover = undefined;
         if (!chunk) {
@@ -54,12 +74,14 @@ function streamFeed(input: ReadableStream<Uint8Array>): Feed {
           }
           chunk = r.value;
         }
-        const take = Math.min(chunk.byteLength, block.byteLength - filled);
+        const take = Math.min(chunk.byteLength, size - filled);
+        block ??= buffer();
         block.set(chunk.subarray(0, take), filled);
         filled += take;
         if (take < chunk.byteLength) leftover = chunk.subarray(take);
+        else recycler.spent(chunk);
       }
-      return filled > 0 ? { data: block, length: filled } : undefined;
+      return block && filled > 0 ? { data: block, length: filled } : undefined;
     },
     close(reason) {
       reader.cancel(reason).catch(() => {});
@@ -76,10 +98,10 @@ function fileFeed(path: string): Feed {
   let fd: number | undefined;
   let position = 0;
   return {
-    async next(block) {
+    async next(size) {
       fd ??= openSync(path, "r");
-      const job = { data: block, file: { fd, position } };
-      position += block.byteLength;
+      const job = { file: { fd, position, size } };
+      position += size;
       return job;
     },
     close() {
@@ -95,8 +117,9 @@ function fileFeed(path: string): Feed {
  * 2 * jobs + 2 blocks are in flight, so memory is bounded whatever the input size, and a
  * slow consumer stops the reads, which stops the producer through pipe backpressure.
  */
-function parallelGzip(feed: Feed, opts: Omit<GzipOptions, "mode">, read: Meter): ReadableStream<Uint8Array> {
-  const pool = new WorkerPool(opts.jobs, opts.level);
+function parallelGzip(feed: Feed, opts: Omit<GzipOptions, "mode">, read: Meter, recycler: Recycler): ReadableStream<Uint8Array> {
+  const pool = new WorkerPool(opts.jobs, opts.level, storedSize(opts.blockSize));
+  recycler.adopt(pool);
   const inFlight: Promise<GzipDone>[] = [];
   const maxInFlight = 2 * opts.jobs + 2;
   let ended = false;
@@ -106,10 +129,8 @@ function parallelGzip(feed: Feed, opts: Omit<GzipOptions, "mode">, read: Meter):
 
   async function fill(): Promise<void> {
     while (!ended && inFlight.length < maxInFlight) {
-      const block = pool.buffer(opts.blockSize);
-      const job = await feed.next(block);
+      const job = await feed.next(opts.blockSize, () => pool.buffer());
       if (!job) {
-        pool.recycle(block);
         ended = true;
         return;
       }
@@ -127,9 +148,12 @@ function parallelGzip(feed: Feed, opts: Omit<GzipOptions, "mode">, read: Meter):
         const next = inFlight.shift();
         if (!next) break;
         const { out, length } = await next;
-        if (sawEnd) continue;
+        const dropped = sawEnd || length === 0;
         if (length < opts.blockSize) ended = sawEnd = true;
-        if (length === 0) continue;
+        if (dropped) {
+          pool.take(out);
+          continue;
+        }
         read.bytes += length;
         emitted++;
         return out;

@@ -1,4 +1,5 @@
 /** Small stream stages that sit between the big ones, and the one way a stage is pulled. */
+import type { Recycler } from "./recycle.ts";
 
 export interface Meter {
   bytes: number;
@@ -59,74 +60,57 @@ export function pullStream(p: Puller): PullStream {
   return Object.assign(stream, { stop: (reason?: unknown) => void finish(reason) });
 }
 
-/** Counts bytes as they pass; the counter is read by progress reporting. */
-export function count(input: ReadableStream<Uint8Array>, meter: Meter): ReadableStream<Uint8Array> {
-  return input.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        meter.bytes += chunk.byteLength;
-        controller.enqueue(chunk);
-      },
-    }),
-  );
+/**
+ * Looks at each chunk as it passes, then at the end (which may throw to fail the stream).
+ * Pulled, unlike a TransformStream, which reads a chunk or two ahead: every chunk held
+ * between the compressor and the socket is a block buffer not yet free to refill.
+ */
+export function tap(
+  input: ReadableStream<Uint8Array>,
+  onChunk: (chunk: Uint8Array) => void,
+  onEnd?: () => void,
+): ReadableStream<Uint8Array> {
+  const reader = input.getReader();
+  return pullStream({
+    async next() {
+      const r = await reader.read();
+      if (r.done) {
+        onEnd?.();
+        return undefined;
+      }
+      onChunk(r.value);
+      return r.value;
+    },
+    release: (reason) => reader.cancel(reason).catch(() => {}),
+  });
 }
 
-/** Chunks the hashing Worker may hold at once: it hashes one while the next crosses over. */
-const HASH_AHEAD = 2;
-
-/** A chunk that owns its whole buffer can be transferred; any other is copied into one that does. */
-function exclusive(chunk: Uint8Array): Uint8Array {
-  return chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer
-    ? chunk
-    : chunk.slice();
+/** Counts bytes as they pass; the counter is read by progress reporting. */
+export function count(input: ReadableStream<Uint8Array>, meter: Meter): ReadableStream<Uint8Array> {
+  return tap(input, (chunk) => {
+    meter.bytes += chunk.byteLength;
+  });
 }
 
 /**
- * Hashes what passes, so the summary can name the digest of exactly what was sent. The
- * hashing runs in a Worker (on stored, already-compressed data it was a third of the main
- * thread's time): each chunk is transferred there and back, in order, never copied.
+ * Hashes what passes, so the summary can name the digest of exactly what was sent. On
+ * the main thread: with block buffers reused it has the time, and a hashing Worker costs
+ * its own heap (README, Performance).
  */
 export function sha256(input: ReadableStream<Uint8Array>, onDigest: (hex: string) => void): ReadableStream<Uint8Array> {
-  const reader = input.getReader();
-  const worker = new Worker(new URL("./hash-worker.ts", import.meta.url).href, { smol: true } as WorkerOptions);
-  const waiting: Array<{ resolve: (v: Uint8Array | string) => void; reject: (e: unknown) => void }> = [];
-  worker.onmessage = (event: MessageEvent<Uint8Array | string>) => waiting.shift()?.resolve(event.data);
-  worker.onerror = (event) => {
-    for (const w of waiting.splice(0)) w.reject(new Error(`sha256 worker failed: ${event.message}`));
-  };
-  const ask = (message: Uint8Array | "end") =>
-    new Promise<Uint8Array | string>((resolve, reject) => {
-      waiting.push({ resolve, reject });
-      if (message === "end") worker.postMessage(message);
-      else worker.postMessage(message, [message.buffer as ArrayBuffer]);
-    });
-  const ahead: Array<Promise<Uint8Array | string>> = [];
-  let ended = false;
-  return pullStream({
-    async next() {
-      while (!ended && ahead.length < HASH_AHEAD) {
-        const r = await reader.read();
-        if (r.done) ended = true;
-        else ahead.push(ask(exclusive(r.value)));
-      }
-      const next = ahead.shift();
-      if (next) return (await next) as Uint8Array;
-      onDigest((await ask("end")) as string);
-      worker.terminate();
-      return undefined;
-    },
-    release: (reason) => {
-      worker.terminate();
-      return reader.cancel(reason).catch(() => {});
-    },
-  });
+  const hasher = new Bun.CryptoHasher("sha256");
+  return tap(
+    input,
+    (chunk) => hasher.update(chunk),
+    () => onDigest(hasher.digest("hex")),
+  );
 }
 
 /**
  * Merges small chunks into ones of at least `min` bytes. Bun's fetch sends each chunk as
  * one HTTP chunk with a fixed cost, so 16 KiB chunks run at a tenth of 1 MiB ones.
  */
-export function rechunk(input: ReadableStream<Uint8Array>, min: number): ReadableStream<Uint8Array> {
+export function rechunk(input: ReadableStream<Uint8Array>, min: number, recycler?: Recycler): ReadableStream<Uint8Array> {
   const reader = input.getReader();
   return pullStream({
     async next() {
@@ -139,14 +123,17 @@ export function rechunk(input: ReadableStream<Uint8Array>, min: number): Readabl
         size += value.byteLength;
       }
       if (size === 0) return undefined;
-      return parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts, size);
+      if (parts.length === 1) return parts[0];
+      const merged = Buffer.concat(parts, size);
+      for (const part of parts) recycler?.spent(part);
+      return merged;
     },
     release: (reason) => reader.cancel(reason).catch(() => {}),
   });
 }
 
 /** Base64 text of the stream ([OH] form), 3-byte groups carried across chunk edges. */
-export function base64(input: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+export function base64(input: ReadableStream<Uint8Array>, recycler: Recycler): ReadableStream<Uint8Array> {
   let rest: Uint8Array = new Uint8Array(0);
   return input.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
@@ -155,6 +142,7 @@ export function base64(input: ReadableStream<Uint8Array>): ReadableStream<Uint8A
         const whole = all.length - (all.length % 3);
         rest = Uint8Array.prototype.slice.call(all, whole);
         if (whole > 0) controller.enqueue(Buffer.from(all.subarray(0, whole).toString("base64"), "latin1"));
+        recycler.spent(chunk);
       },
       flush(controller) {
         if (rest.length) controller.enqueue(Buffer.from(Buffer.from(rest).toString("base64"), "latin1"));
@@ -164,23 +152,23 @@ export function base64(input: ReadableStream<Uint8Array>): ReadableStream<Uint8A
 }
 
 /**
- * JSC frees big ArrayBuffers only when it collects, and on its own schedule lets spent
- * blocks and members pile up: a full GC per `every` bytes read keeps peak RSS flat
- * (measured in README's Performance section) for about 1 % of the time.
+ * The stage the consumer reads. A chunk is spent once the consumer asks for the next one:
+ * Bun's fetch copies each chunk into its send buffer as it writes it, before it reads on
+ * (test/fetch-copies.test.ts holds it to that).
  */
-export function collectGarbage(input: ReadableStream<Uint8Array>, read: Meter, every: number): ReadableStream<Uint8Array> {
-  let next = every;
-  return input.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        if (read.bytes >= next) {
-          next = read.bytes + every;
-          Bun.gc(true);
-        }
-        controller.enqueue(chunk);
-      },
-    }),
-  );
+export function spend(input: ReadableStream<Uint8Array>, recycler: Recycler): ReadableStream<Uint8Array> {
+  const reader = input.getReader();
+  let last: Uint8Array | undefined;
+  return pullStream({
+    async next() {
+      // Before reading on: the read makes the compressor want a buffer, and this may be it.
+      if (last) recycler.spent(last);
+      const r = await reader.read();
+      last = r.done ? undefined : r.value;
+      return last;
+    },
+    release: (reason) => reader.cancel(reason).catch(() => {}),
+  });
 }
 
 /** A web stream over an async iterable (tar-fs gives a streamx stream), pulled on demand. */

@@ -1,9 +1,9 @@
-import { renameSync, rmSync } from "node:fs";
-import type { FileSink } from "bun";
 /**
  * What is sent: the source's tar, checked as it passes, compressed (unless it is gzip
  * already), base64'd for the [OH] form, counted and hashed; and the dry run that drains it.
  */
+import { renameSync, rmSync } from "node:fs";
+import type { FileSink } from "bun";
 import type { Endpoint } from "./config.ts";
 import { type ErrorContext, toUploadError, UploadError } from "./errors.ts";
 import { type GzipOptions, gzip } from "./gzip.ts";

@@ -9,8 +9,8 @@ import { flattened, planFlatten } from "./flatten.ts";
 import { indexArchive } from "./image-archive.ts";
 import { type Source, tornError } from "./source.ts";
 import { fromIterable, gunzip, rechunk } from "./streams.ts";
-import { TornArchive } from "./tar.ts";
-import { fileEntryHeader, padding } from "./tar-write.ts";
+import { padding, TornArchive } from "./tar.ts";
+import { fileEntryHeader } from "./tar-write.ts";
 
 /** Each stream chunk costs more than copying a few KiB: small entries travel together. */
 const GATHER = 256 * 1024;

@@ -7,8 +7,9 @@
 import { UploadError } from "./errors.ts";
 import type { ImageArchive } from "./image-archive.ts";
 import { blobKind, clean, emitted, FILE, head, type LayerIndex, LINK, layerTar, linkOf, OPAQUE, OTHER, WHITEOUT } from "./layers.ts";
+import { padding } from "./tar.ts";
 import { tarEntries } from "./tar-read.ts";
-import { padding, tarHeader } from "./tar-write.ts";
+import { tarHeader } from "./tar-write.ts";
 
 /** Files up to this size go out with their header in one chunk. */
 const SMALL = 64 * 1024;
@@ -81,7 +82,7 @@ export function planFlatten(archive: ImageArchive): Plan {
       if (t === undefined) continue;
       const key = `${pos}\0${target}`;
       // Renamed headers may need pax records the sized ones did not: room for one more.
-      const slack = 1024 + Math.ceil(p.length / 512) * 512;
+      const slack = 1024 + p.length + padding(p.length);
       if (!renames.has(key)) {
         renames.set(key, p);
         bytes += (sizes[t] as number) - (sizes[i] as number) + slack;

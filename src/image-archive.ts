@@ -29,7 +29,7 @@ function unusable(what: string): UploadError {
   });
 }
 
-/** A document the archive must hold: present, and a JSON object or array. */
+/** A document the archive must hold: absent, it is refused in the same words as one that is not JSON. */
 function doc(bytes: Uint8Array | undefined, what: string): Uint8Array {
   if (!bytes) throw unusable(what);
   return bytes;

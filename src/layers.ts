@@ -4,8 +4,9 @@
  */
 import { posix } from "node:path";
 import { gunzip } from "./streams.ts";
+import { padding } from "./tar.ts";
 import { entryStream, type TarEntry, type TarHeader, tarEntries } from "./tar-read.ts";
-import { headerLength, padding } from "./tar-write.ts";
+import { headerLength } from "./tar-write.ts";
 
 export const DIR = 0;
 export const FILE = 1;

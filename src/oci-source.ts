@@ -9,7 +9,7 @@ import { UploadError } from "./errors.ts";
 import { type BlobReader, blobPath, type Platform, platformsOf, platformText, readRange, type Selection, selectPlatform } from "./oci.ts";
 import type { Source } from "./source.ts";
 import { fromIterable, pullStream } from "./streams.ts";
-import { type Entry, listEntries } from "./tar.ts";
+import { type Entry, listEntries, padding } from "./tar.ts";
 import { fileEntryHeader } from "./tar-write.ts";
 
 function layoutError(message: string): UploadError {
@@ -89,7 +89,7 @@ export function ociArchive(path: string, size: number, platform: Platform | unde
   const tail = Buffer.concat([
     fileEntryHeader("index.json", only.index.byteLength),
     only.index,
-    Buffer.alloc((512 - (only.index.byteLength % 512)) % 512),
+    Buffer.alloc(padding(only.index.byteLength)),
     Buffer.alloc(1024),
   ]);
   return {

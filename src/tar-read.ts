@@ -4,9 +4,7 @@
  * kept as latin1 strings, one character a byte, so any name survives a round trip.
  */
 import { pullStream } from "./streams.ts";
-import { entrySize, isZero, latin1, numeric, TarWalk, TornArchive } from "./tar.ts";
-
-const BLOCK = 512;
+import { BLOCK, entrySize, isZero, latin1, numeric, padding, TarWalk, TornArchive } from "./tar.ts";
 
 /** pax/GNU metadata larger than this is not metadata: an archive that claims so is refused. */
 const META_CAP = 1024 * 1024;
@@ -130,11 +128,11 @@ export async function* tarEntries(input: ReadableStream<Uint8Array>): AsyncGener
       if (isZero(h)) continue;
       const type = String.fromCharCode(h[156] as number);
       const size = entrySize(h);
-      const padding = Math.ceil(size / BLOCK) * BLOCK - size;
       if ("xgLK".includes(type)) {
         if (size > META_CAP) throw new TornArchive(`a ${size}-byte metadata header at byte ${at} is not believable`);
         const body = await r.exactly(size);
-        if (body.byteLength < size || (await r.skip(padding)) > 0) throw new TornArchive(`it ends inside a metadata header at byte ${at}`);
+        if (body.byteLength < size || (await r.skip(padding(size))) > 0)
+          throw new TornArchive(`it ends inside a metadata header at byte ${at}`);
         if (type === "x") pax = paxRecords(body);
         else if (type === "L") longName = latin1(body, 0, body.byteLength);
         else if (type === "K") longLink = latin1(body, 0, body.byteLength);
@@ -171,7 +169,7 @@ export async function* tarEntries(input: ReadableStream<Uint8Array>): AsyncGener
         return c;
       };
       yield Object.assign(entry, { read });
-      const missing = await r.skip(left + Math.ceil(entry.size / BLOCK) * BLOCK - entry.size);
+      const missing = await r.skip(left + padding(entry.size));
       if (missing > 0) throw new TornArchive(`it ends inside entry ${entry.path}`);
       left = 0;
     }

@@ -3,9 +3,9 @@
  * they do not (long names and links, large sizes and ids, extended attributes). Strings
  * are latin1, a character a byte, as tar-read gives them.
  */
+import { BLOCK, padding } from "./tar.ts";
 import type { TarHeader } from "./tar-read.ts";
 
-const BLOCK = 512;
 const MAX_OCTAL_8 = 0o7777777;
 const MAX_OCTAL_12 = 0o77777777777;
 
@@ -87,7 +87,7 @@ export function tarHeader(f: HeaderFields): Uint8Array {
   const main = block(f, f.type, f.size);
   if (records.length === 0) return main;
   const body = paxBody(records);
-  const padded = Math.ceil(body.byteLength / BLOCK) * BLOCK;
+  const padded = body.byteLength + padding(body.byteLength);
   const out = new Uint8Array(BLOCK + padded + BLOCK);
   const base = f.path.replace(/\/$/, "").split("/").pop() ?? "";
   out.set(block({ ...f, path: `PaxHeaders/${base.slice(0, 80)}`, linkpath: "", mode: 0o644 }, "x", body.byteLength));
@@ -99,12 +99,9 @@ export function tarHeader(f: HeaderFields): Uint8Array {
 /** How many bytes tarHeader writes for these fields, without writing them. */
 export function headerLength(f: HeaderFields): number {
   const records = paxNeeded(f);
-  return records.length === 0 ? BLOCK : 2 * BLOCK + Math.ceil(paxBody(records).byteLength / BLOCK) * BLOCK;
-}
-
-/** Zero bytes to pad data of `size` to a whole block. */
-export function padding(size: number): number {
-  return Math.ceil(size / BLOCK) * BLOCK - size;
+  if (records.length === 0) return BLOCK;
+  const body = paxBody(records).byteLength;
+  return 2 * BLOCK + body + padding(body);
 }
 
 /** A regular file entry we write ourselves (the Dockerfile, the root filesystem's tar). */

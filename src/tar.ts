@@ -7,7 +7,12 @@
 import { closeSync, openSync, readSync } from "node:fs";
 import type { UploadError } from "./errors.ts";
 
-const BLOCK = 512;
+export const BLOCK = 512;
+
+/** Zero bytes that pad data of `size` to a whole block. */
+export function padding(size: number): number {
+  return Math.ceil(size / BLOCK) * BLOCK - size;
+}
 
 /** A tar header's checksum counts its own field as spaces (POSIX ustar). */
 export function validTarHeader(h: Uint8Array): boolean {
@@ -30,7 +35,6 @@ export function isZero(h: Uint8Array): boolean {
   return true;
 }
 
-/** Octal, or GNU base-256 for sizes of 8 GiB and up. */
 /** A numeric header field: octal, or GNU base-256 where the value outgrows it (sizes of 8 GiB and up). */
 export function numeric(h: Uint8Array, at: number, len: number): number {
   if (((h[at] as number) & 0x80) !== 0) {
@@ -83,7 +87,7 @@ export class TarWalk {
     const size = entrySize(h);
     this.entries++;
     this.current = { name: entryName(h), size };
-    return Math.ceil(size / BLOCK) * BLOCK;
+    return size + padding(size);
   }
 
   /** The stream ended after `total` bytes, `missing` of them short of the current entry. */
@@ -253,7 +257,7 @@ export function listEntries(path: string, size: number): Entry[] {
       if (readSync(fd, h, 0, BLOCK, at) < BLOCK || isZero(h) || !validTarHeader(h)) break;
       const dataStart = at + BLOCK;
       const length = entrySize(h);
-      const end = dataStart + Math.ceil(length / BLOCK) * BLOCK;
+      const end = dataStart + length + padding(length);
       const type = String.fromCharCode(h[156] as number);
       start ??= at;
       if (type === "L" || type === "x") {

@@ -2,7 +2,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { pack } from "tar-stream";
+import { type Header, pack } from "tar-stream";
 import type { ServerConfig, ServerState } from "./server.ts";
 
 export const ROOT = resolve(import.meta.dir, "..");
@@ -158,12 +158,23 @@ export async function processesMatching(pattern: string): Promise<string[]> {
 
 /** A small tar archive in memory, as tar-stream (not our code) writes it. */
 export async function tarOf(files: Record<string, Uint8Array | string>): Promise<Uint8Array> {
+  const entries = Object.entries(files).map(([name, body]) => ({ name, body: typeof body === "string" ? body : Buffer.from(body) }));
+  return new Uint8Array(await packTar(entries));
+}
+
+export type TarSpec = Partial<Header> & { name: string; body?: string | Buffer };
+
+/** A tar written by tar-stream, not by our code, from these entries in order. */
+export async function packTar(entries: TarSpec[]): Promise<Buffer> {
   const p = pack();
-  for (const [name, body] of Object.entries(files)) p.entry({ name }, typeof body === "string" ? body : Buffer.from(body));
+  for (const { body, ...header } of entries) {
+    if (body === undefined) p.entry(header);
+    else p.entry(header, body);
+  }
   p.finalize();
   const parts: Buffer[] = [];
   for await (const chunk of p as unknown as AsyncIterable<Buffer>) parts.push(chunk);
-  return new Uint8Array(Buffer.concat(parts));
+  return Buffer.concat(parts);
 }
 
 /** Samples a child's resident memory until it exits (Linux /proc). */

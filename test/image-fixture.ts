@@ -4,19 +4,22 @@
  * Dockerfile must set again. `docker load` takes it as is, so the tests need no registry.
  */
 import { createHash } from "node:crypto";
-import { type Header, pack } from "tar-stream";
-
-type Entry = Partial<Header> & { name: string; body?: string | Buffer };
+import { packTar, type TarSpec } from "./helpers.ts";
 
 const LONG_DIR = `usr/share/${"d".repeat(120)}`;
 export const LONG_NAME = `${LONG_DIR}/${"f".repeat(101)}.txt`;
 export const UNICODE_NAME = "usr/share/héllo-世界.txt";
 
-const file = (name: string, body: string | Buffer, more: Partial<Header> = {}): Entry => ({ name, body, mode: 0o644, ...more });
-const dir = (name: string, more: Partial<Header> = {}): Entry => ({ name, type: "directory", mode: 0o755, ...more });
+const file = (name: string, body: string | Buffer, more: Omit<TarSpec, "name" | "body"> = {}): TarSpec => ({
+  name,
+  body,
+  mode: 0o644,
+  ...more,
+});
+const dir = (name: string, more: Omit<TarSpec, "name" | "body"> = {}): TarSpec => ({ name, type: "directory", mode: 0o755, ...more });
 
 /** Bottom to top. */
-function layers(xattr: boolean, duplicate: boolean): Entry[][] {
+function layers(xattr: boolean, duplicate: boolean): TarSpec[][] {
   return [
     [
       dir("bin/"),
@@ -86,18 +89,8 @@ export const FIXTURE_CONFIG = {
   Shell: ["/bin/tool", "-c"],
 };
 
-async function tarBytes(entries: Entry[]): Promise<Buffer> {
-  const p = pack();
-  for (const { body, ...h } of entries) {
-    const header = { uid: 0, gid: 0, mtime: new Date(1_700_000_000_000), ...h };
-    if (body === undefined) p.entry(header);
-    else p.entry(header, body);
-  }
-  p.finalize();
-  const parts: Buffer[] = [];
-  for await (const chunk of p as unknown as AsyncIterable<Buffer>) parts.push(chunk);
-  return Buffer.concat(parts);
-}
+/** Fixed owners and times, so the same fixture is the same bytes (and digests) every run. */
+const tarBytes = (entries: TarSpec[]) => packTar(entries.map((e) => ({ uid: 0, gid: 0, mtime: new Date(1_700_000_000_000), ...e })));
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 

@@ -121,6 +121,9 @@ export interface ImageRecord {
   sizeBytes?: number;
 }
 
+/** What GET /image_exists could tell: a record, or why the server could not say. */
+export type Existence = ImageRecord | { exists: undefined; why: string };
+
 /** A server without the endpoint answers 404: the caller decides what that means. */
 function notOffered(url: string): UploadError {
   return new UploadError("NOT_FOUND", `${url} is not offered by this Runtime-API (HTTP 404)`, {
@@ -129,10 +132,20 @@ function notOffered(url: string): UploadError {
   });
 }
 
-/** GET /image_exists?image=REF ([OH] servers): whether the image is there, and what the server knows of it. */
-export async function imageExists(ep: Endpoint, image: string, timeoutMs: number, signal?: AbortSignal): Promise<ImageRecord> {
-  const d = await getJson(ep, "/image_exists", { image }, timeoutMs, signal, notOffered);
-  if (typeof d.exists !== "boolean") throw badResponse(`${ep.baseUrl}/image_exists`);
+/**
+ * GET /image_exists?image=REF ([OH] servers): whether the image is there, and what the
+ * server knows of it. A server without the endpoint, or whose answer holds no boolean
+ * `exists`, cannot say: that is an answer too, not a fault to retry.
+ */
+export async function imageExists(ep: Endpoint, image: string, timeoutMs: number, signal?: AbortSignal): Promise<Existence> {
+  let d: Record<string, unknown>;
+  try {
+    d = await getJson(ep, "/image_exists", { image }, timeoutMs, signal, notOffered);
+  } catch (e) {
+    if (e instanceof UploadError && e.code === "NOT_FOUND") return { exists: undefined, why: "the server has no /image_exists" };
+    throw e;
+  }
+  if (typeof d.exists !== "boolean") return { exists: undefined, why: "the server's /image_exists answer holds no boolean 'exists'" };
   const info = (typeof d.image === "object" && d.image !== null ? d.image : {}) as Record<string, unknown>;
   return {
     exists: d.exists,

@@ -23,8 +23,8 @@ const SEND_CHUNK = 512 * 1024;
 
 export interface UploadRequest {
   endpoint: Endpoint;
-  /** target_image: the image name as given on the command line. */
-  image: string;
+  /** target_image: what the server builds (inside its registry prefix where it has one). */
+  targetImage: string;
   tags: readonly string[];
   source: Source;
   gzip: GzipOptions;

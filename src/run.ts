@@ -1,4 +1,4 @@
-import { getBuildStatus, type ImageRecord, imageExists, registryPrefix } from "./api.ts";
+import { type Existence, getBuildStatus, type ImageRecord, imageExists, registryPrefix } from "./api.ts";
 import { type DryRunResult, dryRun, type Progress, type UploadResult } from "./body.ts";
 import { dockerfileContext, wrongContext } from "./build-context.ts";
 import type { Endpoint } from "./config.ts";
@@ -15,7 +15,8 @@ import { type RetryNotice, upload } from "./upload.ts";
 
 export interface RunOptions {
   endpoint: Endpoint;
-  image: string;
+  /** What the engine or the archive holds: the name the user typed, never prefixed. */
+  localImage: string;
   tags: readonly string[];
   /** A docker save archive instead of the engine: a path, or "-" for stdin. */
   input: string | undefined;
@@ -48,10 +49,10 @@ export interface RunOptions {
 }
 
 export type RunEvent =
-  | { type: "named"; image: string; prefix: string | undefined; from: "server" | "flag" | "no-endpoint" }
-  | { type: "confirmed"; image: string; record: ImageRecord | undefined }
-  | { type: "skipped"; image: string }
-  | { type: "pulling"; image: string }
+  | { type: "named"; targetImage: string; prefix: string | undefined; from: "server" | "flag" | "no-endpoint" }
+  | { type: "confirmed"; targetImage: string; record: Existence }
+  | { type: "skipped"; targetImage: string }
+  | { type: "pulling"; localImage: string }
   | { type: "flattening"; source: Source }
   | { type: "saving"; source: Source }
   | { type: "uploading"; url: string; progress: Progress; size: number | undefined }
@@ -65,7 +66,8 @@ export interface RunResult {
   outcome: "built" | "skipped" | "dry-run";
   /** What was (or, for a dry run, would be) sent. */
   upload?: DryRunResult & { buildId?: string };
-  image: string;
+  /** The image the server built (its own word on SUCCESS), or would build. */
+  targetImage: string;
   /** What GET /image_exists said of the built image, where the server has it. */
   record?: ImageRecord;
   uploadSeconds?: number;
@@ -73,23 +75,24 @@ export interface RunResult {
 }
 
 /** The main job: find the image, stream it up, wait for the build. Prints nothing. */
-export async function runUpload(options: RunOptions): Promise<RunResult> {
-  const o = { ...options, image: await targetName(options) };
-  if (o.skipExisting && !o.dryRun && (await imageExists(o.endpoint, o.image, o.statusTimeoutMs, o.signal)).exists) {
-    o.onEvent({ type: "skipped", image: o.image });
-    return { outcome: "skipped", image: o.image };
+export async function runUpload(o: RunOptions): Promise<RunResult> {
+  // What the server builds; the engine and the archive only ever see o.localImage.
+  const targetImage = await targetName(o);
+  if (o.skipExisting && !o.dryRun && (await existence(o, targetImage))) {
+    o.onEvent({ type: "skipped", targetImage });
+    return { outcome: "skipped", targetImage };
   }
   const source = await prepareSource(o);
   // A signal that came while the engine answered must not be followed by an upload.
   if (o.signal.aborted) throw o.signal.reason;
   o.onEvent({ type: "saving", source });
   const progress: Progress = { read: { bytes: 0 }, sent: { bytes: 0 } };
-  const req = { endpoint: o.endpoint, image: o.image, tags: o.tags, source, gzip: o.gzip, form: o.form, output: o.output };
+  const req = { endpoint: o.endpoint, targetImage, tags: o.tags, source, gzip: o.gzip, form: o.form, output: o.output };
   const started = o.clock.now();
   if (o.dryRun) {
     const result = await dryRun(req, progress, o.signal);
     o.onEvent({ type: "dry-run", result });
-    return { outcome: "dry-run", upload: result, image: o.image, uploadSeconds: (o.clock.now() - started) / 1000 };
+    return { outcome: "dry-run", upload: result, targetImage, uploadSeconds: (o.clock.now() - started) / 1000 };
   }
   o.onEvent({ type: "uploading", url: `${o.endpoint.baseUrl}/build`, progress, size: source.size });
   const hinted = (e: unknown) => {
@@ -105,12 +108,12 @@ export async function runUpload(options: RunOptions): Promise<RunResult> {
   }).catch(hinted);
   o.onEvent({ type: "uploaded", result });
   const uploaded = o.clock.now();
-  const image = (await waitForBuild(o, result.buildId).catch(hinted)) || o.image;
-  const record = await confirm(o, image, result.buildId);
+  const built = (await waitForBuild(o, result.buildId).catch(hinted)) || targetImage;
+  const record = await confirm(o, built, result.buildId);
   return {
     outcome: "built",
     upload: result,
-    image,
+    targetImage: built,
     record,
     uploadSeconds: (uploaded - started) / 1000,
     buildSeconds: (o.clock.now() - uploaded) / 1000,
@@ -154,39 +157,41 @@ export async function waitForBuild(o: WaitOptions, buildId: string): Promise<str
 
 /** The name to build: inside the server's registry prefix where it wants one (the clients that work do so). */
 async function targetName(o: RunOptions): Promise<string> {
-  if (o.registryPrefix === "none" || hasRegistry(o.image)) return o.image;
+  if (o.registryPrefix === "none" || hasRegistry(o.localImage)) return o.localImage;
   if (o.registryPrefix !== "auto") {
-    const image = inPrefix(o.image, o.registryPrefix);
-    o.onEvent({ type: "named", image, prefix: o.registryPrefix, from: "flag" });
-    return image;
+    const targetImage = inPrefix(o.localImage, o.registryPrefix);
+    o.onEvent({ type: "named", targetImage, prefix: o.registryPrefix, from: "flag" });
+    return targetImage;
   }
   // A dry run asks no server.
-  if (o.dryRun) return o.image;
+  if (o.dryRun) return o.localImage;
   const prefix = await registryPrefix(o.endpoint, o.statusTimeoutMs, o.signal);
-  const image = inPrefix(o.image, prefix);
-  o.onEvent({ type: "named", image, prefix, from: prefix === undefined ? "no-endpoint" : "server" });
-  return image;
+  const targetImage = inPrefix(o.localImage, prefix);
+  o.onEvent({ type: "named", targetImage, prefix, from: prefix === undefined ? "no-endpoint" : "server" });
+  return targetImage;
+}
+
+/** --skip-existing needs a yes or a no: a server that cannot say is told to the user, not guessed at. */
+async function existence(o: RunOptions, image: string): Promise<boolean> {
+  const answer = await imageExists(o.endpoint, image, o.statusTimeoutMs, o.signal);
+  if (answer.exists === undefined) {
+    throw new UploadError("NOT_FOUND", `--skip-existing cannot tell whether ${image} exists: ${answer.why}`, {
+      hint: "drop --skip-existing for this server",
+    });
+  }
+  return answer.exists;
 }
 
 /** After SUCCESS, the image must really be there, where the server can say so. */
 async function confirm(o: RunOptions, image: string, buildId: string): Promise<ImageRecord | undefined> {
-  let record: ImageRecord;
-  try {
-    record = await imageExists(o.endpoint, image, o.statusTimeoutMs, o.signal);
-  } catch (e) {
-    if (e instanceof UploadError && e.code === "NOT_FOUND") {
-      o.onEvent({ type: "confirmed", image, record: undefined });
-      return undefined;
-    }
-    throw e;
-  }
-  if (!record.exists) {
+  const record = await imageExists(o.endpoint, image, o.statusTimeoutMs, o.signal);
+  if (record.exists === false) {
     throw new UploadError("NOT_CONFIRMED", `build ${buildId} reported SUCCESS, but the Runtime-API says ${image} does not exist`, {
       hint: "the server may have failed to push it: check the build on the Runtime-API before using the image",
     });
   }
-  o.onEvent({ type: "confirmed", image, record });
-  return record;
+  o.onEvent({ type: "confirmed", targetImage: image, record });
+  return record.exists ? record : undefined;
 }
 
 function formatMinutes(ms: number): string {
@@ -198,7 +203,7 @@ async function prepareSource(o: RunOptions): Promise<Source> {
   const source = await imageSource(o);
   if (o.context === "image") return source;
   o.onEvent({ type: "flattening", source });
-  return dockerfileContext(source, o.image, o.signal);
+  return dockerfileContext(source, o.localImage, o.signal);
 }
 
 async function imageSource(o: RunOptions): Promise<Source> {
@@ -206,20 +211,20 @@ async function imageSource(o: RunOptions): Promise<Source> {
   if (o.input) return fileSource(o.input, o.platform);
   if (o.platform) await checkPlatformSave(o.engine, o.signal);
   const pull = async () => {
-    o.onEvent({ type: "pulling", image: o.image });
-    await pullImage(o.engine, o.image, o.signal);
+    o.onEvent({ type: "pulling", localImage: o.localImage });
+    await pullImage(o.engine, o.localImage, o.signal);
   };
   if (o.pull === "always") await pull();
   try {
-    return engineSource(o, await inspectImage(o.engine, o.image, o.signal));
+    return engineSource(o, await inspectImage(o.engine, o.localImage, o.signal));
   } catch (e) {
     if (!(e instanceof UploadError) || e.code !== "IMAGE_NOT_FOUND" || o.pull !== "missing") throw e;
   }
   await pull();
-  return engineSource(o, await inspectImage(o.engine, o.image, o.signal));
+  return engineSource(o, await inspectImage(o.engine, o.localImage, o.signal));
 }
 
 /** A Dockerfile context reads the image twice: both reads must be of the image the name meant at the start. */
 function engineSource(o: RunOptions, info: ImageInfo): Source {
-  return dockerSource(o.engine, o.image, info.size, o.platform, o.context === "dockerfile" ? info.id : undefined);
+  return dockerSource(o.engine, o.localImage, info.size, o.platform, o.context === "dockerfile" ? info.id : undefined);
 }

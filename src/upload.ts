@@ -51,7 +51,7 @@ async function uploadOnce(req: UploadRequest, progress: Progress, signal: AbortS
       abort.abort(e);
     });
     stopLocal = () => stream.stop();
-    const form = multipart(formFields(req.image, req.tags, req.form), { ...FILE_PART[req.form], body: stream, onEnd });
+    const form = multipart(formFields(req.targetImage, req.tags, req.form), { ...FILE_PART[req.form], body: stream, onEnd });
     const buildId = await startBuild(req.endpoint, form, abort.signal);
     return { buildId, bytesRead: progress.read.bytes, bytesSent: progress.sent.bytes, sha256: digest };
   } catch (e) {

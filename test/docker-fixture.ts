@@ -56,3 +56,23 @@ export async function dockerSaveSha256(tag: string): Promise<string> {
   if ((await proc.exited) !== 0) throw new Error(`docker save ${tag} failed`);
   return h.digest("hex");
 }
+
+/**
+ * The loopback registry .ci/run starts (docker-registry) and hands the tests' dockerd as
+ * its registry mirror, so a `docker pull NAME` of a plain name is served here, never from
+ * the internet. Undefined where none runs; under REQUIRE_DOCKER=1 that is a failure.
+ */
+export function testRegistry(): string | undefined {
+  const reg = process.env.RU_TEST_REGISTRY;
+  if (!reg && process.env.REQUIRE_DOCKER === "1") throw new Error("REQUIRE_DOCKER=1 but RU_TEST_REGISTRY names no registry");
+  return reg || undefined;
+}
+
+/** Puts a local image where `docker pull NAME` finds it (the mirror's library/), then removes the local copy. */
+export function publishToMirror(registry: string, name: string): void {
+  const mirrored = `${registry}/library/${name}`;
+  sh(["docker", "tag", name, mirrored]);
+  sh(["docker", "push", mirrored]);
+  removeImage(mirrored);
+  removeImage(name);
+}

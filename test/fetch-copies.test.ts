@@ -69,14 +69,14 @@ describe.each([
       const progress: Progress = { read: { bytes: 0 }, sent: { bytes: 0 } };
       const req = {
         endpoint: { baseUrl: server.url, apiKey: KEY, ...(tls.length ? { tls: { ca: await Bun.file(certs.ca).text() } } : {}) },
-        image: "img:t",
+        targetImage: "img:t",
         tags: [],
         source: fileSource(archive),
         gzip: { mode: "parallel" as const, level: 6, jobs: 2, blockSize: BLOCK },
         form: "runtime" as const,
       };
       const body = contextBody(req, progress, () => {}, recycler);
-      const form = multipart(formFields(req.image, req.tags), { ...FILE_PART.runtime, body });
+      const form = multipart(formFields(req.targetImage, req.tags), { ...FILE_PART.runtime, body });
       expect(await startBuild(req.endpoint, form, AbortSignal.timeout(60_000))).toBeTruthy();
       const upload = (await server.state()).uploads[0];
       expect(upload?.error).toBeUndefined();

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { dockerAvailable, dockerSaveSha256, importTestImage, publishToMirror, removeImage, testRegistry } from "./docker-fixture.ts";
 import { apiEnv, runCli, startServerProcess, type TestServer, tarOf, tempDir } from "./helpers.ts";
 import type { ServerConfig } from "./server.ts";
 
@@ -106,6 +107,16 @@ const rows: Row[] = [
     askedPrefix: false,
   },
   {
+    name: "an /image_exists answer without a boolean 'exists' cannot confirm: said as such, not as malformed JSON",
+    config: { faults: [{ path: "/image_exists", status: 200, body: '{"image": {}}' }] },
+    args: ["img:1"],
+    code: 0,
+    target: "img:1",
+    stdout: "img:1\n",
+    stderr: ["Not confirmed: the server's /image_exists answer holds no boolean 'exists'"],
+    askedPrefix: false,
+  },
+  {
     name: "SUCCESS for an image the server then says does not exist is a failure",
     config: { forgets: true },
     args: ["img:1"],
@@ -144,4 +155,98 @@ describe("registry prefix and confirmation", () => {
       image_size_bytes: (await server.state()).uploads[0]?.tarBytes,
     });
   });
+});
+
+/**
+ * The same naming from the engine: the engine is only ever asked for the local image (the
+ * name as typed), whatever the server's prefix makes of the target image.
+ */
+const hasDocker = dockerAvailable();
+const registry = hasDocker ? testRegistry() : undefined;
+const LOCAL = `ru-naming-${process.pid}:1`;
+const PULLED = `ru-naming-pulled-${process.pid}:1`;
+const HOSTED = `localhost:5000/ru-naming-${process.pid}:1`;
+
+interface EngineRow {
+  name: string;
+  args: string[];
+  /** The local image the row reads, and the target image the server must receive. */
+  local: string;
+  target: string;
+  context: "image" | "dockerfile";
+  pulled?: boolean;
+  needsRegistry?: boolean;
+}
+
+const engineRows: EngineRow[] = [
+  { name: "--context image, --pull never", args: [LOCAL, "--pull", "never"], local: LOCAL, target: `${PREFIX}/${LOCAL}`, context: "image" },
+  {
+    name: "--context dockerfile, --pull missing",
+    args: [LOCAL, "--context", "dockerfile", "--pull", "missing"],
+    local: LOCAL,
+    target: `${PREFIX}/${LOCAL}`,
+    context: "dockerfile",
+  },
+  {
+    name: "--skip-existing with the target image absent",
+    args: [LOCAL, "--skip-existing"],
+    local: LOCAL,
+    target: `${PREFIX}/${LOCAL}`,
+    context: "image",
+  },
+  {
+    name: "--pull always pulls the name as typed",
+    args: [PULLED, "--pull", "always"],
+    local: PULLED,
+    target: `${PREFIX}/${PULLED}`,
+    context: "image",
+    pulled: true,
+    needsRegistry: true,
+  },
+  {
+    name: "--context dockerfile, a name that already carries a registry host",
+    args: [HOSTED, "--context", "dockerfile"],
+    local: HOSTED,
+    target: HOSTED,
+    context: "dockerfile",
+  },
+];
+
+describe.skipIf(!hasDocker)("from the engine, the local image is read and the target image is built", () => {
+  let engineServer: TestServer;
+  const saveSha = new Map<string, string>();
+  beforeAll(async () => {
+    engineServer = await startServerProcess();
+    importTestImage(LOCAL, 1);
+    Bun.spawnSync(["docker", "tag", LOCAL, HOSTED]);
+    for (const name of [LOCAL, HOSTED]) saveSha.set(name, await dockerSaveSha256(name));
+    if (registry) {
+      importTestImage(PULLED, 1);
+      saveSha.set(PULLED, await dockerSaveSha256(PULLED));
+      publishToMirror(registry, PULLED);
+    }
+  }, 120_000);
+  afterAll(() => {
+    engineServer?.stop();
+    for (const name of [LOCAL, HOSTED, PULLED]) removeImage(name);
+  });
+  beforeEach(() => engineServer.reset());
+
+  test.each(engineRows.filter((r) => registry || !r.needsRegistry).map((r) => [r.name, r] as const))(
+    "%s",
+    async (_name, row) => {
+      await engineServer.configure({ registryPrefix: PREFIX });
+      const r = await runCli([...row.args, "--form", "openhands", ...FAST], { env: apiEnv(engineServer) });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(`${row.target}\n`);
+      expect(r.stderr).not.toContain(`Pulling Docker image: ${PREFIX}`);
+      if (row.pulled) expect(r.stderr).toContain(`Pulling Docker image: ${row.local}\n`);
+      else expect(r.stderr).not.toContain("Pulling Docker image");
+      const [up] = (await engineServer.state()).uploads;
+      expect(up?.fields.target_image).toEqual([row.target]);
+      if (row.context === "image") expect(up?.tarSha256).toBe(saveSha.get(row.local));
+      else expect(up?.entries).toEqual(["Dockerfile", "rootfs.tar"]);
+    },
+    60_000,
+  );
 });

@@ -43,7 +43,7 @@ function run(replayable = true, retries = DEFAULT_RETRY.retries) {
   const result = upload(
     {
       endpoint: { baseUrl: server.url.href.replace(/\/$/, ""), apiKey: KEY },
-      image: "img",
+      targetImage: "img",
       tags: [],
       source: source(replayable),
       gzip: { mode: "parallel", level: 1, jobs: 1, blockSize: 65536 },

@@ -65,6 +65,15 @@ function hostileAnswer(fault: Fault | undefined): Response | Promise<Response> |
   return undefined;
 }
 
+/** A fault's plain answer: its status, or a 200 with its body. */
+function scriptedAnswer(fault: Fault | undefined, key: string | null): Response | undefined {
+  if (fault?.status) return new Response(echoKey(fault.body ?? "", key), { status: fault.status, headers: fault.headers });
+  if (fault?.body !== undefined) {
+    return new Response(echoKey(fault.body, key), { status: 200, headers: { "content-type": "application/json" } });
+  }
+  return undefined;
+}
+
 function floodBody(flood: NonNullable<Fault["flood"]>): ReadableStream<Uint8Array> {
   const chunk = new Uint8Array(64 * 1024).fill(0x20);
   let left = typeof flood === "number" ? flood : Number.POSITIVE_INFINITY;
@@ -427,9 +436,11 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
         await req.body?.cancel().catch(() => {});
         return json(401, { detail: "Invalid API Key" });
       }
+      const fault = takeFault(url.pathname);
+      if (url.pathname === "/build") return handleBuild(req, fault, () => srv.timeout(req, 1));
+      const scripted = hostileAnswer(fault) ?? scriptedAnswer(fault, key);
+      if (scripted) return scripted;
       if (url.pathname === "/image_exists") {
-        const hostile = hostileAnswer(takeFault(url.pathname));
-        if (hostile) return hostile;
         const image = url.searchParams.get("image") ?? "";
         const size = built.get(image);
         const exists = config.existing.includes(image) || (size !== undefined && !config.forgets);
@@ -438,14 +449,6 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
       if (url.pathname === "/registry_prefix") {
         if (config.registryPrefix === undefined) return json(404, { detail: "Not Found" });
         return json(200, { registry_prefix: config.registryPrefix });
-      }
-      const fault = takeFault(url.pathname);
-      if (url.pathname === "/build") return handleBuild(req, fault, () => srv.timeout(req, 1));
-      const hostile = hostileAnswer(fault);
-      if (hostile) return hostile;
-      if (fault?.status) return new Response(echoKey(fault.body ?? "", key), { status: fault.status, headers: fault.headers });
-      if (fault?.body !== undefined) {
-        return new Response(echoKey(fault.body, key), { status: 200, headers: { "content-type": "application/json" } });
       }
       return handleStatus(url);
     },

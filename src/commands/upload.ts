@@ -29,7 +29,7 @@ export async function upload(args: UploadArgs, ctx: Context): Promise<void> {
   try {
     const result = await runUpload({
       endpoint,
-      image: args.image,
+      localImage: args.image,
       tags: args.tags,
       input: args.input,
       pull: args.pull,
@@ -53,7 +53,7 @@ export async function upload(args: UploadArgs, ctx: Context): Promise<void> {
       onEvent: (e) => view.event(e),
     });
     view.stop();
-    const { outcome, image, uploadSeconds, buildSeconds } = result;
+    const { outcome, targetImage: image, uploadSeconds, buildSeconds } = result;
     Object.assign(out.facts, { outcome, image, uploadSeconds, buildSeconds });
     if (outcome === "built") {
       out.step(`Build completed successfully! Image: ${image}`);

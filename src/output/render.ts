@@ -15,7 +15,7 @@ export class Renderer {
   constructor(
     private readonly out: Output,
     /** The image as the user named it (the engine's save line shows it). */
-    private readonly image: string,
+    private readonly localImage: string,
   ) {}
 
   stop(): void {
@@ -29,25 +29,25 @@ export class Renderer {
     const facts = out.facts;
     switch (e.type) {
       case "named":
-        if (e.from === "no-endpoint") out.warn(`the server has no /registry_prefix (HTTP 404): uploading as ${e.image}`);
+        if (e.from === "no-endpoint") out.warn(`the server has no /registry_prefix (HTTP 404): uploading as ${e.targetImage}`);
         else
           out.step(
-            `Target image: ${e.image} (registry prefix ${e.prefix} from ${e.from === "server" ? "the server" : "--registry-prefix"})`,
+            `Target image: ${e.targetImage} (registry prefix ${e.prefix} from ${e.from === "server" ? "the server" : "--registry-prefix"})`,
           );
         break;
       case "confirmed":
-        if (!e.record) out.step(`Not confirmed: the server has no /image_exists`);
+        if (e.record.exists === undefined) out.step(`Not confirmed: ${e.record.why}`);
         else {
           const size = e.record.sizeBytes === undefined ? "" : `, ${mib(e.record.sizeBytes)}`;
           Object.assign(facts, { uploadTime: e.record.uploadTime, imageSizeBytes: e.record.sizeBytes });
-          out.step(`Confirmed on the Runtime-API: ${e.image}${size}`);
+          out.step(`Confirmed on the Runtime-API: ${e.targetImage}${size}`);
         }
         break;
       case "skipped":
-        out.step(`${e.image} already exists on the Runtime-API: skipping the upload (--skip-existing)`);
+        out.step(`${e.targetImage} already exists on the Runtime-API: skipping the upload (--skip-existing)`);
         break;
       case "pulling":
-        out.step(`Pulling Docker image: ${e.image}`);
+        out.step(`Pulling Docker image: ${e.localImage}`);
         break;
       case "flattening":
         out.step(`Reading the layers of ${e.source.label} to flatten them into a Dockerfile build context`);
@@ -57,7 +57,7 @@ export class Renderer {
           e.source.flattened
             ? `Sending ${e.source.label}`
             : e.source.kind === "engine"
-              ? `Saving Docker image as tar.gz: ${this.image}`
+              ? `Saving Docker image as tar.gz: ${this.localImage}`
               : `Reading image from ${e.source.label}`,
         );
         if (e.source.note) out.step(`Note: ${e.source.note}`);

@@ -2,7 +2,8 @@
  * What is sent: the source's tar, checked as it passes, compressed (unless it is gzip
  * already), base64'd for the [OH] form, counted and hashed; and the dry run that drains it.
  */
-import { renameSync, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { constants, openSync, renameSync, rmSync } from "node:fs";
 import type { FileSink } from "bun";
 import type { Endpoint } from "./config.ts";
 import { type ErrorContext, toUploadError, UploadError } from "./errors.ts";
@@ -91,7 +92,12 @@ function unchanged(input: ReadableStream<Uint8Array>, read: Meter, source: Sourc
   );
 }
 
-const partialOf = (path: string) => `${path}.partial`;
+/**
+ * The file being written, beside the one it becomes: a name no one can guess, created
+ * only if nothing (a planted symlink least of all) is there yet.
+ */
+const PARTIAL = `.partial-${process.pid}-${randomBytes(6).toString("hex")}`;
+const partialOf = (path: string) => `${path}${PARTIAL}`;
 
 /** Tees the stream into a file, whole or not at all: it is named only once the last byte is in. */
 function writeAlong(input: ReadableStream<Uint8Array>, path: string): ReadableStream<Uint8Array> {
@@ -105,7 +111,8 @@ function writeAlong(input: ReadableStream<Uint8Array>, path: string): ReadableSt
     new TransformStream<Uint8Array, Uint8Array>({
       start() {
         try {
-          sink = Bun.file(partial).writer();
+          const fd = openSync(partial, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+          sink = Bun.file(fd).writer();
         } catch (e) {
           throw fail(e);
         }

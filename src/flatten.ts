@@ -7,6 +7,7 @@
 import { UploadError } from "./errors.ts";
 import type { ImageArchive } from "./image-archive.ts";
 import { blobKind, clean, emitted, FILE, head, type LayerIndex, LINK, layerTar, linkOf, OPAQUE, OTHER, WHITEOUT } from "./layers.ts";
+import { PathTree } from "./path-tree.ts";
 import { padding } from "./tar.ts";
 import { tarEntries } from "./tar-read.ts";
 import { tarHeader } from "./tar-write.ts";
@@ -32,15 +33,6 @@ function changed(what: string): UploadError {
   });
 }
 
-function hidden(path: string, blocked: Set<string>, opaque: Set<string>): boolean {
-  if (blocked.has(path)) return true;
-  for (let i = path.indexOf("/"); i >= 0; i = path.indexOf("/", i + 1)) {
-    const up = path.slice(0, i);
-    if (blocked.has(up) || opaque.has(up)) return true;
-  }
-  return false;
-}
-
 /**
  * Which layer each surviving path comes from, top layer first: a whiteout hides the path
  * and all under it below, an opaque folder hides what lower layers put in it, and a file
@@ -48,8 +40,7 @@ function hidden(path: string, blocked: Set<string>, opaque: Set<string>): boolea
  * above keep the data they had: the first of them takes it, the rest link to it.
  */
 export function planFlatten(archive: ImageArchive): Plan {
-  const blocked = new Set<string>();
-  const opaque = new Set<string>();
+  const hiders = new PathTree();
   const keep = new Map<string, number>();
   const renames = new Map<string, string>();
   const repeats = new Map<string, number>();
@@ -58,17 +49,22 @@ export function planFlatten(archive: ImageArchive): Plan {
   for (let pos = archive.layers.length - 1; pos >= 0; pos--) {
     const layer = archive.index.get(archive.layers[pos] as string) as LayerIndex;
     const { paths, kinds, sizes } = layer;
+    // Where in this layer each path kept from it was last seen: a repeat replaces that entry.
+    const keptAt = new Map<string, number>();
     for (let i = 0; i < paths.length; i++) {
       const p = paths[i] as string;
       if (kinds[i] === WHITEOUT || kinds[i] === OPAQUE) continue;
-      if (keep.get(p) === pos) {
+      const earlier = keptAt.get(p);
+      if (earlier !== undefined) {
         // The same path twice in one layer (tar append): the later entry wins, as on unpacking.
         const key = `${pos}\0${p}`;
         repeats.set(key, (repeats.get(key) ?? 0) + 1);
-        bytes += (sizes[i] as number) - (sizes[paths.lastIndexOf(p, i - 1)] as number);
+        bytes += (sizes[i] as number) - (sizes[earlier] as number);
+        keptAt.set(p, i);
         continue;
       }
-      if (keep.has(p) || hidden(p, blocked, opaque)) continue;
+      if (keep.has(p) || hiders.hides(p)) continue;
+      keptAt.set(p, i);
       keep.set(p, pos);
       entries++;
       bytes += sizes[i] as number;
@@ -91,8 +87,8 @@ export function planFlatten(archive: ImageArchive): Plan {
     // The bottom layer hides nothing: most of an image's paths need not be remembered twice.
     for (let i = 0; pos > 0 && i < paths.length; i++) {
       const k = kinds[i];
-      if (k === WHITEOUT || k === FILE || k === OTHER || k === LINK) blocked.add(paths[i] as string);
-      else if (k === OPAQUE) opaque.add(paths[i] as string);
+      if (k === WHITEOUT || k === FILE || k === OTHER || k === LINK) hiders.block(paths[i] as string);
+      else if (k === OPAQUE) hiders.makeOpaque(paths[i] as string);
     }
   }
   return { keep, renames, repeats, entries, bytes };
@@ -116,10 +112,8 @@ export async function* flattened(
   plan: Plan,
   what: string,
 ): AsyncGenerator<Uint8Array> {
-  const positions = new Map<string, number[]>();
-  archive.layers.forEach((l, pos) => {
-    positions.set(l, [...(positions.get(l) ?? []), pos]);
-  });
+  // Each layer is in the list once (image-archive keeps its topmost place).
+  const positions = new Map(archive.layers.map((l, pos) => [l, pos]));
   // Counted down as the earlier entries pass: each read of the archive starts afresh.
   const repeats = new Map(plan.repeats);
   let written = 0;
@@ -131,13 +125,13 @@ export async function* flattened(
   };
   for await (const outer of tarEntries(open())) {
     const at = positions.get(clean(outer.path));
-    if (!at || outer.type !== "0") continue;
+    if (at === undefined || outer.type !== "0") continue;
     const first = await head(outer, Math.min(512, outer.size));
     for await (const e of tarEntries(layerTar(outer, first, blobKind(first)))) {
       const path = clean(e.path);
       if (!path) continue;
-      const rename = (target: string) => at.map((pos) => plan.renames.get(`${pos}\0${target}`)).find(Boolean);
-      const keptHere = at.includes(plan.keep.get(path) ?? -1);
+      const rename = (target: string) => plan.renames.get(`${at}\0${target}`);
+      const keptHere = plan.keep.get(path) === at;
       let link = linkOf(e);
       let as: string | undefined = keptHere ? path : e.type === "0" ? rename(path) : undefined;
       if (e.type === "1" && keptHere) {

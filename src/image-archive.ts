@@ -4,18 +4,19 @@
  */
 
 import { posix } from "node:path";
+import { DocumentBudget, parseDocument } from "./document.ts";
 import { UploadError } from "./errors.ts";
 import { blobKind, clean, head, indexLayer, type LayerIndex, layerTar, type Xattrs } from "./layers.ts";
-import { blobPath, imageManifests, platformText } from "./oci.ts";
+import { blobPath, imageManifests, manifestBlobs, platformText } from "./oci.ts";
 import { abortable } from "./streams.ts";
 import { TornArchive } from "./tar.ts";
 import { tarEntries } from "./tar-read.ts";
 
-/** JSON documents (manifests, configs) are small: anything larger is not one we need. */
-const DOC_CAP = 8 * 1024 * 1024;
+/** Where an archive's documents can be: docker save's manifest.json and config, an OCI layout's index and blobs. */
+const DOCUMENT_NAME = /^(?:[^/]+\.json|blobs\/[^/]+\/[^/]+)$/;
 
 export interface ImageArchive {
-  /** Layer blob names in the archive, bottom to top (a name may repeat). */
+  /** Layer blob names in the archive, bottom to top, each once: where the manifest names one twice, its topmost place. */
   layers: string[];
   index: Map<string, LayerIndex>;
   /** The image config's "config" object: Env, Cmd, Entrypoint, … */
@@ -36,13 +37,16 @@ function doc(bytes: Uint8Array | undefined, what: string): Uint8Array {
 }
 
 function parse(bytes: Uint8Array | undefined, what: string): Record<string, unknown> {
-  try {
-    const v = JSON.parse(Buffer.from(doc(bytes, what)).toString("utf8"));
-    if (v && typeof v === "object") return v;
-  } catch {
-    // reported below
-  }
-  throw unusable(what);
+  return parseDocument(doc(bytes, what), () => unusable(what));
+}
+
+/**
+ * A layer applied again above itself redoes all it did the first time (its files, its
+ * whiteouts, its opaque folders), so only its topmost place changes the result.
+ */
+function topmost(layers: string[]): string[] {
+  const last = new Map(layers.map((l, i) => [l, i]));
+  return layers.filter((l, i) => last.get(l) === i);
 }
 
 /** Which config and layers the archive's manifest names: docker save's manifest.json, else the OCI index. */
@@ -53,14 +57,17 @@ function resolveImage(docs: Map<string, Uint8Array>, aliases: Map<string, string
   };
   const manifest = docs.get("manifest.json");
   if (manifest) {
-    const list = parse(manifest, "manifest.json") as unknown as Array<{ Config: string; Layers: string[] }>;
+    const list = parse(manifest, "manifest.json") as unknown as Array<{ Config: unknown; Layers: unknown }>;
     if (!Array.isArray(list) || list.length !== 1) {
       throw new UploadError("INPUT", `the archive holds ${Array.isArray(list) ? list.length : 0} images, and one is flattened at a time`, {
         hint: "save the one image to flatten: docker save -o FILE IMAGE",
       });
     }
-    const [m] = list as [{ Config: string; Layers: string[] }];
-    return { config: name(m.Config), layers: (m.Layers ?? []).map(name) };
+    const [m] = list as [{ Config: unknown; Layers: unknown }];
+    const layers = m.Layers ?? [];
+    if (typeof m.Config !== "string" || !Array.isArray(layers) || !layers.every((l) => typeof l === "string"))
+      throw unusable("manifest.json");
+    return { config: name(m.Config), layers: topmost(layers.map(name)) };
   }
   const read = (digest: string) => doc(docs.get(blobPath(digest)), `blob ${digest}`);
   const all = imageManifests(doc(docs.get("index.json"), "index.json"), read);
@@ -70,10 +77,9 @@ function resolveImage(docs: Map<string, Uint8Array>, aliases: Map<string, string
       hint: "pass --platform os/arch to pick one",
     });
   }
-  const m = parse(read((all[0] as { desc: { digest: string } }).desc.digest), "manifest");
-  const config = m.config as { digest: string } | undefined;
-  const layers = (Array.isArray(m.layers) ? m.layers : []) as Array<{ digest: string }>;
-  return { config: blobPath(config?.digest ?? ""), layers: layers.map((l) => blobPath(l.digest)) };
+  const { config, layers } = manifestBlobs((all[0] as (typeof all)[0]).desc, read);
+  if (!config) throw unusable("manifest's config");
+  return { config: blobPath(config.digest), layers: topmost(layers.map((l) => blobPath(l.digest))) };
 }
 
 /** The first pass: every layer's paths and the image config. */
@@ -83,6 +89,12 @@ export async function indexArchive(open: () => ReadableStream<Uint8Array>, signa
   const aliases = new Map<string, string>();
   const zstd = new Set<string>();
   const xattrs: Xattrs = { count: 0 };
+  const budget = new DocumentBudget(
+    (message) =>
+      new UploadError("INPUT", `the image archive cannot be flattened: ${message}`, {
+        hint: "save the image again (docker save -o FILE IMAGE) and pass that file",
+      }),
+  );
   for await (const e of tarEntries(abortable(open(), signal))) {
     const name = clean(e.path);
     // docker save links a layer it has written once already.
@@ -91,8 +103,10 @@ export async function indexArchive(open: () => ReadableStream<Uint8Array>, signa
     if (e.type !== "0" || e.size === 0) continue;
     const first = await head(e, Math.min(512, e.size));
     const kind = blobKind(first);
-    if (kind === "json" && e.size <= DOC_CAP) docs.set(name, Buffer.concat([first, await head(e, e.size - first.byteLength)]));
-    else if (kind === "tar" || kind === "gzip") {
+    if (kind === "json" && DOCUMENT_NAME.test(name)) {
+      budget.take(e.size, name);
+      docs.set(name, Buffer.concat([first, await head(e, e.size - first.byteLength)]));
+    } else if (kind === "tar" || kind === "gzip") {
       try {
         index.set(name, await indexLayer(layerTar(e, first, kind), xattrs));
       } catch (err) {

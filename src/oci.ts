@@ -4,6 +4,7 @@
  * only it) that --platform sends instead of all of them.
  */
 import { closeSync, openSync, readSync } from "node:fs";
+import { parseDocument } from "./document.ts";
 import { UploadError } from "./errors.ts";
 
 export interface Platform {
@@ -41,12 +42,14 @@ function matches(p: Platform | undefined, want: Platform): boolean {
   return p?.os === want.os && p.architecture === want.architecture && (!want.variant || p.variant === want.variant);
 }
 
-/** Reads a blob of the layout by digest ("sha256:…"); small JSON documents only. */
+/** Reads a blob of the layout by digest ("sha256:…"): small JSON documents only, each capped by the reader. */
 export type BlobReader = (digest: string) => Uint8Array;
 
 export function blobPath(digest: string): string {
-  const [alg, hex] = digest.split(":");
-  if (!alg || !hex || !/^[a-z0-9]+$/.test(alg) || !/^[a-f0-9]+$/.test(hex)) throw badLayout(`a digest that is not one: ${digest}`);
+  const [alg, hex, ...rest] = digest.split(":");
+  if (!alg || !hex || rest.length > 0 || !/^[a-z0-9]+$/.test(alg) || !/^[a-f0-9]+$/.test(hex)) {
+    throw badLayout(`a digest that is not one: ${digest.slice(0, 100)}`);
+  }
   return `blobs/${alg}/${hex}`;
 }
 
@@ -57,26 +60,77 @@ function badLayout(what: string): UploadError {
 }
 
 function json(bytes: Uint8Array, what: string): Record<string, unknown> {
-  try {
-    const v = JSON.parse(Buffer.from(bytes).toString("utf8"));
-    if (typeof v === "object" && v !== null) return v;
-  } catch {
-    // reported below
-  }
-  throw badLayout(`a ${what} that is not JSON`);
+  return parseDocument(bytes, () => badLayout(`a ${what} that is not JSON`));
 }
 
-/** The image manifests an index leads to (nested indexes followed), each with the top-level entry naming it. */
-export function imageManifests(index: Uint8Array, read: BlobReader): Array<{ desc: Descriptor; top: Descriptor }> {
-  const out: Array<{ desc: Descriptor; top: Descriptor }> = [];
-  const walk = (doc: Record<string, unknown>, top: Descriptor | undefined, depth: number) => {
-    for (const d of (Array.isArray(doc.manifests) ? doc.manifests : []) as Descriptor[]) {
-      if (INDEX_TYPES.has(d.mediaType ?? "")) {
-        if (depth < 2) walk(json(read(d.digest), "nested index"), top ?? d, depth + 1);
-      } else out.push({ desc: d, top: top ?? d });
+/** A descriptor as the spec has it: at least a digest that is one. */
+function descriptor(raw: unknown, what: string): Descriptor {
+  const d = raw as Descriptor;
+  if (typeof d !== "object" || d === null || typeof d.digest !== "string") throw badLayout(`${what} without a digest`);
+  blobPath(d.digest);
+  return d;
+}
+
+/** Real layouts nest an index or two; deeper is a loop in disguise. */
+const MAX_DEPTH = 4;
+/** Descriptors one input may name in all its indexes. */
+const MAX_DESCRIPTORS = 10_000;
+
+export interface IndexWalk {
+  /** The image manifests, each once, with the top-level entry naming it. */
+  manifests: Array<{ desc: Descriptor; top: Descriptor }>;
+  /** The nested indexes passed through, each once. */
+  indexes: Descriptor[];
+}
+
+/**
+ * The image manifests an index leads to. Each digest is read once, whatever names it
+ * again (a cycle, a fan-out), and the walk is capped in depth and in descriptors, so its
+ * cost grows with the input's size, never faster.
+ */
+export function walkIndex(index: Uint8Array, read: BlobReader): IndexWalk {
+  const walk: IndexWalk = { manifests: [], indexes: [] };
+  const seen = new Set<string>();
+  let named = 0;
+  const visit = (doc: Record<string, unknown>, top: Descriptor | undefined, depth: number) => {
+    for (const raw of Array.isArray(doc.manifests) ? doc.manifests : []) {
+      if (++named > MAX_DESCRIPTORS) throw badLayout(`indexes that name more than ${MAX_DESCRIPTORS} manifests`);
+      const d = descriptor(raw, "an index entry");
+      if (seen.has(d.digest)) continue;
+      seen.add(d.digest);
+      if (!INDEX_TYPES.has(d.mediaType ?? "")) {
+        walk.manifests.push({ desc: d, top: top ?? d });
+        continue;
+      }
+      if (depth >= MAX_DEPTH) throw badLayout(`indexes nested more than ${MAX_DEPTH} deep`);
+      walk.indexes.push(d);
+      visit(json(read(d.digest), "nested index"), top ?? d, depth + 1);
     }
   };
-  walk(json(index, "index.json"), undefined, 0);
+  visit(json(index, "index.json"), undefined, 0);
+  return walk;
+}
+
+/** The image manifests an index leads to, each once, with the top-level entry naming it. */
+export function imageManifests(index: Uint8Array, read: BlobReader): Array<{ desc: Descriptor; top: Descriptor }> {
+  return walkIndex(index, read).manifests;
+}
+
+/** What a manifest names: its config, then its layers, bottom first. */
+export function manifestBlobs(manifest: Descriptor, read: BlobReader): { config: Descriptor | undefined; layers: Descriptor[] } {
+  const m = json(read(manifest.digest), "manifest");
+  const layers = (Array.isArray(m.layers) ? m.layers : []).map((l) => descriptor(l, "a manifest's layer"));
+  return { config: m.config === undefined ? undefined : descriptor(m.config, "a manifest's config"), layers };
+}
+
+/** Every blob the index reaches (nested indexes, manifests, configs, layers): what a layout folder sends. */
+export function reachedBlobs(index: Uint8Array, read: BlobReader): Set<string> {
+  const { manifests, indexes } = walkIndex(index, read);
+  const out = new Set(indexes.map((d) => blobPath(d.digest)));
+  for (const { desc } of manifests) {
+    const { config, layers } = manifestBlobs(desc, read);
+    for (const d of [desc, ...(config ? [config] : []), ...layers]) out.add(blobPath(d.digest));
+  }
   return out;
 }
 
@@ -97,9 +151,7 @@ export function selectPlatform(index: Uint8Array, read: BlobReader, want: Platfo
       hint: "pass one of those to --platform",
     });
   }
-  const manifest = json(read(chosen.desc.digest), "manifest");
-  const layers = (Array.isArray(manifest.layers) ? manifest.layers : []) as Descriptor[];
-  const config = manifest.config as Descriptor | undefined;
+  const { config, layers } = manifestBlobs(chosen.desc, read);
   const keep = new Set([chosen.desc, ...(config ? [config] : []), ...layers].map((d) => blobPath(d.digest)));
   const desc = { ...chosen.desc, annotations: { ...chosen.top.annotations, ...chosen.desc.annotations } };
   const doc = { schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [desc] };

@@ -3,7 +3,7 @@ import { type Engine, saveImage } from "./docker.ts";
 import { UploadError } from "./errors.ts";
 import { type Platform, platformText } from "./oci.ts";
 import { ociArchive, ociLayoutSource } from "./oci-source.ts";
-import { type TornArchive, validTarHeader } from "./tar.ts";
+import { type TornArchive, validTarHeader, walking } from "./tar.ts";
 
 /**
  * Where the tar bytes come from. A factory rather than a stream: a retried upload needs
@@ -74,7 +74,13 @@ export function fileSource(path: string, platform?: Platform): Source {
   closeSync(fd);
   const kind = sniff(head.subarray(0, got));
   if (kind === "unknown") throw inputError(`--input ${path} is neither a tar archive nor gzip`);
-  const oci = kind === "tar" ? ociArchive(path, size, platform) : undefined;
+  const oci =
+    kind === "tar"
+      ? walking(
+          (e) => tornError(plainFile(path, size), e),
+          () => ociArchive(path, size, platform),
+        )
+      : undefined;
   if (oci) return { ...plainFile(path, size), ...oci };
   if (platform) {
     throw inputError(`--platform picks one image out of an OCI index, and --input ${path} is not an OCI archive`, undefined);

@@ -4,10 +4,7 @@
  * kept as latin1 strings, one character a byte, so any name survives a round trip.
  */
 import { pullStream } from "./streams.ts";
-import { BLOCK, entrySize, isZero, latin1, numeric, padding, TarWalk, TornArchive } from "./tar.ts";
-
-/** pax/GNU metadata larger than this is not metadata: an archive that claims so is refused. */
-const META_CAP = 1024 * 1024;
+import { BLOCK, entrySize, isZero, latin1, META, numeric, padding, paxRecords, TarWalk, TornArchive } from "./tar.ts";
 
 export interface TarHeader {
   path: string;
@@ -89,21 +86,16 @@ class ByteReader {
   }
 }
 
-/** pax records: "LEN key=value\n", LEN counting the whole record. */
-export function paxRecords(body: Uint8Array): Map<string, string> {
-  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("latin1");
-  const out = new Map<string, string>();
-  let at = 0;
-  while (at < text.length) {
-    const space = text.indexOf(" ", at);
-    const len = Number.parseInt(text.slice(at, space), 10);
-    if (space < 0 || !(len > 0) || at + len > text.length) throw new TornArchive(`a pax header is malformed near byte ${at}`);
-    const record = text.slice(space + 1, at + len - 1);
-    const eq = record.indexOf("=");
-    if (eq > 0) out.set(record.slice(0, eq), record.slice(eq + 1));
-    at += len;
-  }
-  return out;
+/** What a pax number may be: whole ids and sizes, a decimal time (before 1970 too); no more digits than a double holds. */
+const PAX_NUMBER = { uid: /^\d{1,15}$/, gid: /^\d{1,15}$/, size: /^\d{1,15}$/, mtime: /^-?\d{1,15}(\.\d{0,9})?$/ } as const;
+
+/** A pax number, or the header's own where pax has none; anything else is refused, never written on as NaN. */
+function paxNumber(pax: Map<string, string>, key: keyof typeof PAX_NUMBER, fallback: number): number {
+  const text = pax.get(key);
+  if (text === undefined) return fallback;
+  if (!PAX_NUMBER[key].test(text))
+    throw new TornArchive(`a pax header's ${key} is not a number that fits: ${JSON.stringify(text.slice(0, 40))}`);
+  return Number(text);
 }
 
 /** The entries of a tar stream; the data of each is skipped if the caller does not read it. */
@@ -128,8 +120,7 @@ export async function* tarEntries(input: ReadableStream<Uint8Array>): AsyncGener
       if (isZero(h)) continue;
       const type = String.fromCharCode(h[156] as number);
       const size = entrySize(h);
-      if ("xgLK".includes(type)) {
-        if (size > META_CAP) throw new TornArchive(`a ${size}-byte metadata header at byte ${at} is not believable`);
+      if (META.includes(type)) {
         const body = await r.exactly(size);
         if (body.byteLength < size || (await r.skip(padding(size))) > 0)
           throw new TornArchive(`it ends inside a metadata header at byte ${at}`);
@@ -141,7 +132,7 @@ export async function* tarEntries(input: ReadableStream<Uint8Array>): AsyncGener
       if (type === "S") throw new TornArchive(`entry ${latin1(h, 0, 100)} is a GNU sparse file, which is not supported here`);
       const prefix = latin1(h, 257, 6) === "ustar" ? latin1(h, 345, 155) : "";
       const name = latin1(h, 0, 100);
-      const num = (key: string, fallback: number) => (pax.has(key) ? Number(pax.get(key)) : fallback);
+      const num = (key: keyof typeof PAX_NUMBER, fallback: number) => paxNumber(pax, key, fallback);
       const entry: TarHeader = {
         path: pax.get("path") ?? longName ?? (prefix ? `${prefix}/${name}` : name),
         type: type === "\0" || type === "7" ? "0" : type,
@@ -157,6 +148,10 @@ export async function* tarEntries(input: ReadableStream<Uint8Array>): AsyncGener
         devminor: numeric(h, 337, 8),
         xattrs: pax.size === 0 ? [] : [...pax].filter(([k]) => k.startsWith("SCHILY.xattr.") || k.startsWith("LIBARCHIVE.xattr.")),
       };
+      // Base-256 fields can say more than a double holds: such an id or size is no real one.
+      for (const k of ["uid", "gid", "size"] as const) {
+        if (!Number.isSafeInteger(entry[k])) throw new TornArchive(`entry ${entry.path} has a ${k} too large to be real`);
+      }
       if (pax.size > 0) pax = new Map();
       longName = undefined;
       longLink = undefined;

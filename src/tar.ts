@@ -55,6 +55,11 @@ function entryName(h: Uint8Array): string {
   return prefix ? `${prefix}/${name}` : name;
 }
 
+/** Typeflags of headers that describe the next entry (pax, GNU long names) rather than being one. */
+export const META = "xgLK";
+/** pax/GNU metadata larger than this is not metadata: every walker refuses an archive that claims so. */
+export const META_CAP = 1024 * 1024;
+
 /** Where a torn archive was found, for the caller to phrase for its source. */
 export class TornArchive extends Error {}
 
@@ -85,6 +90,9 @@ export class TarWalk {
       );
     }
     const size = entrySize(h);
+    if (META.includes(String.fromCharCode(h[156] as number)) && size > META_CAP) {
+      throw new TornArchive(`a ${size}-byte metadata header at byte ${offset - BLOCK} is not believable`);
+    }
     this.entries++;
     this.current = { name: entryName(h), size };
     return size + padding(size);
@@ -145,7 +153,7 @@ class TarChecker {
 export type Torn = (e: TornArchive) => UploadError;
 
 /** Runs a step of the walk; what it finds torn is reported in the caller's words. */
-function walking<T>(torn: Torn, step: () => T): T {
+export function walking<T>(torn: Torn, step: () => T): T {
   try {
     return step();
   } catch (e) {
@@ -243,39 +251,61 @@ export function checkGzippedTar(input: ReadableStream<Uint8Array>, torn: Torn): 
 
 /**
  * The entries of a tar file, with where each starts (its long-name or pax headers
- * included) and where its padded data ends: read header by header, a pread each.
+ * included) and where its padded data ends: read header by header, a pread each, under
+ * the walk's rules (an entry past the end of the file, or metadata past the cap, is torn).
  */
 export function listEntries(path: string, size: number): Entry[] {
   const out: Entry[] = [];
+  const walk = new TarWalk();
   const h = new Uint8Array(BLOCK);
   const fd = openSync(path, "r");
   try {
     let at = 0;
     let start: number | undefined;
     let longName: string | undefined;
-    while (at + BLOCK <= size) {
-      if (readSync(fd, h, 0, BLOCK, at) < BLOCK || isZero(h) || !validTarHeader(h)) break;
-      const dataStart = at + BLOCK;
-      const length = entrySize(h);
-      const end = dataStart + length + padding(length);
-      const type = String.fromCharCode(h[156] as number);
-      start ??= at;
-      if (type === "L" || type === "x") {
-        const data = Buffer.alloc(length);
-        readSync(fd, data, 0, length, dataStart);
-        longName =
-          type === "L"
-            ? data.toString("utf8").replace(/\0.*$/s, "")
-            : (/(?:^|\n)\d+ path=([^\n]*)\n/.exec(data.toString("utf8"))?.[1] ?? longName);
-      } else {
-        out.push({ name: longName ?? entryName(h), type, start, dataStart, end, size: length });
-        start = undefined;
-        longName = undefined;
+    while (!walk.done) {
+      if (at + BLOCK > size || readSync(fd, h, 0, BLOCK, at) < BLOCK) {
+        walk.end(at, 0);
+        break;
       }
-      at = end;
+      const dataStart = at + BLOCK;
+      const skip = walk.header(h, dataStart);
+      if (dataStart + skip > size) walk.end(size, dataStart + skip - size);
+      at = dataStart + skip;
+      if (isZero(h)) continue;
+      const length = entrySize(h);
+      const type = String.fromCharCode(h[156] as number);
+      start ??= dataStart - BLOCK;
+      if (META.includes(type)) {
+        const data = new Uint8Array(length);
+        readSync(fd, data, 0, length, dataStart);
+        if (type === "L") longName = latin1(data, 0, length);
+        else if (type === "x") longName = paxRecords(data).get("path") ?? longName;
+        continue;
+      }
+      out.push({ name: longName ?? entryName(h), type, start, dataStart, end: at, size: length });
+      start = undefined;
+      longName = undefined;
     }
   } finally {
     closeSync(fd);
+  }
+  return out;
+}
+
+/** pax records: "LEN key=value\n", LEN counting the whole record. The one pax parser. */
+export function paxRecords(body: Uint8Array): Map<string, string> {
+  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("latin1");
+  const out = new Map<string, string>();
+  let at = 0;
+  while (at < text.length) {
+    const space = text.indexOf(" ", at);
+    const len = Number.parseInt(text.slice(at, space), 10);
+    if (space < 0 || !(len > 0) || at + len > text.length) throw new TornArchive(`a pax header is malformed near byte ${at}`);
+    const record = text.slice(space + 1, at + len - 1);
+    const eq = record.indexOf("=");
+    if (eq > 0) out.set(record.slice(0, eq), record.slice(eq + 1));
+    at += len;
   }
   return out;
 }

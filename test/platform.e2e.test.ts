@@ -119,18 +119,19 @@ describe.skipIf(!hasSkopeo)("multi-platform OCI input", () => {
     60_000,
   );
 
+  // The folder's own blobs that no index reaches (the configs rewritten above) stay home; an archive file goes as it is.
+  const reached = () => [...new Set([...(blobs.amd64 ?? []), ...(blobs.arm64 ?? [])])].sort();
+  const everyBlob = () => readdirSync(join(layout, "blobs", "sha256")).map((f) => `blobs/sha256/${f}`);
   test.each([
-    ["an OCI layout folder", () => layout],
-    ["an OCI archive file", () => archive],
-  ])("without --platform, %s is sent whole with a note on its platforms", async (_what, input) => {
+    ["an OCI layout folder", () => layout, reached],
+    ["an OCI archive file", () => archive, () => everyBlob().sort()],
+  ])("without --platform, %s is sent whole with a note on its platforms", async (_what, input, sent) => {
     await server.reset();
     const r = await runCli(["--input", input(), "multi:1", ...FAST], { env: apiEnv(server) });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain("Note: the input holds 2 platforms (linux/amd64, linux/arm64): all are sent; --platform sends one");
-    // Every blob in the layout, those no index names (the configs rewritten above) included.
-    const all = readdirSync(join(layout, "blobs", "sha256")).map((f) => `blobs/sha256/${f}`);
-    expect(await receivedBlobs()).toEqual(all.sort());
-    expect(all).toEqual(expect.arrayContaining([...(blobs.amd64 ?? []), ...(blobs.arm64 ?? [])]));
+    expect(await receivedBlobs()).toEqual(sent());
+    expect(everyBlob().length).toBeGreaterThan(reached().length);
   });
 
   test("a platform the input does not hold is a clear error naming those it does", async () => {

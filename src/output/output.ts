@@ -25,7 +25,19 @@ type Sink = { write(text: string): unknown; isTTY?: boolean };
  * fake a log line, an escape sequence would drive the terminal. --json keeps it exact.
  */
 export function clean(text: string): string {
-  return text.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, (c) => `\\u${(c.codePointAt(0) as number).toString(16).padStart(4, "0")}`);
+  return inert(text.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, escapeChar));
+}
+
+const escapeChar = (c: string) => `\\u${(c.codePointAt(0) as number).toString(16).padStart(4, "0")}`;
+
+/**
+ * A CI runner reads its logs for commands: GitHub's `::name::` at the start of a line,
+ * Azure's `##vso[` and the old `##[` anywhere in one. A server that names its image or
+ * status so must not steer the job (add a mask, set a variable): the `:` or `#` that
+ * would start a command is written escaped, the same way as a control character.
+ */
+function inert(line: string): string {
+  return line.replace(/^(\s*):(?=:)/, (_m, space: string) => `${space}${escapeChar(":")}`).replace(/#(?=#(vso)?\[)/g, escapeChar);
 }
 
 export class Output {
@@ -124,7 +136,9 @@ export class Output {
 
   /** The key is masked in each value before it is escaped, so JSON escaping cannot hide it. */
   private writeJson(value: unknown): void {
-    this.out.write(`${JSON.stringify(value, (_k, v) => (typeof v === "string" ? this.mask(v) : v))}\n`);
+    // "#" as \u0023 is the same JSON to any parser, and no runner command to a log reader.
+    const text = JSON.stringify(value, (_k, v) => (typeof v === "string" ? this.mask(v) : v)).replaceAll("#", "\\u0023");
+    this.out.write(`${text}\n`);
   }
 }
 

@@ -54,8 +54,9 @@ function openRegular(dir: string, rel: string, what: string): number {
     const last = i === parts.length;
     if (last ? !st.isFile() : !st.isDirectory()) {
       const kind = st.isSymbolicLink() ? "a symbolic link" : st.isFIFO() ? "a FIFO" : last ? "not a regular file" : "not a folder";
+      const named = parts.slice(0, i).join("/");
       throw layoutError(
-        `--input ${dir}: ${parts.slice(0, i).join("/")} (${what}) is ${kind}; an OCI layout holds only folders and regular files`,
+        `--input ${dir}: ${named}${last && what !== rel ? ` (${what})` : ""} is ${kind}; an OCI layout holds only folders and regular files`,
       );
     }
   }

@@ -19,8 +19,10 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
 import { writeSampleImage } from "../scripts/sample-image.ts";
 import { apiEnv, KEY, peakRss, runCli, startServerProcess, type TestServer, tarOf, tempDir, until } from "./helpers.ts";
+import { type HostileInputs, METADATA_SIZES, writeHostileInputs } from "./hostile-inputs.ts";
 import type { Fault, ServerConfig } from "./server.ts";
 
 let server: TestServer;
@@ -29,6 +31,7 @@ let elsewhere: TestServer;
 let dir: string;
 let small: string;
 let fakeBin: string;
+let hostile: HostileInputs;
 /** One whole entry, and then the archive simply stops: no two zero blocks. */
 let withoutEnd: Uint8Array;
 const FAST = ["--poll-interval", "0.05"];
@@ -74,6 +77,7 @@ beforeAll(async () => {
   mkdirSync(fakeBin);
   writeFileSync(join(fakeBin, "docker"), FAKE_DOCKER);
   chmodSync(join(fakeBin, "docker"), 0o755);
+  hostile = await writeHostileInputs(tempDir("ru-hostile-inputs-"));
 }, 60_000);
 afterAll(() => {
   server.stop();
@@ -608,7 +612,126 @@ const signals: Row[] = [
   },
 ];
 
-const rows = [...redirects, ...bounded, ...duplicates, ...leaks, ...timers, ...config, ...torn, ...signals];
+/** A few KB of input must cost a bounded amount: measured on the child, whatever the input claims. */
+const BOUNDED = { maxRss: 200 * MiB, maxSeconds: 8 };
+const refusedLayout = (path: () => string, message: string | RegExp): Omit<Row, "name"> => ({
+  args: () => ["--input", path(), "img", ...FAST],
+  code: 1,
+  stderr: [message, "hint: "],
+  attempts: 0,
+  ...BOUNDED,
+});
+const sentEntries = async () => (await server.state()).uploads[0]?.entries.sort();
+
+const localInputs: Row[] = [
+  {
+    name: "an OCI index that fans out to a nested index naming itself and one manifest hundreds of times: each read once, sent",
+    args: () => ["--input", hostile.fanOut, "img", ...FAST],
+    code: 0,
+    complete: 1,
+    ...BOUNDED,
+    check: async () => expect(((await sentEntries()) ?? []).filter((e) => e.startsWith("blobs/sha256/")).length).toBe(3),
+  },
+  {
+    name: "an OCI layout whose index.json is a FIFO no one writes: refused at once, no hang",
+    ...refusedLayout(() => hostile.fifoIndex, "index.json is a FIFO; an OCI layout holds only folders and regular files"),
+  },
+  {
+    name: "an OCI layout whose index.json links to /dev/zero: refused, nothing read",
+    ...refusedLayout(() => hostile.zeroIndex, "index.json is a symbolic link"),
+  },
+  {
+    name: "a nested index blob that is a FIFO: refused at once",
+    ...refusedLayout(() => hostile.fifoNested, /blobs\/sha256\/a{64} \(blob sha256:a{64}\) is a FIFO/),
+  },
+  {
+    name: "a nested index blob of 1 GiB: refused by its size, never read",
+    ...refusedLayout(() => hostile.hugeNested, "is 1073741824 bytes, more than any image document needs (8388608)"),
+  },
+  {
+    name: "an OCI layout folder sends only its own files: not a stray file, not a FIFO the index does not reach",
+    args: () => ["--input", hostile.strays, "img", ...FAST],
+    code: 0,
+    complete: 1,
+    ...BOUNDED,
+    check: async () => {
+      const entries = (await sentEntries()) ?? [];
+      expect(entries).not.toContain("notes.txt");
+      expect(entries.filter((e) => e.startsWith("blobs/sha256/")).length).toBe(2);
+    },
+  },
+  ...(["x", "g", "L", "K"] as const).map(
+    (type): Row => ({
+      name: `a tar whose '${type}' metadata header claims gigabytes: refused before any request, nothing allocated`,
+      args: () => ["--input", hostile.metadata[type].path, "img", ...FAST],
+      code: 1,
+      stderr: [`a ${METADATA_SIZES[type]}-byte metadata header at byte 0 is not believable`],
+      attempts: 0,
+      ...BOUNDED,
+    }),
+  ),
+  {
+    name: "the same under --context dockerfile: refused while flattening",
+    args: () => ["--input", hostile.metadata.x.path, "img", "--context", "dockerfile", ...FAST],
+    code: 1,
+    stderr: ["metadata header at byte 0 is not believable"],
+    attempts: 0,
+    ...BOUNDED,
+  },
+  {
+    name: "--context dockerfile on 0.3 MB of gzip holding 320 MiB of JSON-looking entries: refused at the documents' budget",
+    args: () => ["--input", hostile.manyDocuments, "img", "--context", "dockerfile", ...FAST],
+    code: 1,
+    stderr: ["its documents add up to more than 33554432 bytes"],
+    attempts: 0,
+    ...BOUNDED,
+  },
+  {
+    name: "--context dockerfile on a layer with four 600 KB paths: flattened in linear time",
+    args: () => ["--input", hostile.deepPath, "img", "--context", "dockerfile", "--dry-run"],
+    code: 0,
+    stderr: ["would send"],
+    ...BOUNDED,
+  },
+  {
+    name: "--context dockerfile on a manifest naming one layer 100,000 times: flattened once, in linear time",
+    args: () => ["--input", hostile.layerNamedOften, "img", "--context", "dockerfile", "--dry-run"],
+    code: 0,
+    stderr: ["would send"],
+    ...BOUNDED,
+  },
+  ...(
+    [
+      ["uid=abc", () => hostile.paxUid, 'a pax header\'s uid is not a number that fits: "abc"'],
+      ["mtime=1e400", () => hostile.paxMtime, 'a pax header\'s mtime is not a number that fits: "1e400"'],
+    ] as const
+  ).map(
+    ([what, path, message]): Row => ({
+      name: `a layer entry with pax ${what} is refused, never written on as NaN`,
+      args: () => ["--input", path(), "img", "--context", "dockerfile", "--dry-run"],
+      code: 1,
+      stderr: [message],
+      ...BOUNDED,
+    }),
+  ),
+  {
+    name: "--output FILE never writes through a symlink planted where its partial file would be",
+    args: () => {
+      const victim = join(dir, "victim.txt");
+      writeFileSync(victim, "precious\n");
+      const out = join(dir, "out.tar.gz");
+      symlinkSync(victim, `${out}.partial`);
+      return ["--input", small, "img", "--dry-run", "--output", out];
+    },
+    code: 0,
+    check: () => {
+      expect(readFileSync(join(dir, "victim.txt"), "utf8")).toBe("precious\n");
+      expect(gunzipSync(readFileSync(join(dir, "out.tar.gz"))).equals(readFileSync(small))).toBe(true);
+    },
+  },
+];
+
+const rows = [...redirects, ...bounded, ...duplicates, ...leaks, ...timers, ...config, ...torn, ...signals, ...localInputs];
 
 describe("hostile table", () => {
   test.each(rows.map((r) => [r.name, r] as const))(

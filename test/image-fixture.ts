@@ -95,22 +95,35 @@ const tarBytes = (entries: TarSpec[]) => packTar(entries.map((e) => ({ uid: 0, g
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 /** The docker save archive of the fixture image, named `tag`. */
-export async function fixtureArchive(tag: string, o: { xattr?: boolean; duplicate?: boolean } = {}): Promise<Buffer> {
-  const tars = await Promise.all(layers(o.xattr ?? false, o.duplicate ?? false).map(tarBytes));
+export function fixtureArchive(tag: string, o: { xattr?: boolean; duplicate?: boolean } = {}): Promise<Buffer> {
+  return saveArchiveOf(layers(o.xattr ?? false, o.duplicate ?? false), { tag, config: FIXTURE_CONFIG });
+}
+
+/**
+ * A docker save archive of these layers (bottom first). `manifestLayers` may rewrite the
+ * list the manifest names, as a hostile archive would.
+ */
+export async function saveArchiveOf(
+  layerEntries: TarSpec[][],
+  o: { tag?: string; config?: object; manifestLayers?: (names: string[]) => string[] } = {},
+): Promise<Buffer> {
+  const tars = await Promise.all(layerEntries.map(tarBytes));
   const arch = process.arch === "arm64" ? "arm64" : "amd64";
   const config = Buffer.from(
     JSON.stringify({
       architecture: arch,
       os: "linux",
       created: "2026-01-01T00:00:00Z",
-      config: FIXTURE_CONFIG,
+      config: o.config ?? {},
       rootfs: { type: "layers", diff_ids: tars.map((t) => `sha256:${sha256(t)}`) },
       history: tars.map(() => ({ created: "2026-01-01T00:00:00Z", created_by: "fixture" })),
     }),
   );
   const configName = `${sha256(config)}.json`;
   const layerNames = tars.map((t) => `${sha256(t)}/layer.tar`);
-  const manifest = JSON.stringify([{ Config: configName, RepoTags: [tag], Layers: layerNames }]);
+  const manifest = JSON.stringify([
+    { Config: configName, RepoTags: [o.tag ?? "fixture:1"], Layers: o.manifestLayers?.(layerNames) ?? layerNames },
+  ]);
   return tarBytes([
     ...tars.flatMap((t, i) => [dir(`${sha256(t)}/`), file(layerNames[i] as string, t)]),
     file(configName, config),

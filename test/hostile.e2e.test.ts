@@ -769,3 +769,33 @@ describe("hostile table", () => {
     60_000,
   );
 });
+
+/** A line a CI runner would take as a command: GitHub's `::` at its start, Azure's `##vso[` or `##[` anywhere. */
+const RUNNER_COMMAND = /^\s*::|##(vso)?\[/m;
+const MASK = "::add-mask::x";
+const SET_VARIABLE = "##vso[task.setvariable variable=RUNTIME_API_KEY]stolen";
+
+describe("server text that a CI runner would read as a command is written inert", () => {
+  const commands: Array<[string, () => Promise<string[]>]> = [
+    [
+      "the upload",
+      async () => {
+        await server.configure({ image: MASK, statuses: [SET_VARIABLE, "SUCCESS"] });
+        return sampleArgs();
+      },
+    ],
+    ["status", async () => ["status", await server.build([MASK], "img")]],
+    ["wait", async () => ["wait", await server.build([SET_VARIABLE, "SUCCESS"], MASK), ...FAST]],
+  ];
+  test.each(commands.flatMap(([name, args]) => [[name, args, false] as const, [`${name} --json`, args, true] as const]))(
+    "%s",
+    async (_name, args, json) => {
+      await server.reset();
+      const r = await runCli([...(await args()), ...(json ? ["--json"] : [])], { env: apiEnv(server) });
+      expect(r.stdout + r.stderr).not.toMatch(RUNNER_COMMAND);
+      // The text is still all there, escaped for a log and exact for a JSON parser.
+      if (json) expect(JSON.stringify(JSON.parse(r.stdout))).toMatch(/::add-mask::x|##vso\[task\.setvariable/);
+      else expect(r.stdout + r.stderr).toMatch(/\\u003a:add-mask::x|\\u0023#vso\[task\.setvariable/);
+    },
+  );
+});

@@ -1,6 +1,7 @@
 /**
  * Builds release binaries with `bun build --compile`, from one table of targets.
  *   bun run build.ts            every target: dist/release/runtime-upload-<platform>.tar.gz + SHA256SUMS
+ *   bun run build.ts --only linux-x64 --out DIR   some targets, archives and SHA256SUMS in DIR
  *   bun run build.ts --single   the host target only, as dist/runtime-upload
  *
  * Targets other than the host make Bun fetch that platform's runtime from the npm registry
@@ -80,17 +81,10 @@ export async function writeSums(dir: string, names: string[]): Promise<void> {
   await Bun.write(join(dir, "SHA256SUMS"), `${lines.join("\n")}\n`);
 }
 
-/**
- * The GitHub Action pins the sha256 of its own release's archives: written here from the
- * same SHA256SUMS the release publishes, so the two cannot disagree.
- */
-export async function writeActionSums(sumsFile: string, version: string, out = "action/checksums.txt"): Promise<void> {
-  const sums = await Bun.file(sumsFile).text();
-  await Bun.write(
-    out,
-    `# The sha256 of each archive of this release, pinned by the GitHub Action (action/run.sh).\n` +
-      `# Written by \`bun run build.ts\` from the release's SHA256SUMS: do not edit.\nversion ${version}\n${sums}`,
-  );
+/** `--name value` from the command line, or undefined. */
+function flag(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
 if (import.meta.main) {
@@ -98,17 +92,21 @@ if (import.meta.main) {
     await compile(undefined, "dist/runtime-upload");
     console.log("built dist/runtime-upload");
   } else {
-    rmSync(RELEASE_DIR, { recursive: true, force: true });
+    // --only linux-x64,darwin-arm64 builds some targets; --out DIR puts the archives elsewhere.
+    const only = flag("--only")?.split(",");
+    const dir = flag("--out") ?? RELEASE_DIR;
+    const targets = TARGETS.filter((t) => !only || only.includes(t.platform));
+    if (targets.length === 0) throw new Error(`--only ${only}: no such target (${TARGETS.map((t) => t.platform).join(", ")})`);
+    rmSync(dir, { recursive: true, force: true });
     const names: string[] = [];
-    for (const t of TARGETS) {
-      const out = join("dist", "targets", t.platform, t.exe);
+    for (const t of targets) {
+      const out = join(dir, "targets", t.platform, t.exe);
       await compile(t.bun, out);
-      names.push(await archive(out, t.platform, RELEASE_DIR));
-      console.log(`built ${out} → ${RELEASE_DIR}/${names.at(-1)}`);
+      names.push(await archive(out, t.platform, dir));
+      console.log(`built ${out} → ${dir}/${names.at(-1)}`);
     }
-    await writeSums(RELEASE_DIR, names);
-    console.log(`wrote ${RELEASE_DIR}/SHA256SUMS`);
-    await writeActionSums(join(RELEASE_DIR, "SHA256SUMS"), `v${pkg.version}`);
-    console.log("wrote action/checksums.txt");
+    await writeSums(dir, names);
+    // Tracked files stay as they are: only the release workflow pins these sums (scripts/release.ts).
+    console.log(`wrote ${dir}/SHA256SUMS`);
   }
 }

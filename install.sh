@@ -31,6 +31,7 @@ Usage: install.sh [options]
   --base-url URL     download from a mirror (default: $RUNTIME_UPLOAD_BASE_URL or GitHub releases)
   --url URL          download this archive, checked against --sha256 instead of SHA256SUMS
   --sha256 SUM       the sha256 the archive must have (with --url or --from-file)
+  --keep-archive F   with --url: also keep the verified archive as F (a cache to reinstall from)
   --edit-profile     append the install dir to PATH in ~/.profile (default: only print a hint)
   -h, --help         this help
 EOF
@@ -242,6 +243,7 @@ main() {
 	from_file=
 	url=
 	sha256=
+	keep_archive=
 	edit_profile=0
 	while [ $# -gt 0 ]; do
 		case "$1" in
@@ -251,6 +253,7 @@ main() {
 		--base-url) [ $# -ge 2 ] || die "--base-url needs a value"; base_url=${2%/}; shift 2 ;;
 		--url) [ $# -ge 2 ] || die "--url needs a value"; url=$2; shift 2 ;;
 		--sha256) [ $# -ge 2 ] || die "--sha256 needs a value"; sha256=$2; shift 2 ;;
+		--keep-archive) [ $# -ge 2 ] || die "--keep-archive needs a value"; keep_archive=$2; shift 2 ;;
 		--edit-profile) edit_profile=1; shift ;;
 		-h | --help) usage; exit 0 ;;
 		*) usage >&2; die "unknown option: $1" ;;
@@ -267,6 +270,7 @@ main() {
 	trap 'on_signal 143' TERM
 	trap 'on_signal 129' HUP
 
+	[ -z "$keep_archive" ] || [ -n "$url" ] || die "--keep-archive goes with --url"
 	if [ -n "$url" ]; then
 		[ -n "$sha256" ] || die "--url needs --sha256: the archive is checked against the sum you pass"
 		base_url=$url
@@ -277,6 +281,11 @@ main() {
 		download "$url" "$tmp/$name"
 		verify_sum "$tmp/$name" "$sha256"
 		install_binary "$tmp/$name"
+		if [ -n "$keep_archive" ]; then
+			# Only what was verified is kept, and only whole: a copy beside it, then a rename.
+			cp "$tmp/$name" "$keep_archive.partial.$$" || die "cannot keep the archive as $keep_archive"
+			mv -f "$keep_archive.partial.$$" "$keep_archive" || die "cannot keep the archive as $keep_archive"
+		fi
 	elif [ -n "$from_file" ]; then
 		[ -f "$from_file" ] || die "--from-file $from_file does not exist"
 		sums="$(dirname "$from_file")/SHA256SUMS"

@@ -29,6 +29,20 @@ const imageName = extendType(string, {
   },
 });
 
+/**
+ * A tag as Docker takes one: word characters, dots and dashes, at most 128, starting with
+ * a word character. So nothing that reaches the tags (a branch name in CI, say) is read
+ * as an option or smuggles a registry into the name.
+ */
+const tagName = extendType(string, {
+  async from(s) {
+    if (!/^\w[\w.-]{0,127}$/.test(s)) {
+      throw new Error(`"${s}" is not a Docker tag (letters, digits, _ . and -, at most 128, starting with a letter, digit or _)`);
+    }
+    return s;
+  },
+});
+
 /** An empty path (an unset variable in a script) must not quietly mean something else. */
 function pathArg(flag: string, what: string) {
   return extendType(string, {
@@ -105,7 +119,7 @@ const uploadCommand = command({
   ],
   args: {
     image: positional({ type: imageName, displayName: "IMAGE", description: "image to upload, as Docker names it (sent as target_image)" }),
-    tags: restPositionals({ type: string, displayName: "TAG", description: "extra tags for the built image (tags_0, tags_1, …)" }),
+    tags: restPositionals({ type: tagName, displayName: "TAG", description: "extra tags for the built image (tags_0, tags_1, …)" }),
     ...waitArgs,
     pull: choiceOption("pull", PULL_POLICIES, "when to docker pull IMAGE first: missing|always|never"),
     input: option({

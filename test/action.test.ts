@@ -5,11 +5,12 @@
  * is in no line of anything the runner would show, but the one ::add-mask:: command.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { archive, TARGETS, writeActionSums, writeSums } from "../build.ts";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { archive, TARGETS, writeSums } from "../build.ts";
 import pkg from "../package.json" with { type: "json" };
-import { BIN, KEY, ROOT, startServerProcess, type TestServer, tampered, tarOf, tempDir } from "./helpers.ts";
+import { checkVersion, pinnedProblems, pinnedSums } from "../scripts/release.ts";
+import { BIN, KEY, ROOT, sha256File, startServerProcess, type TestServer, tampered, tarOf, tempDir } from "./helpers.ts";
 
 const PLATFORM = `${process.platform}-${process.arch}`;
 const NAME = `runtime-upload-${PLATFORM}.tar.gz`;
@@ -116,7 +117,7 @@ describe.skipIf(!hasJq)("the GitHub Action", () => {
     expect(up?.fields.tags_1).toEqual(["stable"]);
     expect(r.summary).toContain(`| img:1 | `);
     expect(r.summary).toContain(`| ${up?.id} |`);
-    expect(r.path.trim()).toContain("/runtime-upload/");
+    expect(r.path.trim()).toContain("/runtime-upload-bin.");
     expect(existsSync(join(r.path.trim(), "runtime-upload"))).toBe(true);
     expect(r.stdout).toContain(`::add-mask::${KEY}`);
   }, 60_000);
@@ -168,15 +169,88 @@ describe.skipIf(!hasJq)("the GitHub Action", () => {
     const evil = `img:1$(touch ${canary})`;
     const tags = `a;touch\${IFS}${canary} \`touch ${canary}\` \${{ github.token }}`;
     const r = await runAction({ RU_IMAGE: evil, RU_TAGS: tags });
+    expect(existsSync(canary)).toBe(false);
+    // They reach the binary as words, which refuses them as tags: nothing is built.
+    expect(r.code).toBe(2);
+    expect(r.stdout).toContain("is not a Docker tag");
+    expect(await builds()).toBe(0);
+    const plain = await runAction({ RU_IMAGE: evil, RU_TAGS: "latest" });
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(existsSync(canary)).toBe(false);
+    expect((await server.state()).uploads[0]?.fields).toEqual({ target_image: [evil], tags_0: ["latest"] });
+  }, 60_000);
+
+  test.each([
+    ["a tag that is an option", "latest --dry-run", '"--dry-run" is not a Docker tag'],
+    ["tags that would name another registry", "--registry-prefix=attacker.example/x --insecure", "is not a Docker tag"],
+  ])(
+    "%s is refused by the binary, never read as an option",
+    async (_what, tags, message) => {
+      await server.reset();
+      const r = await runAction({ RU_TAGS: tags });
+      expect(r.code).toBe(2);
+      expect(r.stdout).toContain("::error title=runtime-upload (USAGE)::");
+      expect(r.stdout).toContain(message);
+      expect(await builds()).toBe(0);
+    },
+    60_000,
+  );
+
+  test("a binary planted in the tool cache beside a .sha256 of the public archive is never run", async () => {
+    await server.reset();
+    const cache = tempDir("ru-toolcache-");
+    const canary = join(tempDir("ru-canary-"), "ran");
+    const planted = join(cache, "runtime-upload", `v${pkg.version}`, PLATFORM);
+    mkdirSync(planted, { recursive: true });
+    writeFileSync(join(planted, "runtime-upload"), `#!/bin/sh\ntouch ${canary}\necho '{"ok":true,"outcome":"built","image":"img:1"}'\n`);
+    chmodSync(join(planted, "runtime-upload"), 0o755);
+    writeFileSync(join(planted, ".sha256"), sum);
+    const r = await runAction({}, cache);
     expect(r.code, r.stderr).toBe(0);
     expect(existsSync(canary)).toBe(false);
-    const fields = (await server.state()).uploads[0]?.fields ?? {};
-    expect(fields.target_image).toEqual([evil]);
-    expect(
-      Object.keys(fields)
-        .filter((k) => k.startsWith("tags_"))
-        .map((k) => fields[k]?.[0]),
-    ).toEqual(tags.split(/\s+/));
+    expect(await builds()).toBe(1);
+  }, 60_000);
+
+  test("a cached archive that no longer matches its checksum is fetched again, with a warning, and the good one runs", async () => {
+    await server.reset();
+    const cache = tempDir("ru-toolcache-");
+    expect((await runAction({}, cache)).code).toBe(0);
+    const cached = join(cache, "runtime-upload", `v${pkg.version}`, PLATFORM, NAME);
+    writeFileSync(cached, tampered(good));
+    const before = downloads.length;
+    const r = await runAction({}, cache);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(
+      `::warning title=runtime-upload::the tool cache's ${NAME} does not match its checksum: downloading it again`,
+    );
+    expect(downloads.length - before).toBe(1);
+    expect(await sha256File(cached)).toBe(sum);
+  }, 60_000);
+
+  test("a version input that climbs out of the tool cache is refused, and nothing outside it is touched", async () => {
+    const cache = tempDir("ru-toolcache-");
+    const victim = join(dirname(cache), `victim-${process.pid}`, PLATFORM);
+    mkdirSync(victim, { recursive: true });
+    writeFileSync(join(victim, "keep"), "mine\n");
+    const r = await runAction({ RU_VERSION: `../../victim-${process.pid}` }, cache);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("::error title=runtime-upload::the version input is not a release version like v1.2.3");
+    expect(readFileSync(join(victim, "keep"), "utf8")).toBe("mine\n");
+  });
+
+  test("a version input with a line break adds no line to GITHUB_PATH", async () => {
+    const r = await runAction({ RU_VERSION: `v${pkg.version}\n/tmp/evil-bin` });
+    expect(r.code).toBe(1);
+    expect(r.path).toBe("");
+  });
+
+  test("the job summary shows the server's image as text: no HTML, no Markdown", async () => {
+    await server.reset();
+    await server.configure({ image: "<img src=x onerror=alert(1)>|[a](b)" });
+    const r = await runAction({});
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toContain("&#60;img&#32;src&#61;x&#32;onerror&#61;alert&#40;1&#41;&#62;&#124;&#91;a&#93;&#40;b&#41;");
+    expect(r.summary).not.toMatch(/<img|\[a\]\(b\)/);
   }, 60_000);
 
   test("without url, a release the action has no pinned checksum for is refused before any download", async () => {
@@ -189,26 +263,59 @@ describe.skipIf(!hasJq)("the GitHub Action", () => {
 });
 
 describe("the action's pinned checksums", () => {
-  test("the release build writes them from the release's own SHA256SUMS", async () => {
-    const dir = tempDir("ru-sums-");
-    const sums = `${"a".repeat(64)}  runtime-upload-linux-x64.tar.gz\n${"b".repeat(64)}  runtime-upload-darwin-arm64.tar.gz\n`;
-    writeFileSync(join(dir, "SHA256SUMS"), sums);
-    await writeActionSums(join(dir, "SHA256SUMS"), "v9.9.9", join(dir, "checksums.txt"));
-    const text = readFileSync(join(dir, "checksums.txt"), "utf8");
-    expect(text.split("\n").filter((l) => !l.startsWith("#"))).toEqual(["version v9.9.9", ...sums.split("\n")]);
+  const SUMS = `${TARGETS.map((t, i) => `${String(i).repeat(64)}  runtime-upload-${t.platform}.tar.gz`).join("\n")}\n`;
+
+  test("the release workflow's pin writes the release's own SHA256SUMS under its version", () => {
+    const text = pinnedSums(SUMS, "v9.9.9");
+    expect(text.split("\n").filter((l) => !l.startsWith("#"))).toEqual(["version v9.9.9", ...SUMS.split("\n")]);
+    expect(pinnedProblems(text, SUMS, "v9.9.9")).toEqual([]);
   });
 
-  test("action/checksums.txt names this package's version and only archives the release builds", () => {
-    const text = readFileSync(join(ROOT, "action", "checksums.txt"), "utf8");
-    expect(text).toContain(`\nversion v${pkg.version}\n`);
-    const names = text
-      .split("\n")
-      .filter((l) => /^[0-9a-f]{64} {2}/.test(l))
-      .map((l) => l.slice(66));
-    const archives = TARGETS.map((t) => `runtime-upload-${t.platform}.tar.gz`);
-    for (const n of names) expect(archives).toContain(n);
-    // After `bun run build.ts` the pinned sums must be exactly the release's.
-    const release = join(ROOT, "dist", "release", "SHA256SUMS");
-    if (existsSync(release)) expect(text.endsWith(readFileSync(release, "utf8"))).toBe(true);
+  test.each([
+    ["another version", (t: string) => t.replace("version v9.9.9", "version v9.9.8"), "the tag pins version v9.9.8, not version v9.9.9"],
+    ["one sum changed", (t: string) => t.replace("0".repeat(64), "f".repeat(64)), "the tag does not pin: 0000"],
+    ["one archive missing", (t: string) => t.split("\n").slice(0, -2).join("\n"), "the tag does not pin:"],
+    ["no sums at all (the file as the repository holds it)", () => readFileSync(join(ROOT, "action", "checksums.txt"), "utf8"), "not pin"],
+  ])("a tag whose pins differ from the release is caught: %s", (_what, change, problem) => {
+    const problems = pinnedProblems(change(pinnedSums(SUMS, "v9.9.9")), SUMS, "v9.9.9");
+    expect(problems.join("\n")).toContain(problem);
   });
+
+  test.each([
+    ["a line that is not a sum", `${SUMS}garbage\n`],
+    ["an archive that is not a release target", `${SUMS}${"e".repeat(64)}  evil.tar.gz\n`],
+    ["a target missing", SUMS.split("\n").slice(1).join("\n")],
+  ])("SHA256SUMS with %s is refused before anything is pinned", (_what, sums) => {
+    expect(() => pinnedSums(sums, "v9.9.9")).toThrow();
+  });
+
+  test.each([
+    ["v0.1.0", undefined],
+    ["0.1.0", undefined],
+    ["v0.2.0", "package.json says 0.1.0"],
+    ["../../x", "is not a release version"],
+    ["v0.1.0\nx", "is not a release version"],
+  ])("the release tag %p against package.json 0.1.0", (version, problem) => {
+    if (problem) expect(() => checkVersion(version, "0.1.0")).toThrow(problem);
+    else expect(() => checkVersion(version, "0.1.0")).not.toThrow();
+  });
+
+  test("action/checksums.txt names this package's version", () => {
+    expect(readFileSync(join(ROOT, "action", "checksums.txt"), "utf8")).toContain(`\nversion v${pkg.version}\n`);
+  });
+
+  test("a local release build writes its archives and SHA256SUMS and leaves tracked files alone", () => {
+    const host = `${process.platform === "darwin" ? "darwin" : "linux"}-${process.arch}`;
+    const tracked = () => Bun.spawnSync(["git", "status", "--porcelain"], { cwd: ROOT }).stdout.toString();
+    const before = tracked();
+    const out = tempDir("ru-release-");
+    const r = Bun.spawnSync([process.execPath, "run", "build.ts", "--only", host, "--out", out], {
+      cwd: ROOT,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    expect(r.exitCode, r.stderr.toString()).toBe(0);
+    expect(readFileSync(join(out, "SHA256SUMS"), "utf8")).toMatch(new RegExp(`^[0-9a-f]{64}  runtime-upload-${host}\\.tar\\.gz\\n$`));
+    expect(tracked()).toBe(before);
+  }, 120_000);
 });

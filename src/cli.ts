@@ -3,13 +3,13 @@
  * failure, exit with exitCode. What each command does lives in src/commands/, and all
  * that is printed goes through src/output/.
  */
-import { parse } from "./args.ts";
-import { status } from "./commands/status.ts";
-import { upload } from "./commands/upload.ts";
-import { wait } from "./commands/wait.ts";
-import { killChildren } from "./docker.ts";
+import { parse } from "./cli/args.ts";
+import { Output } from "./cli/output.ts";
+import { status } from "./cli/status-command.ts";
+import { upload } from "./cli/upload-command.ts";
+import { wait } from "./cli/wait-command.ts";
 import { exitCode, SIGNAL_EXIT, type Signal, toUploadError, UploadError } from "./errors.ts";
-import { Output } from "./output/output.ts";
+import { killChildren } from "./source/engine.ts";
 
 const out = new Output();
 const controller = new AbortController();

@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { endpointFromEnv, redact } from "../src/config.ts";
+import { endpointFromEnv } from "../src/api/endpoint.ts";
+import { errorDetail, httpError, parseRetryAfter } from "../src/api/http.ts";
+import { redact } from "../src/cli/redact.ts";
 import { UploadError } from "../src/errors.ts";
-import { errorDetail, httpError, parseRetryAfter } from "../src/http.ts";
-import { retryDelay } from "../src/retry.ts";
+import { retryDelay } from "../src/lib/retry.ts";
 
 const NOW = Date.parse("2026-11-27T12:00:00Z");
 

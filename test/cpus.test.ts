@@ -2,7 +2,7 @@ import { expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
-import { cgroupCpuLimit, usableCpus } from "../src/cpus.ts";
+import { cgroupCpuLimit, usableCpus } from "../src/gzip/cpus.ts";
 import { tempDir } from "./helpers.ts";
 
 /** A cgroup folder as the kernel shows it to a container: only the files a row names. */

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:tes
 import { createWriteStream, statSync } from "node:fs";
 import { join } from "node:path";
 import { writeSampleImage } from "../scripts/sample-image.ts";
-import { gzip } from "../src/gzip.ts";
+import { gzip } from "../src/gzip/gzip.ts";
 import { dockerAvailable, dockerSaveSha256, importTestImage, removeImage } from "./docker-fixture.ts";
 import { apiEnv, KEY, processesMatching, runCli, startServerProcess, type TestServer, tempDir, until } from "./helpers.ts";
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { dockerfile } from "../src/dockerfile.ts";
+import { dockerfile } from "../src/context/dockerfile.ts";
 import { UploadError } from "../src/errors.ts";
 
 const lines = (config: Record<string, unknown>) => dockerfile(config, "img:1").trim().split("\n");

@@ -8,11 +8,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startBuild } from "../src/api.ts";
-import { contextBody, type Progress } from "../src/body.ts";
-import { FILE_PART, formFields, multipart } from "../src/multipart.ts";
-import { Recycler } from "../src/recycle.ts";
-import { fileSource } from "../src/source.ts";
+import { startBuild } from "../src/api/client.ts";
+import { FILE_PART, formFields, multipart } from "../src/api/multipart.ts";
+import { Recycler } from "../src/lib/recycle.ts";
+import { fileSource } from "../src/source/file-source.ts";
+import { contextBody, type Progress } from "../src/upload/body.ts";
 import { KEY, sha256File, startServerProcess, type TestServer, tarOf, tempDir } from "./helpers.ts";
 import { type Certs, makeCerts } from "./tls-fixture.ts";
 

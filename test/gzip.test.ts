@@ -2,10 +2,10 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { worthCompressing } from "../src/compressible.ts";
-import { DEFAULT_BLOCK_SIZE, gzip, type TarInput } from "../src/gzip.ts";
-import { Recycler } from "../src/recycle.ts";
-import { storedSize, storeInPlace } from "../src/stored.ts";
+import { worthCompressing } from "../src/gzip/compressible.ts";
+import { DEFAULT_BLOCK_SIZE, gzip, type TarInput } from "../src/gzip/gzip.ts";
+import { storedSize, storeInPlace } from "../src/gzip/stored.ts";
+import { Recycler } from "../src/lib/recycle.ts";
 import { tempDir } from "./helpers.ts";
 
 const BLOCK = 64 * 1024;

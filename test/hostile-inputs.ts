@@ -14,7 +14,7 @@ const MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 const SELF = `sha256:${"a".repeat(64)}`;
 
 /** One ustar header block that says what we want it to, true or not; sizes of 8 GiB and up in base-256. */
-export function rawHeader(name: string, type: string, size: number): Buffer {
+function rawHeader(name: string, type: string, size: number): Buffer {
   const h = Buffer.alloc(512);
   h.write(name, 0, 100, "latin1");
   h.write("0000644\0", 100);

@@ -4,7 +4,7 @@ import { createWriteStream, mkdirSync, readdirSync, readFileSync, statSync, writ
 import { join, relative } from "node:path";
 import Ajv from "ajv";
 import { writeSampleImage } from "../scripts/sample-image.ts";
-import { resolveEngine } from "../src/docker.ts";
+import { resolveEngine } from "../src/source/engine.ts";
 import { apiEnv, KEY, runCli, sha256File, startServerProcess, type TestServer, tempDir } from "./helpers.ts";
 import schema from "./result.schema.json" with { type: "json" };
 

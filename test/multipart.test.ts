@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { formFields, multipart } from "../src/multipart.ts";
+import { formFields, multipart } from "../src/api/multipart.ts";
 import { boundaryOf, IncompleteBody, readForm } from "./form-parser.ts";
 import { until } from "./helpers.ts";
 

@@ -1,10 +1,10 @@
 /** The upload retry loop with an injected clock: every wait is recorded, none is slept. */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import type { Progress } from "../src/body.ts";
 import { UploadError } from "../src/errors.ts";
-import { DEFAULT_RETRY } from "../src/retry.ts";
-import type { Source } from "../src/source.ts";
-import { upload } from "../src/upload.ts";
+import { DEFAULT_RETRY } from "../src/lib/retry.ts";
+import type { Source } from "../src/source/source.ts";
+import type { Progress } from "../src/upload/body.ts";
+import { upload } from "../src/upload/send.ts";
 import { tarOf } from "./helpers.ts";
 import { type Fault, startServer } from "./server.ts";
 

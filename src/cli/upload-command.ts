@@ -1,0 +1,76 @@
+/** `runtime-upload IMAGE [TAG…]`: the main job, printed the original uploader's way. */
+
+import type { Endpoint } from "../api/endpoint.ts";
+import { UploadError } from "../errors.ts";
+import { DEFAULT_BLOCK_SIZE } from "../gzip/gzip.ts";
+import { runUpload } from "../job/upload-job.ts";
+import { realClock } from "../lib/retry.ts";
+import { resolveEngine } from "../source/engine.ts";
+import type { UploadArgs } from "./args.ts";
+import { Renderer } from "./render.ts";
+import { type Context, endpointFor, STATUS_TIMEOUT_MS } from "./session.ts";
+
+/** A dry run talks to no server, so it needs no URL and no key. */
+const NO_SERVER: Endpoint = { baseUrl: "(dry run)", apiKey: "" };
+
+export async function upload(args: UploadArgs, ctx: Context): Promise<void> {
+  const { out } = ctx;
+  if (args.input === "-" && args.apiKeyStdin) {
+    throw new UploadError("USAGE", "--input - and --api-key-stdin both want standard input", { hint: "pass the key with --api-key-file" });
+  }
+  if (args.output && !args.dryRun) {
+    throw new UploadError("USAGE", "--output writes what a dry run would send, and this is not a dry run", {
+      hint: "add --dry-run, then send the file with --input or build it with docker build - < FILE",
+    });
+  }
+  const endpoint = args.dryRun ? NO_SERVER : await endpointFor(args, ctx);
+  if (!args.dryRun) out.step(`Runtime API URL: ${endpoint.baseUrl}`);
+  out.step(`Image name: ${args.image}`);
+  const view = new Renderer(out, args.image);
+  try {
+    const result = await runUpload({
+      endpoint,
+      localImage: args.image,
+      tags: args.tags,
+      input: args.input,
+      pull: args.pull,
+      engine: resolveEngine(args.engine, Bun.which),
+      gzip: { mode: args.gzip, level: args.level, jobs: args.jobs, blockSize: DEFAULT_BLOCK_SIZE },
+      form: args.form,
+      dryRun: args.dryRun,
+      skipExisting: args.skipExisting,
+      context: args.context,
+      output: args.output,
+      platform: args.platform,
+      registryPrefix: args.registryPrefix ?? (args.form === "openhands" ? "auto" : "none"),
+      timeoutMs: args.timeout * 60_000,
+      intervalMs: args.pollInterval * 1000,
+      statusTimeoutMs: STATUS_TIMEOUT_MS,
+      retries: args.retries,
+      stallTimeoutMs: args.stallTimeout * 1000,
+      responseTimeoutMs: args.responseTimeout * 1000,
+      clock: realClock,
+      signal: ctx.signal,
+      onEvent: (e) => view.event(e),
+    });
+    view.stop();
+    const { outcome, targetImage: image, uploadSeconds, buildSeconds } = result;
+    Object.assign(out.facts, { outcome, image, uploadSeconds, buildSeconds });
+    if (outcome === "built") {
+      out.step(`Build completed successfully! Image: ${image}`);
+      out.step("Image upload completed successfully!");
+    }
+    if (outcome !== "dry-run") out.result(image);
+    out.done();
+  } catch (e) {
+    const id = out.facts.buildId;
+    if (id && e instanceof UploadError && e.code === "INTERRUPTED") {
+      throw new UploadError("INTERRUPTED", `${e.message}; build ${id} was started and goes on on the server`, {
+        hint: `resume waiting with: runtime-upload wait ${id}`,
+      });
+    }
+    throw e;
+  } finally {
+    view.stop();
+  }
+}

@@ -1,0 +1,34 @@
+/** `runtime-upload wait BUILD_ID`: resume waiting for a build, as the upload does. */
+
+import { waitForBuild } from "../job/upload-job.ts";
+import { realClock } from "../lib/retry.ts";
+import type { WaitArgs } from "./args.ts";
+import { Renderer } from "./render.ts";
+import { type Context, endpointFor, STATUS_TIMEOUT_MS } from "./session.ts";
+
+export async function wait(args: WaitArgs, ctx: Context): Promise<void> {
+  const { out } = ctx;
+  const endpoint = await endpointFor(args, ctx);
+  const view = new Renderer(out, "");
+  try {
+    const image = await waitForBuild(
+      {
+        endpoint,
+        timeoutMs: args.timeout * 60_000,
+        intervalMs: args.pollInterval * 1000,
+        statusTimeoutMs: STATUS_TIMEOUT_MS,
+        clock: realClock,
+        signal: ctx.signal,
+        onEvent: (e) => view.event(e),
+      },
+      args.buildId,
+    );
+    view.stop();
+    Object.assign(out.facts, { outcome: "built", image });
+    out.step(`Build completed successfully! Image: ${image}`);
+    out.result(image);
+    out.done();
+  } finally {
+    view.stop();
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * An image config as Dockerfile instructions that set it again, field for field. Words a
+ * builder expands ($VAR, quotes, backslashes) are quoted so they come out as they went in;
+ * exec forms are JSON. What a Dockerfile cannot say (a newline in a word) is an error.
+ */
+import { UploadError } from "../errors.ts";
+
+/** The root filesystem's tar inside the context. */
+export const ROOTFS = "rootfs.tar";
+
+/** A word inside double quotes: the builder's lexer unescapes exactly \\, \" and \$ there. */
+function word(value: string, what: string): string {
+  if (/[\r\n]/.test(value)) {
+    throw new UploadError("INPUT", `the image's ${what} holds a line break, which a Dockerfile cannot carry`, {
+      hint: "send the image as it is (--context image), or rebuild it without the line break",
+    });
+  }
+  return `"${value.replace(/[\\"$]/g, "\\$&")}"`;
+}
+
+/** An exec form element that the builder also expands (VOLUME): escaped for the lexer, then JSON. */
+function expandedJson(values: string[], what: string): string {
+  return JSON.stringify(values.map((v) => word(v, what).slice(1, -1).replace(/'/g, "\\'")));
+}
+
+function strings(v: unknown): string[] | undefined {
+  return Array.isArray(v) && v.every((s) => typeof s === "string") ? v : undefined;
+}
+
+/** Go's time.ParseDuration reads these; nanoseconds are what the config holds. */
+function duration(ns: number): string {
+  if (ns % 1e9 === 0) return `${ns / 1e9}s`;
+  if (ns % 1e6 === 0) return `${ns / 1e6}ms`;
+  return `${ns}ns`;
+}
+
+function healthcheck(h: Record<string, unknown>): string | undefined {
+  const test = strings(h.Test);
+  if (!test || test.length === 0) return undefined;
+  if (test[0] === "NONE") return "HEALTHCHECK NONE";
+  const flags = (
+    [
+      ["interval", h.Interval],
+      ["timeout", h.Timeout],
+      ["start-period", h.StartPeriod],
+    ] as const
+  )
+    .filter(([, v]) => typeof v === "number" && v > 0)
+    .map(([k, v]) => `--${k}=${duration(v as number)}`);
+  if (typeof h.Retries === "number" && h.Retries > 0) flags.push(`--retries=${h.Retries}`);
+  const [kind, ...rest] = test;
+  let cmd: string;
+  if (kind === "CMD") cmd = JSON.stringify(rest);
+  else if (kind === "CMD-SHELL" && rest.length === 1) {
+    cmd = rest[0] as string;
+    word(cmd, "HEALTHCHECK command");
+  } else
+    throw new UploadError("INPUT", `the image's HEALTHCHECK test ${JSON.stringify(test)} has no Dockerfile form`, {
+      hint: "send the image as it is (--context image)",
+    });
+  return ["HEALTHCHECK", ...flags, "CMD", cmd].join(" ");
+}
+
+/** The Dockerfile that rebuilds the image from ROOTFS and its config. */
+export function dockerfile(config: Record<string, unknown>, image: string): string {
+  const lines = ["FROM scratch", `# ${image.replace(/[\r\n]/g, " ")}, rebuilt from its root filesystem by runtime-upload`];
+  lines.push(`ADD ${ROOTFS} /`);
+  for (const env of strings(config.Env) ?? []) {
+    const eq = env.indexOf("=");
+    const [k, v] = eq < 0 ? [env, ""] : [env.slice(0, eq), env.slice(eq + 1)];
+    lines.push(`ENV ${word(k, `ENV ${k}`)}=${word(v, `ENV ${k}`)}`);
+  }
+  const labels = (config.Labels ?? {}) as Record<string, string>;
+  for (const [k, v] of Object.entries(labels)) lines.push(`LABEL ${word(k, `LABEL ${k}`)}=${word(String(v), `LABEL ${k}`)}`);
+  const ports = Object.keys((config.ExposedPorts ?? {}) as object);
+  if (ports.length > 0) lines.push(`EXPOSE ${ports.map((p) => word(p, "EXPOSE")).join(" ")}`);
+  const volumes = Object.keys((config.Volumes ?? {}) as object);
+  if (volumes.length > 0) lines.push(`VOLUME ${expandedJson(volumes, "VOLUME")}`);
+  if (typeof config.WorkingDir === "string" && config.WorkingDir) lines.push(`WORKDIR ${word(config.WorkingDir, "WORKDIR")}`);
+  if (typeof config.User === "string" && config.User) lines.push(`USER ${word(config.User, "USER")}`);
+  if (typeof config.StopSignal === "string" && config.StopSignal) lines.push(`STOPSIGNAL ${word(config.StopSignal, "STOPSIGNAL")}`);
+  const shell = strings(config.Shell);
+  if (shell) lines.push(`SHELL ${JSON.stringify(shell)}`);
+  const check = config.Healthcheck ? healthcheck(config.Healthcheck as Record<string, unknown>) : undefined;
+  if (check) lines.push(check);
+  const entrypoint = strings(config.Entrypoint);
+  if (entrypoint) lines.push(`ENTRYPOINT ${JSON.stringify(entrypoint)}`);
+  const cmd = strings(config.Cmd);
+  if (cmd) lines.push(`CMD ${JSON.stringify(cmd)}`);
+  for (const trigger of strings(config.OnBuild) ?? []) {
+    word(trigger, "ONBUILD");
+    lines.push(`ONBUILD ${trigger}`);
+  }
+  return `${lines.join("\n")}\n`;
+}

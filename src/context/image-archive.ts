@@ -1,0 +1,128 @@
+/**
+ * The first pass over an image's archive (docker save or OCI layout, as a tar stream):
+ * every layer's paths, the order the manifest puts the layers in, and the image config.
+ */
+
+import { posix } from "node:path";
+import { UploadError } from "../errors.ts";
+import { DocumentBudget, parseDocument } from "../lib/document.ts";
+import { abortable } from "../lib/streams.ts";
+import { blobPath, imageManifests, manifestBlobs, platformText } from "../source/oci-index.ts";
+import { tarEntries } from "../tar/read.ts";
+import { TornArchive } from "../tar/walk.ts";
+import { blobKind, clean, head, indexLayer, type LayerIndex, layerTar, type Xattrs } from "./layers.ts";
+
+/** Where an archive's documents can be: docker save's manifest.json and config, an OCI layout's index and blobs. */
+const DOCUMENT_NAME = /^(?:[^/]+\.json|blobs\/[^/]+\/[^/]+)$/;
+
+export interface ImageArchive {
+  /** Layer blob names in the archive, bottom to top, each once: where the manifest names one twice, its topmost place. */
+  layers: string[];
+  index: Map<string, LayerIndex>;
+  /** The image config's "config" object: Env, Cmd, Entrypoint, … */
+  config: Record<string, unknown>;
+  xattrs: Xattrs;
+}
+
+function unusable(what: string): UploadError {
+  return new UploadError("INPUT", `the image archive's ${what} is missing or is not JSON`, {
+    hint: "save the image again (docker save -o FILE IMAGE) and pass that file",
+  });
+}
+
+/** A document the archive must hold: absent, it is refused in the same words as one that is not JSON. */
+function doc(bytes: Uint8Array | undefined, what: string): Uint8Array {
+  if (!bytes) throw unusable(what);
+  return bytes;
+}
+
+function parse(bytes: Uint8Array | undefined, what: string): Record<string, unknown> {
+  return parseDocument(doc(bytes, what), () => unusable(what));
+}
+
+/**
+ * A layer applied again above itself redoes all it did the first time (its files, its
+ * whiteouts, its opaque folders), so only its topmost place changes the result.
+ */
+function topmost(layers: string[]): string[] {
+  const last = new Map(layers.map((l, i) => [l, i]));
+  return layers.filter((l, i) => last.get(l) === i);
+}
+
+/** Which config and layers the archive's manifest names: docker save's manifest.json, else the OCI index. */
+function resolveImage(docs: Map<string, Uint8Array>, aliases: Map<string, string>): { config: string; layers: string[] } {
+  const name = (n: string) => {
+    const c = clean(n);
+    return aliases.get(c) ?? c;
+  };
+  const manifest = docs.get("manifest.json");
+  if (manifest) {
+    const list = parse(manifest, "manifest.json") as unknown as Array<{ Config: unknown; Layers: unknown }>;
+    if (!Array.isArray(list) || list.length !== 1) {
+      throw new UploadError("INPUT", `the archive holds ${Array.isArray(list) ? list.length : 0} images, and one is flattened at a time`, {
+        hint: "save the one image to flatten: docker save -o FILE IMAGE",
+      });
+    }
+    const [m] = list as [{ Config: unknown; Layers: unknown }];
+    const layers = m.Layers ?? [];
+    if (typeof m.Config !== "string" || !Array.isArray(layers) || !layers.every((l) => typeof l === "string"))
+      throw unusable("manifest.json");
+    return { config: name(m.Config), layers: topmost(layers.map(name)) };
+  }
+  const read = (digest: string) => doc(docs.get(blobPath(digest)), `blob ${digest}`);
+  const all = imageManifests(doc(docs.get("index.json"), "index.json"), read);
+  if (all.length !== 1) {
+    const have = [...new Set(all.map((m) => platformText(m.desc.platform)))].join(", ") || "none";
+    throw new UploadError("INPUT", `the OCI layout holds ${all.length} images (${have}), and one is flattened at a time`, {
+      hint: "pass --platform os/arch to pick one",
+    });
+  }
+  const { config, layers } = manifestBlobs((all[0] as (typeof all)[0]).desc, read);
+  if (!config) throw unusable("manifest's config");
+  return { config: blobPath(config.digest), layers: topmost(layers.map((l) => blobPath(l.digest))) };
+}
+
+/** The first pass: every layer's paths and the image config. */
+export async function indexArchive(open: () => ReadableStream<Uint8Array>, signal: AbortSignal): Promise<ImageArchive> {
+  const docs = new Map<string, Uint8Array>();
+  const index = new Map<string, LayerIndex>();
+  const aliases = new Map<string, string>();
+  const zstd = new Set<string>();
+  const xattrs: Xattrs = { count: 0 };
+  const budget = new DocumentBudget(
+    (message) =>
+      new UploadError("INPUT", `the image archive cannot be flattened: ${message}`, {
+        hint: "save the image again (docker save -o FILE IMAGE) and pass that file",
+      }),
+  );
+  for await (const e of tarEntries(abortable(open(), signal))) {
+    const name = clean(e.path);
+    // docker save links a layer it has written once already.
+    if (e.type === "1" || e.type === "2")
+      aliases.set(name, clean(e.type === "2" ? posix.join(posix.dirname(name), e.linkpath) : e.linkpath));
+    if (e.type !== "0" || e.size === 0) continue;
+    const first = await head(e, Math.min(512, e.size));
+    const kind = blobKind(first);
+    if (kind === "json" && DOCUMENT_NAME.test(name)) {
+      budget.take(e.size, name);
+      docs.set(name, Buffer.concat([first, await head(e, e.size - first.byteLength)]));
+    } else if (kind === "tar" || kind === "gzip") {
+      try {
+        index.set(name, await indexLayer(layerTar(e, first, kind), xattrs));
+      } catch (err) {
+        throw err instanceof TornArchive ? new TornArchive(`layer ${name}: ${err.message}`) : err;
+      }
+    } else if (kind === "zstd") zstd.add(name);
+  }
+  const { config, layers } = resolveImage(docs, aliases);
+  for (const l of layers) {
+    if (zstd.has(l)) {
+      throw new UploadError("INPUT", `layer ${l} is zstd-compressed, which cannot be flattened here`, {
+        hint: "convert it to gzip layers (skopeo copy --dest-compress-format gzip …) or send it with --context image",
+      });
+    }
+    if (!index.has(l)) throw new TornArchive(`it names layer ${l} but does not hold it`);
+  }
+  const doc = parse(docs.get(config), `config ${config}`);
+  return { layers, index, config: (doc.config ?? {}) as Record<string, unknown>, xattrs };
+}

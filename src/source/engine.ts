@@ -1,0 +1,206 @@
+import { UploadError } from "../errors.ts";
+import { pullStream } from "../lib/streams.ts";
+import { type Platform, platformText } from "./oci-index.ts";
+import type { Source } from "./source.ts";
+
+export const ENGINES = ["auto", "docker", "podman"] as const;
+
+/**
+ * The Docker engine, reached through its CLI so that DOCKER_HOST, contexts and podman's
+ * docker-compatible CLI all work the way the user's own shell does.
+ */
+export interface Engine {
+  /** The CLI to run: "docker" or "podman". */
+  bin: string;
+}
+
+/** --engine auto: docker when its CLI is installed, else podman when that is, else docker (to say it is missing). */
+export function resolveEngine(choice: string, which: (bin: string) => string | null): Engine {
+  if (choice !== "auto") return { bin: choice };
+  if (which("docker")) return { bin: "docker" };
+  return { bin: which("podman") ? "podman" : "docker" };
+}
+
+export interface ImageInfo {
+  /** Uncompressed size the engine reports; the archive is about this large. */
+  size: number;
+  /** The image ID, where the engine gives one: what a name pointed to when it was asked. */
+  id?: string;
+}
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+type Child = ReturnType<typeof Bun.spawn>;
+
+/** Every engine child still running, so that an exit on any path can take them along. */
+const children = new Set<Child>();
+
+export function killChildren(): void {
+  for (const c of children) c.kill("SIGKILL");
+}
+
+/** The engine never needs the API key: it is not passed down. */
+function childEnv(): Record<string, string | undefined> {
+  const { RUNTIME_API_KEY: _, ...env } = process.env;
+  return env;
+}
+
+function spawn(engine: Engine, args: string[]): Child {
+  let proc: Child;
+  try {
+    proc = Bun.spawn([engine.bin, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: childEnv() });
+  } catch (cause) {
+    throw notInstalled(engine, cause);
+  }
+  children.add(proc);
+  proc.exited.finally(() => children.delete(proc));
+  return proc;
+}
+
+/** Runs an engine command to its end, or kills it when `signal` fires (Ctrl-C during a pull). */
+async function run(engine: Engine, args: string[], signal: AbortSignal): Promise<Run> {
+  if (signal.aborted) throw signal.reason;
+  const proc = spawn(engine, args);
+  const kill = () => proc.kill("SIGKILL");
+  signal.addEventListener("abort", kill, { once: true });
+  try {
+    const [stdout, stderr, code] = await Promise.all([
+      new Response(proc.stdout as ReadableStream).text(),
+      new Response(proc.stderr as ReadableStream).text(),
+      proc.exited,
+    ]);
+    if (signal.aborted) throw signal.reason;
+    return { code, stdout, stderr: stderr.trim() };
+  } finally {
+    signal.removeEventListener("abort", kill);
+  }
+}
+
+function notInstalled(engine: Engine, cause: unknown): UploadError {
+  return new UploadError("DOCKER_UNAVAILABLE", `${engine.bin} was not found on PATH`, {
+    hint: `install ${engine.bin}, or upload an archive with --input FILE (docker save -o FILE IMAGE)`,
+    cause,
+  });
+}
+
+const DAEMON_DOWN =
+  /cannot connect to the docker daemon|is the docker daemon running|error during connect|connection refused|no such file or directory.*\.sock|cannot connect to podman/i;
+const NO_SUCH_IMAGE = /no such image|no such object|image not known|not found/i;
+
+/** Turns what the engine said into an error that names the cause and the fix. */
+function classifyEngineError(engine: Engine, image: string, stderr: string): UploadError {
+  const said = lastLine(stderr);
+  if (DAEMON_DOWN.test(stderr)) {
+    return new UploadError("DOCKER_UNAVAILABLE", `the ${engine.bin} engine is not reachable: ${said}`, {
+      hint: `start the engine (or set DOCKER_HOST), or upload an archive with --input FILE`,
+    });
+  }
+  if (NO_SUCH_IMAGE.test(stderr)) {
+    return new UploadError("IMAGE_NOT_FOUND", `image not found: ${image}`, {
+      hint: `check the name with '${engine.bin} images', or pull it first (--pull missing)`,
+    });
+  }
+  return new UploadError("DOCKER_SAVE", `${engine.bin} failed for ${image}: ${said || "no message"}`);
+}
+
+function lastLine(text: string): string {
+  const lines = text.trim().split("\n");
+  return (lines[lines.length - 1] ?? "").trim();
+}
+
+export async function inspectImage(engine: Engine, image: string, signal: AbortSignal): Promise<ImageInfo> {
+  const r = await run(engine, ["image", "inspect", "--format", "{{.Size}} {{.Id}}", "--", image], signal);
+  if (r.code !== 0) throw classifyEngineError(engine, image, r.stderr);
+  const [size = "", id = ""] = r.stdout.trim().split(/\s+/);
+  return { size: Number(size) || 0, id: /^(sha256:)?[0-9a-f]{64}$/.test(id) ? id : undefined };
+}
+
+/** `docker save --platform` came with Engine API 1.48 (Docker 28). */
+const PLATFORM_API = [1, 48];
+
+/** Fails, naming both versions, where the engine cannot save one platform of an image. */
+export async function checkPlatformSave(engine: Engine, signal: AbortSignal): Promise<void> {
+  const r = await run(engine, ["version", "--format", "{{.Server.APIVersion}} {{.Server.Version}}"], signal);
+  if (r.code !== 0) throw classifyEngineError(engine, "", r.stderr);
+  const [api = "", version = "unknown"] = r.stdout.trim().split(/\s+/);
+  const [major = 0, minor = 0] = api.split(".").map(Number);
+  if (
+    engine.bin === "docker" &&
+    (major > (PLATFORM_API[0] as number) || (major === PLATFORM_API[0] && minor >= (PLATFORM_API[1] as number)))
+  )
+    return;
+  throw new UploadError(
+    "CONFIG",
+    `--platform needs Docker Engine API 1.48 or newer (Docker 28 and later); this engine is ${engine.bin} ${version} (API ${api || "unknown"})`,
+    {
+      hint: "upgrade the engine, or save the image as an OCI layout (skopeo copy docker-daemon:IMAGE oci:DIR) and pass --input DIR --platform",
+    },
+  );
+}
+
+export async function pullImage(engine: Engine, image: string, signal: AbortSignal): Promise<void> {
+  const r = await run(engine, ["pull", "--quiet", "--", image], signal);
+  if (r.code === 0) return;
+  const e = classifyEngineError(engine, image, r.stderr);
+  if (e.code === "DOCKER_UNAVAILABLE") throw e;
+  throw new UploadError("DOCKER_PULL", `could not pull ${image}: ${lastLine(r.stderr)}`, {
+    hint: "check the image name and your registry login, or use --pull never for a local image",
+  });
+}
+
+/**
+ * `docker save IMAGE` as a stream. The child's exit status is checked when its output
+ * ends, so a save that dies half-way errors the stream instead of ending it cleanly:
+ * a truncated archive must never look like a complete one downstream.
+ */
+function saveImage(engine: Engine, image: string, platform?: string): ReadableStream<Uint8Array> {
+  let proc: Child | undefined;
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let stderr: Promise<string> = Promise.resolve("");
+  return pullStream({
+    async next() {
+      if (!proc) {
+        proc = spawn(engine, ["save", ...(platform ? ["--platform", platform] : []), "--", image]);
+        reader = (proc.stdout as ReadableStream<Uint8Array>).getReader() as unknown as ReadableStreamDefaultReader<Uint8Array>;
+        stderr = new Response(proc.stderr as ReadableStream).text();
+      }
+      const { done, value } = await (reader as ReadableStreamDefaultReader<Uint8Array>).read();
+      if (!done) return value;
+      const code = await proc.exited;
+      if (code === 0) return undefined;
+      const said = (await stderr).trim();
+      const e = classifyEngineError(engine, image, said);
+      throw e.code === "DOCKER_SAVE" || said === ""
+        ? new UploadError("DOCKER_SAVE", `${engine.bin} save ${image} failed (${exitText(proc)}): ${said || "no message"}`, {
+            hint: `check that the engine has free disk space and that '${engine.bin} save ${image}' works on its own`,
+          })
+        : e;
+    },
+    // A consumer that cancelled, or a run that ended, takes the child with it.
+    release: () => proc?.kill("SIGKILL"),
+  });
+}
+
+function exitText(proc: ReturnType<typeof Bun.spawn> | undefined): string {
+  if (!proc) return "not started";
+  return proc.signalCode ? `killed by ${proc.signalCode}` : `exit ${proc.exitCode}`;
+}
+
+/**
+ * `pinned`: save this image ID rather than the name, so that reads that must agree (the
+ * two passes of --context dockerfile) see the same image even if the name moves meanwhile.
+ */
+export function dockerSource(engine: Engine, image: string, size: number | undefined, platform?: Platform, pinned?: string): Source {
+  return {
+    kind: "engine",
+    label: `${engine.bin} save ${platform ? `--platform ${platformText(platform)} ` : ""}${image}`,
+    size,
+    replayable: true,
+    gzipped: false,
+    open: () => saveImage(engine, pinned ?? image, platform && platformText(platform)),
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * A tar archive checked as it passes: every header valid, every entry complete, and a
+ * clean end-of-archive (two zero blocks). A source that dies half-way, a cut-off file or
+ * bytes that were never a tar fail here, before the closing boundary is sent, so no
+ * server ever builds from a torn image. Only headers are parsed; data is counted.
+ */
+import { closeSync, openSync, readSync } from "node:fs";
+import type { UploadError } from "../errors.ts";
+import { BLOCK } from "./block.ts";
+import { TarWalk, TornArchive } from "./walk.ts";
+
+/** Feeds arbitrary chunks to a TarWalk: headers gathered across chunk edges, data skipped. */
+class TarChecker {
+  private walk = new TarWalk();
+  private skip = 0;
+  private head = new Uint8Array(BLOCK);
+  private have = 0;
+  private total = 0;
+
+  push(chunk: Uint8Array): void {
+    let at = 0;
+    this.total += chunk.byteLength;
+    while (at < chunk.byteLength && !this.walk.done) {
+      if (this.skip > 0) {
+        const n = Math.min(this.skip, chunk.byteLength - at);
+        this.skip -= n;
+        at += n;
+        continue;
+      }
+      const n = Math.min(BLOCK - this.have, chunk.byteLength - at);
+      this.head.set(chunk.subarray(at, at + n), this.have);
+      this.have += n;
+      at += n;
+      if (this.have === BLOCK) {
+        this.have = 0;
+        this.skip = this.walk.header(this.head, this.total - (chunk.byteLength - at));
+      }
+    }
+  }
+
+  end(): void {
+    if (this.have > 0 && !this.walk.done) throw new TornArchive(`it ends inside a header, at byte ${this.total}`);
+    this.walk.end(this.total, this.skip);
+  }
+}
+
+/** How the caller words a torn archive for its source (stdin, a file, the engine). */
+export type Torn = (e: TornArchive) => UploadError;
+
+/** Runs a step of the walk; what it finds torn is reported in the caller's words. */
+export function walking<T>(torn: Torn, step: () => T): T {
+  try {
+    return step();
+  } catch (e) {
+    throw e instanceof TornArchive ? torn(e) : e;
+  }
+}
+
+/** A stage that passes bytes unchanged and errors, before the stream ends, on a torn tar. */
+export function checkTar(input: ReadableStream<Uint8Array>, torn: Torn): ReadableStream<Uint8Array> {
+  const checker = new TarChecker();
+  return input.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        walking(torn, () => checker.push(chunk));
+        controller.enqueue(chunk);
+      },
+      flush() {
+        walking(torn, () => checker.end());
+      },
+    }),
+  );
+}
+
+/**
+ * The same check for a file whose bytes never reach this thread (the Workers pread it):
+ * headers are read where the walk says they are, so the cost is one read per entry.
+ */
+export function checkTarFile(path: string, size: number, torn: Torn): void {
+  walking(torn, () => walkFile(path, size));
+}
+
+function walkFile(path: string, size: number): void {
+  const walk = new TarWalk();
+  const h = new Uint8Array(BLOCK);
+  const fd = openSync(path, "r");
+  try {
+    let at = 0;
+    while (!walk.done) {
+      const got = at < size ? readSync(fd, h, 0, BLOCK, at) : 0;
+      if (got > 0 && got < BLOCK) throw new TornArchive(`it ends inside a header, at byte ${size}`);
+      if (got < BLOCK) break;
+      at += BLOCK;
+      const skip = walk.header(h, at);
+      if (at + skip > size) {
+        walk.end(size, at + skip - size);
+        break;
+      }
+      at += skip;
+    }
+    walk.end(size, 0);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** For gzip sent as is: inflate a copy on the side and walk the tar inside it. */
+export function checkGzippedTar(input: ReadableStream<Uint8Array>, torn: Torn): ReadableStream<Uint8Array> {
+  const inflate = new DecompressionStream("gzip");
+  const writer = inflate.writable.getWriter();
+  const checker = new TarChecker();
+  const walked = (async () => {
+    for await (const chunk of inflate.readable as unknown as AsyncIterable<Uint8Array>) checker.push(chunk);
+    checker.end();
+  })();
+  walked.catch(() => {});
+  const failed = (e: unknown) =>
+    torn(e instanceof TornArchive ? e : new TornArchive(`its gzip data is damaged (${(e as Error)?.message ?? e})`));
+  return input.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      async transform(chunk, controller) {
+        try {
+          await writer.write(chunk as Uint8Array<ArrayBuffer>);
+        } catch (e) {
+          // The inflater's own error says less than what the walk found, if it found anything.
+          throw failed(
+            await walked.then(
+              () => e,
+              (w) => w,
+            ),
+          );
+        }
+        controller.enqueue(chunk);
+      },
+      async flush() {
+        try {
+          await writer.close();
+          await walked;
+        } catch (e) {
+          throw failed(e);
+        }
+      },
+    }),
+  );
+}

@@ -1,0 +1,160 @@
+/**
+ * What is sent: the source's tar, checked as it passes, compressed (unless it is gzip
+ * already), base64'd for the [OH] form, counted and hashed; and the dry run that drains it.
+ */
+import { randomBytes } from "node:crypto";
+import { constants, openSync, renameSync, rmSync } from "node:fs";
+import type { FileSink } from "bun";
+import type { Endpoint } from "../api/endpoint.ts";
+import type { FormShape } from "../api/multipart.ts";
+import { type ErrorContext, toUploadError, UploadError } from "../errors.ts";
+import { type GzipOptions, gzip } from "../gzip/gzip.ts";
+import { Recycler } from "../lib/recycle.ts";
+import { abortable, base64, count, type Meter, rechunk, sha256, spend, tap } from "../lib/streams.ts";
+import { type Source, tornError } from "../source/source.ts";
+import { checkGzippedTar, checkTar, checkTarFile, type Torn } from "../tar/check.ts";
+
+export const LOCAL: ErrorContext = { kind: "local" };
+
+/** 8 blocks of garbage: the GC cadence that held peak RSS flat at 1 and 4 GiB. */
+const GC_EVERY = 16 * 1024 * 1024;
+
+/** Bun's fetch pays ~0.1 ms per chunk: at 512 KiB and up that is under 1 % of the upload. */
+const SEND_CHUNK = 512 * 1024;
+
+export interface UploadRequest {
+  endpoint: Endpoint;
+  /** target_image: what the server builds (inside its registry prefix where it has one). */
+  targetImage: string;
+  tags: readonly string[];
+  source: Source;
+  gzip: GzipOptions;
+  form: FormShape;
+  /** Also write the gzip'd body here (a dry run's --output). */
+  output?: string;
+}
+
+export interface Progress {
+  /** Uncompressed tar bytes read from the source. */
+  read: Meter;
+  /** Compressed bytes handed to the socket. */
+  sent: Meter;
+}
+
+export interface UploadResult {
+  buildId: string;
+  bytesRead: number;
+  bytesSent: number;
+  sha256: string;
+}
+
+/**
+ * Everything on our side of the socket: source → tar check → gzip (unless the source is
+ * gzip already) → base64 for the [OH] form → counted and hashed as sent. Each chunk is
+ * given to `recycler` once it is spent.
+ */
+export function contextBody(
+  req: UploadRequest,
+  progress: Progress,
+  onDigest: (hex: string) => void,
+  recycler = new Recycler(GC_EVERY),
+): ReadableStream<Uint8Array> {
+  progress.read.bytes = 0;
+  progress.sent.bytes = 0;
+  const { source } = req;
+  const torn: Torn = (e) => tornError(source, e);
+  let gz: ReadableStream<Uint8Array>;
+  if (source.gzipped) gz = checkGzippedTar(count(source.open(), progress.read), torn);
+  // A file's blocks are read by the Workers: its headers are walked on disk at the end.
+  else gz = gzip(source.file ? { file: source.file } : checkTar(source.open(), torn), req.gzip, progress.read, recycler);
+  if (source.kind === "file") gz = unchanged(gz, progress.read, source, torn);
+  if (req.output) gz = writeAlong(gz, req.output);
+  const encoded = req.form === "openhands" ? base64(gz, recycler) : gz;
+  return spend(count(sha256(rechunk(encoded, SEND_CHUNK, recycler), onDigest), progress.sent), recycler);
+}
+
+/**
+ * A file that is still being written (or cut short) while we read it would arrive as a
+ * torn image: fail before the closing boundary, so the server starts no build from it.
+ */
+function unchanged(input: ReadableStream<Uint8Array>, read: Meter, source: Source, torn: Torn): ReadableStream<Uint8Array> {
+  return tap(
+    input,
+    () => {},
+    () => {
+      if (source.size !== undefined && read.bytes !== source.size) {
+        throw new UploadError("INPUT", `${source.label} changed while it was read: ${read.bytes} bytes read, ${source.size} expected`, {
+          hint: "wait until whatever writes the archive has finished, then run again",
+        });
+      }
+      if (source.file) checkTarFile(source.file, read.bytes, torn);
+    },
+  );
+}
+
+/**
+ * The file being written, beside the one it becomes: a name no one can guess, created
+ * only if nothing (a planted symlink least of all) is there yet.
+ */
+const PARTIAL = `.partial-${process.pid}-${randomBytes(6).toString("hex")}`;
+const partialOf = (path: string) => `${path}${PARTIAL}`;
+
+/** Tees the stream into a file, whole or not at all: it is named only once the last byte is in. */
+function writeAlong(input: ReadableStream<Uint8Array>, path: string): ReadableStream<Uint8Array> {
+  const partial = partialOf(path);
+  let sink: FileSink | undefined;
+  const fail = (e: unknown) =>
+    new UploadError("INPUT", `cannot write --output ${path}: ${(e as Error)?.message ?? e}`, {
+      hint: "check that its folder exists and is writable",
+    });
+  return input.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      start() {
+        try {
+          const fd = openSync(partial, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+          sink = Bun.file(fd).writer();
+        } catch (e) {
+          throw fail(e);
+        }
+      },
+      async transform(chunk, controller) {
+        // A copy: the writer may still hold it when the chunk is spent and its buffer refilled.
+        await sink?.write(chunk.slice());
+        controller.enqueue(chunk);
+      },
+      async flush() {
+        try {
+          await sink?.end();
+          renameSync(partial, path);
+        } catch (e) {
+          throw fail(e);
+        }
+      },
+    }),
+  );
+}
+
+export interface DryRunResult {
+  bytesRead: number;
+  bytesSent: number;
+  sha256: string;
+}
+
+/** The whole pipeline into a null sink: size, ratio and digest without a server. */
+export async function dryRun(req: UploadRequest, progress: Progress, signal: AbortSignal): Promise<DryRunResult> {
+  let digest = "";
+  const body = contextBody(req, progress, (hex) => {
+    digest = hex;
+  });
+  try {
+    for await (const _ of abortable(body, signal) as unknown as AsyncIterable<Uint8Array>) {
+      // counted and hashed on the way
+    }
+  } catch (e) {
+    if (req.output) rmSync(partialOf(req.output), { force: true });
+    throw toUploadError(e, LOCAL);
+  }
+  return { bytesRead: progress.read.bytes, bytesSent: progress.sent.bytes, sha256: digest };
+}
+
+/** What a single attempt may take: no progress for `stallMs`; no answer `answerMs` after the whole body. */

@@ -5,9 +5,9 @@
  */
 import { parse } from "./cli/args.ts";
 import { Output } from "./cli/output.ts";
-import { status } from "./cli/status-command.ts";
-import { upload } from "./cli/upload-command.ts";
-import { wait } from "./cli/wait-command.ts";
+import { statusCommand } from "./cli/status-command.ts";
+import { uploadCommand } from "./cli/upload-command.ts";
+import { waitCommand } from "./cli/wait-command.ts";
 import { exitCode, SIGNAL_EXIT, type Signal, toUploadError, UploadError } from "./errors.ts";
 import { killChildren } from "./source/engine.ts";
 
@@ -51,11 +51,11 @@ async function main(argv: string[]): Promise<number> {
   }
   const { args } = parsed;
   out.mode = { quiet: args.quiet, json: args.json };
-  const ctx = { out, signal: controller.signal };
+  const session = { out, signal: controller.signal };
   try {
-    if (args.command === "status") await status(args, ctx);
-    else if (args.command === "wait") await wait(args, ctx);
-    else await upload(args, ctx);
+    if (args.command === "status") await statusCommand(args, session);
+    else if (args.command === "wait") await waitCommand(args, session);
+    else await uploadCommand(args, session);
     return 0;
   } catch (e) {
     return fail(e);

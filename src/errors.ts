@@ -60,7 +60,7 @@ export class UploadError extends Error {
 }
 
 /** Where an unknown error was caught: it decides the code and whether a retry can help. */
-export type ErrorContext =
+export type ErrorSite =
   /** A request to `url` failed on the wire (or `signal` said why it was cut). */
   | { kind: "network"; url: string; signal?: AbortSignal }
   /** Our side of the upload: the source, the tar check, the compressor. */
@@ -68,7 +68,7 @@ export type ErrorContext =
   /** Nowhere we expected: a bug. */
   | { kind: "unexpected" };
 
-export function toUploadError(e: unknown, context: ErrorContext): UploadError {
+export function toUploadError(e: unknown, context: ErrorSite): UploadError {
   if (e instanceof UploadError) return e;
   const message = (e as Error)?.message ?? String(e);
   switch (context.kind) {

@@ -12,7 +12,7 @@ import { startBuild } from "../src/api/client.ts";
 import { FILE_PART, formFields, multipart } from "../src/api/multipart.ts";
 import { Recycler } from "../src/lib/recycle.ts";
 import { fileSource } from "../src/source/file-source.ts";
-import { contextBody, type Progress } from "../src/upload/body.ts";
+import { type Progress, uploadBody } from "../src/upload/body.ts";
 import { KEY, sha256File, startServerProcess, type TestServer, tarOf, tempDir } from "./helpers.ts";
 import { type Certs, makeCerts } from "./tls-fixture.ts";
 
@@ -75,7 +75,7 @@ describe.each([
         gzip: { mode: "parallel" as const, level: 6, jobs: 2, blockSize: BLOCK },
         form: "runtime" as const,
       };
-      const body = contextBody(req, progress, () => {}, recycler);
+      const body = uploadBody(req, progress, () => {}, recycler);
       const form = multipart(formFields(req.targetImage, req.tags), { ...FILE_PART.runtime, body });
       expect(await startBuild(req.endpoint, form, AbortSignal.timeout(60_000))).toBeTruthy();
       const upload = (await server.state()).uploads[0];

@@ -163,7 +163,7 @@ describe("registry prefix and confirmation", () => {
  */
 const hasDocker = dockerAvailable();
 const registry = hasDocker ? testRegistry() : undefined;
-const LOCAL = `ru-naming-${process.pid}:1`;
+const LOCAL_IMAGE = `ru-naming-${process.pid}:1`;
 const PULLED = `ru-naming-pulled-${process.pid}:1`;
 const HOSTED = `localhost:5000/ru-naming-${process.pid}:1`;
 
@@ -179,19 +179,25 @@ interface EngineRow {
 }
 
 const engineRows: EngineRow[] = [
-  { name: "--context image, --pull never", args: [LOCAL, "--pull", "never"], local: LOCAL, target: `${PREFIX}/${LOCAL}`, context: "image" },
+  {
+    name: "--context image, --pull never",
+    args: [LOCAL_IMAGE, "--pull", "never"],
+    local: LOCAL_IMAGE,
+    target: `${PREFIX}/${LOCAL_IMAGE}`,
+    context: "image",
+  },
   {
     name: "--context dockerfile, --pull missing",
-    args: [LOCAL, "--context", "dockerfile", "--pull", "missing"],
-    local: LOCAL,
-    target: `${PREFIX}/${LOCAL}`,
+    args: [LOCAL_IMAGE, "--context", "dockerfile", "--pull", "missing"],
+    local: LOCAL_IMAGE,
+    target: `${PREFIX}/${LOCAL_IMAGE}`,
     context: "dockerfile",
   },
   {
     name: "--skip-existing with the target image absent",
-    args: [LOCAL, "--skip-existing"],
-    local: LOCAL,
-    target: `${PREFIX}/${LOCAL}`,
+    args: [LOCAL_IMAGE, "--skip-existing"],
+    local: LOCAL_IMAGE,
+    target: `${PREFIX}/${LOCAL_IMAGE}`,
     context: "image",
   },
   {
@@ -217,9 +223,9 @@ describe.skipIf(!hasDocker)("from the engine, the local image is read and the ta
   const saveSha = new Map<string, string>();
   beforeAll(async () => {
     engineServer = await startServerProcess();
-    importTestImage(LOCAL, 1);
-    Bun.spawnSync(["docker", "tag", LOCAL, HOSTED]);
-    for (const name of [LOCAL, HOSTED]) saveSha.set(name, await dockerSaveSha256(name));
+    importTestImage(LOCAL_IMAGE, 1);
+    Bun.spawnSync(["docker", "tag", LOCAL_IMAGE, HOSTED]);
+    for (const name of [LOCAL_IMAGE, HOSTED]) saveSha.set(name, await dockerSaveSha256(name));
     if (registry) {
       importTestImage(PULLED, 1);
       saveSha.set(PULLED, await dockerSaveSha256(PULLED));
@@ -228,7 +234,7 @@ describe.skipIf(!hasDocker)("from the engine, the local image is read and the ta
   }, 120_000);
   afterAll(() => {
     engineServer?.stop();
-    for (const name of [LOCAL, HOSTED, PULLED]) removeImage(name);
+    for (const name of [LOCAL_IMAGE, HOSTED, PULLED]) removeImage(name);
   });
   beforeEach(() => engineServer.reset());
 

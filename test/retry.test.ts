@@ -4,7 +4,7 @@ import { UploadError } from "../src/errors.ts";
 import { DEFAULT_RETRY } from "../src/lib/retry.ts";
 import type { Source } from "../src/source/source.ts";
 import type { Progress } from "../src/upload/body.ts";
-import { upload } from "../src/upload/send.ts";
+import { sendWithRetries } from "../src/upload/send.ts";
 import { tarOf } from "./helpers.ts";
 import { type Fault, startServer } from "./server.ts";
 
@@ -40,7 +40,7 @@ async function configure(faults: Fault[]) {
 function run(replayable = true, retries = DEFAULT_RETRY.retries) {
   const slept: number[] = [];
   const progress: Progress = { read: { bytes: 0 }, sent: { bytes: 0 } };
-  const result = upload(
+  const result = sendWithRetries(
     {
       endpoint: { baseUrl: server.url.href.replace(/\/$/, ""), apiKey: KEY },
       targetImage: "img",

@@ -2,7 +2,7 @@ import { command, extendType, flag, number, oneOf, option, optional, positional,
 import { FORM_SHAPES } from "../api/multipart.ts";
 import { defaultJobs } from "../gzip/cpus.ts";
 import { GZIP_MODES } from "../gzip/gzip.ts";
-import { CONTEXTS, PULL_POLICIES } from "../job/upload-job.ts";
+import { CONTEXTS, PULL_POLICIES } from "../job/job.ts";
 import { VERSION_TEXT } from "../lib/version.ts";
 import { ENGINES } from "../source/engine.ts";
 import { parsePlatform } from "../source/oci-index.ts";
@@ -101,7 +101,7 @@ const json = flag({ long: "json", description: "print one JSON object with the r
 const ENV_HELP = "Environment: RUNTIME_API_URL (required), RUNTIME_API_KEY (or --api-key-file / --api-key-stdin).";
 
 /** The upload command: parsing only; the handler returns the values for the cli to run. */
-const uploadCommand = command({
+const uploadParser = command({
   name: "runtime-upload",
   version: VERSION_TEXT,
   description:
@@ -195,7 +195,7 @@ const uploadCommand = command({
 
 const buildId = positional({ type: string, displayName: "BUILD_ID", description: "the ID printed when the build was started" });
 
-const statusCommand = command({
+const statusParser = command({
   name: "runtime-upload status",
   version: VERSION_TEXT,
   description: `Check a build once and print its status on stdout. Exits 1 if the build failed.\n${ENV_HELP}`,
@@ -204,7 +204,7 @@ const statusCommand = command({
   handler: (args) => ({ command: "status" as const, ...args }),
 });
 
-const waitCommand = command({
+const waitParser = command({
   name: "runtime-upload wait",
   version: VERSION_TEXT,
   description: `Wait for a build started earlier (after Ctrl-C or a timeout), like the upload does.\n${ENV_HELP}`,
@@ -213,9 +213,9 @@ const waitCommand = command({
   handler: (args) => ({ command: "wait" as const, ...args }),
 });
 
-export type UploadArgs = ReturnType<(typeof uploadCommand)["handler"]>;
-export type StatusArgs = ReturnType<(typeof statusCommand)["handler"]>;
-export type WaitArgs = ReturnType<(typeof waitCommand)["handler"]>;
+export type UploadArgs = ReturnType<(typeof uploadParser)["handler"]>;
+export type StatusArgs = ReturnType<(typeof statusParser)["handler"]>;
+export type WaitArgs = ReturnType<(typeof waitParser)["handler"]>;
 
 export type Parsed =
   | { kind: "run"; args: UploadArgs | StatusArgs | WaitArgs }
@@ -226,10 +226,10 @@ export async function parse(argv: string[]): Promise<Parsed> {
   const [first, ...rest] = argv;
   const r =
     first === "status"
-      ? await runSafely(statusCommand, rest)
+      ? await runSafely(statusParser, rest)
       : first === "wait"
-        ? await runSafely(waitCommand, rest)
-        : await runSafely(uploadCommand, argv);
+        ? await runSafely(waitParser, rest)
+        : await runSafely(uploadParser, argv);
   if (r._tag === "ok") return { kind: "run", args: r.value };
   const { exitCode, message, into } = r.error.config;
   return { kind: "text", text: message, toStdout: into === "stdout", code: exitCode === 0 ? 0 : 2 };

@@ -24,7 +24,7 @@ type Sink = { write(text: string): unknown; isTTY?: boolean };
  * Server text (status, error, build ID, image) reaches a terminal: a newline there would
  * fake a log line, an escape sequence would drive the terminal. --json keeps it exact.
  */
-function clean(text: string): string {
+function escapeText(text: string): string {
   return inert(text.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, escapeChar));
 }
 
@@ -82,7 +82,7 @@ export class Output {
 
   /** The result on stdout, for `img=$(runtime-upload …)`; --json prints the object instead. */
   result(text: string): void {
-    if (!this.mode.json) this.out.write(`${clean(this.mask(text))}\n`);
+    if (!this.mode.json) this.out.write(`${escapeText(this.mask(text))}\n`);
   }
 
   /** The end of a successful run: the JSON object, when asked for. */
@@ -109,7 +109,7 @@ export class Output {
   live(text: string): void {
     if (!this.tty) return;
     this.liveText = text;
-    this.err.write(`\r${clean(this.mask(text))}\x1b[K`);
+    this.err.write(`\r${escapeText(this.mask(text))}\x1b[K`);
   }
 
   clearLive(): void {
@@ -124,7 +124,7 @@ export class Output {
 
   private line(o: LogObject): void {
     this.clearLive();
-    const text = clean(this.mask(o.args.map(String).join(" ")));
+    const text = escapeText(this.mask(o.args.map(String).join(" ")));
     if (o.tag === "hint") return void this.err.write(`  hint: ${text}\n`);
     const prefix = o.type === "error" ? this.paint("31", "Error: ") : o.type === "warn" ? this.paint("33", "Warning: ") : "";
     this.err.write(`${prefix}${text}\n`);
@@ -140,8 +140,4 @@ export class Output {
     const text = JSON.stringify(value, (_k, v) => (typeof v === "string" ? this.mask(v) : v)).replaceAll("#", "\\u0023");
     this.out.write(`${text}\n`);
   }
-}
-
-export function mib(n: number): string {
-  return n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(2)} GiB` : `${(n / 1048576).toFixed(1)} MiB`;
 }

@@ -1,6 +1,7 @@
 /** What the user sees of each step of a run, with the live progress line and the build spinner. */
-import type { RunEvent } from "../job/upload-job.ts";
-import { mib, type Output } from "./output.ts";
+import type { JobEvent } from "../job/job.ts";
+import { mib } from "../lib/units.ts";
+import type { Output } from "./output.ts";
 
 const SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏";
 
@@ -24,7 +25,7 @@ export class Renderer {
     this.out.clearLive();
   }
 
-  event(e: RunEvent): void {
+  event(e: JobEvent): void {
     const { out } = this;
     const facts = out.facts;
     switch (e.type) {
@@ -110,7 +111,7 @@ export class Renderer {
   }
 
   /** Upload progress: a live line on a TTY, a plain line every few seconds elsewhere (CI logs). */
-  private watchUpload(e: Extract<RunEvent, { type: "uploading" }>): void {
+  private watchUpload(e: Extract<JobEvent, { type: "uploading" }>): void {
     const started = performance.now();
     const line = () => {
       const { read, sent } = e.progress;

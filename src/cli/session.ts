@@ -3,7 +3,7 @@ import type { Endpoint } from "../api/endpoint.ts";
 import { type ConnectionArgs, connect } from "./connection.ts";
 import type { Output } from "./output.ts";
 
-export interface Context {
+export interface Session {
   out: Output;
   /** Fires on SIGINT, SIGTERM or SIGHUP. */
   signal: AbortSignal;
@@ -13,9 +13,9 @@ export interface Context {
 export const STATUS_TIMEOUT_MS = 60_000;
 
 /** Reads the endpoint, masks the key in all output from here on, and says how safely it travels. */
-export async function endpointFor(args: ConnectionArgs, ctx: Context): Promise<Endpoint> {
-  const { endpoint, warnings } = await connect(args, process.env, ctx.signal);
-  ctx.out.setSecret(endpoint.apiKey);
-  for (const w of warnings) ctx.out.warn(w);
+export async function endpointFor(args: ConnectionArgs, session: Session): Promise<Endpoint> {
+  const { endpoint, warnings } = await connect(args, process.env, session.signal);
+  session.out.setSecret(endpoint.apiKey);
+  for (const w of warnings) session.out.warn(w);
   return endpoint;
 }

@@ -3,12 +3,12 @@ import { getBuildStatus } from "../api/client.ts";
 import { FAILED_STATUSES } from "../api/poll.ts";
 import { UploadError } from "../errors.ts";
 import type { StatusArgs } from "./args.ts";
-import { type Context, endpointFor, STATUS_TIMEOUT_MS } from "./session.ts";
+import { endpointFor, type Session, STATUS_TIMEOUT_MS } from "./session.ts";
 
-export async function status(args: StatusArgs, ctx: Context): Promise<void> {
-  const { out } = ctx;
-  const endpoint = await endpointFor(args, ctx);
-  const s = await getBuildStatus(endpoint, args.buildId, STATUS_TIMEOUT_MS, ctx.signal);
+export async function statusCommand(args: StatusArgs, session: Session): Promise<void> {
+  const { out } = session;
+  const endpoint = await endpointFor(args, session);
+  const s = await getBuildStatus(endpoint, args.buildId, STATUS_TIMEOUT_MS, session.signal);
   const succeeded = s.status === "SUCCESS";
   Object.assign(out.facts, { outcome: "status", buildId: args.buildId, status: s.status, image: succeeded ? s.image : undefined });
   out.result(s.status || "(none)");

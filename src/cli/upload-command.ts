@@ -3,18 +3,18 @@
 import type { Endpoint } from "../api/endpoint.ts";
 import { UploadError } from "../errors.ts";
 import { DEFAULT_BLOCK_SIZE } from "../gzip/gzip.ts";
-import { runUpload } from "../job/upload-job.ts";
+import { runUploadJob } from "../job/upload-job.ts";
 import { realClock } from "../lib/retry.ts";
 import { resolveEngine } from "../source/engine.ts";
 import type { UploadArgs } from "./args.ts";
 import { Renderer } from "./render.ts";
-import { type Context, endpointFor, STATUS_TIMEOUT_MS } from "./session.ts";
+import { endpointFor, type Session, STATUS_TIMEOUT_MS } from "./session.ts";
 
 /** A dry run talks to no server, so it needs no URL and no key. */
 const NO_SERVER: Endpoint = { baseUrl: "(dry run)", apiKey: "" };
 
-export async function upload(args: UploadArgs, ctx: Context): Promise<void> {
-  const { out } = ctx;
+export async function uploadCommand(args: UploadArgs, session: Session): Promise<void> {
+  const { out } = session;
   if (args.input === "-" && args.apiKeyStdin) {
     throw new UploadError("USAGE", "--input - and --api-key-stdin both want standard input", { hint: "pass the key with --api-key-file" });
   }
@@ -23,12 +23,12 @@ export async function upload(args: UploadArgs, ctx: Context): Promise<void> {
       hint: "add --dry-run, then send the file with --input or build it with docker build - < FILE",
     });
   }
-  const endpoint = args.dryRun ? NO_SERVER : await endpointFor(args, ctx);
+  const endpoint = args.dryRun ? NO_SERVER : await endpointFor(args, session);
   if (!args.dryRun) out.step(`Runtime API URL: ${endpoint.baseUrl}`);
   out.step(`Image name: ${args.image}`);
   const view = new Renderer(out, args.image);
   try {
-    const result = await runUpload({
+    const result = await runUploadJob({
       endpoint,
       localImage: args.image,
       tags: args.tags,
@@ -50,7 +50,7 @@ export async function upload(args: UploadArgs, ctx: Context): Promise<void> {
       stallTimeoutMs: args.stallTimeout * 1000,
       responseTimeoutMs: args.responseTimeout * 1000,
       clock: realClock,
-      signal: ctx.signal,
+      signal: session.signal,
       onEvent: (e) => view.event(e),
     });
     view.stop();

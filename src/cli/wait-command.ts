@@ -1,14 +1,14 @@
 /** `runtime-upload wait BUILD_ID`: resume waiting for a build, as the upload does. */
 
-import { waitForBuild } from "../job/upload-job.ts";
+import { waitForBuild } from "../job/wait-for-build.ts";
 import { realClock } from "../lib/retry.ts";
 import type { WaitArgs } from "./args.ts";
 import { Renderer } from "./render.ts";
-import { type Context, endpointFor, STATUS_TIMEOUT_MS } from "./session.ts";
+import { endpointFor, type Session, STATUS_TIMEOUT_MS } from "./session.ts";
 
-export async function wait(args: WaitArgs, ctx: Context): Promise<void> {
-  const { out } = ctx;
-  const endpoint = await endpointFor(args, ctx);
+export async function waitCommand(args: WaitArgs, session: Session): Promise<void> {
+  const { out } = session;
+  const endpoint = await endpointFor(args, session);
   const view = new Renderer(out, "");
   try {
     const image = await waitForBuild(
@@ -18,7 +18,7 @@ export async function wait(args: WaitArgs, ctx: Context): Promise<void> {
         intervalMs: args.pollInterval * 1000,
         statusTimeoutMs: STATUS_TIMEOUT_MS,
         clock: realClock,
-        signal: ctx.signal,
+        signal: session.signal,
         onEvent: (e) => view.event(e),
       },
       args.buildId,

@@ -7,7 +7,7 @@
 import { UploadError } from "../errors.ts";
 import { fromIterable, gunzip, rechunk } from "../lib/streams.ts";
 import { type Source, tornError } from "../source/source.ts";
-import { padding } from "../tar/block.ts";
+import { END_OF_ARCHIVE, padding } from "../tar/block.ts";
 import { TornArchive } from "../tar/walk.ts";
 import { fileEntryHeader } from "../tar/write.ts";
 import { dockerfile, ROOTFS } from "./dockerfile.ts";
@@ -36,7 +36,7 @@ export async function dockerfileContext(source: Source, image: string, signal: A
   const text = Buffer.from(dockerfile(archive.config, image));
   const head = [fileEntryHeader("Dockerfile", text.byteLength), text, new Uint8Array(padding(text.byteLength))];
   const rootHeader = fileEntryHeader(ROOTFS, plan.bytes);
-  const size = head.reduce((n, b) => n + b.byteLength, 0) + rootHeader.byteLength + plan.bytes + 1024;
+  const size = head.reduce((n, b) => n + b.byteLength, 0) + rootHeader.byteLength + plan.bytes + END_OF_ARCHIVE;
   const { count, first } = archive.xattrs;
   const xattrs =
     count > 0
@@ -50,7 +50,7 @@ export async function dockerfileContext(source: Source, image: string, signal: A
     } catch (e) {
       throw torn(e);
     }
-    yield new Uint8Array(1024);
+    yield new Uint8Array(END_OF_ARCHIVE);
   }
   return {
     kind: source.kind,

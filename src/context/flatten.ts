@@ -5,11 +5,24 @@
  * number of paths, never with their size.
  */
 import { UploadError } from "../errors.ts";
-import { padding } from "../tar/block.ts";
+import { BLOCK, END_OF_ARCHIVE, padding } from "../tar/block.ts";
 import { tarEntries } from "../tar/read.ts";
 import { tarHeader } from "../tar/write.ts";
 import type { ImageArchive } from "./image-archive.ts";
-import { blobKind, clean, emitted, FILE, head, type LayerIndex, LINK, layerTar, linkOf, OPAQUE, OTHER, WHITEOUT } from "./layers.ts";
+import {
+  blobKind,
+  emitted,
+  FILE,
+  type LayerIndex,
+  LINK,
+  layerTar,
+  linkOf,
+  normalPath,
+  OPAQUE,
+  OTHER,
+  readHead,
+  WHITEOUT,
+} from "./layers.ts";
 import { PathTree } from "./path-tree.ts";
 
 /** Files up to this size go out with their header in one chunk. */
@@ -45,7 +58,7 @@ export function planFlatten(archive: ImageArchive): Plan {
   const renames = new Map<string, string>();
   const repeats = new Map<string, number>();
   let entries = 0;
-  let bytes = 1024;
+  let bytes = END_OF_ARCHIVE;
   for (let pos = archive.layers.length - 1; pos >= 0; pos--) {
     const layer = archive.index.get(archive.layers[pos] as string) as LayerIndex;
     const { paths, kinds, sizes } = layer;
@@ -78,7 +91,7 @@ export function planFlatten(archive: ImageArchive): Plan {
       if (t === undefined) continue;
       const key = `${pos}\0${target}`;
       // Renamed headers may need pax records the sized ones did not: room for one more.
-      const slack = 1024 + p.length + padding(p.length);
+      const slack = 2 * BLOCK + p.length + padding(p.length);
       if (!renames.has(key)) {
         renames.set(key, p);
         bytes += (sizes[t] as number) - (sizes[i] as number) + slack;
@@ -120,15 +133,15 @@ export async function* flattened(
   let count = 0;
   const put = (bytes: Uint8Array) => {
     written += bytes.byteLength;
-    if (written > plan.bytes - 1024) throw changed(what);
+    if (written > plan.bytes - END_OF_ARCHIVE) throw changed(what);
     return bytes;
   };
   for await (const outer of tarEntries(open())) {
-    const at = positions.get(clean(outer.path));
+    const at = positions.get(normalPath(outer.path));
     if (at === undefined || outer.type !== "0") continue;
-    const first = await head(outer, Math.min(512, outer.size));
+    const first = await readHead(outer, Math.min(BLOCK, outer.size));
     for await (const e of tarEntries(layerTar(outer, first, blobKind(first)))) {
-      const path = clean(e.path);
+      const path = normalPath(e.path);
       if (!path) continue;
       const rename = (target: string) => plan.renames.get(`${at}\0${target}`);
       const keptHere = plan.keep.get(path) === at;

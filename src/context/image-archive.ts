@@ -8,9 +8,10 @@ import { UploadError } from "../errors.ts";
 import { DocumentBudget, parseDocument } from "../lib/document.ts";
 import { abortable } from "../lib/streams.ts";
 import { blobPath, imageManifests, manifestBlobs, platformText } from "../source/oci-index.ts";
+import { BLOCK } from "../tar/block.ts";
 import { tarEntries } from "../tar/read.ts";
 import { TornArchive } from "../tar/walk.ts";
-import { blobKind, clean, head, indexLayer, type LayerIndex, layerTar, type Xattrs } from "./layers.ts";
+import { blobKind, indexLayer, type LayerIndex, layerTar, normalPath, readHead, type Xattrs } from "./layers.ts";
 
 /** Where an archive's documents can be: docker save's manifest.json and config, an OCI layout's index and blobs. */
 const DOCUMENT_NAME = /^(?:[^/]+\.json|blobs\/[^/]+\/[^/]+)$/;
@@ -52,7 +53,7 @@ function topmost(layers: string[]): string[] {
 /** Which config and layers the archive's manifest names: docker save's manifest.json, else the OCI index. */
 function resolveImage(docs: Map<string, Uint8Array>, aliases: Map<string, string>): { config: string; layers: string[] } {
   const name = (n: string) => {
-    const c = clean(n);
+    const c = normalPath(n);
     return aliases.get(c) ?? c;
   };
   const manifest = docs.get("manifest.json");
@@ -96,16 +97,16 @@ export async function indexArchive(open: () => ReadableStream<Uint8Array>, signa
       }),
   );
   for await (const e of tarEntries(abortable(open(), signal))) {
-    const name = clean(e.path);
+    const name = normalPath(e.path);
     // docker save links a layer it has written once already.
     if (e.type === "1" || e.type === "2")
-      aliases.set(name, clean(e.type === "2" ? posix.join(posix.dirname(name), e.linkpath) : e.linkpath));
+      aliases.set(name, normalPath(e.type === "2" ? posix.join(posix.dirname(name), e.linkpath) : e.linkpath));
     if (e.type !== "0" || e.size === 0) continue;
-    const first = await head(e, Math.min(512, e.size));
+    const first = await readHead(e, Math.min(BLOCK, e.size));
     const kind = blobKind(first);
     if (kind === "json" && DOCUMENT_NAME.test(name)) {
       budget.take(e.size, name);
-      docs.set(name, Buffer.concat([first, await head(e, e.size - first.byteLength)]));
+      docs.set(name, Buffer.concat([first, await readHead(e, e.size - first.byteLength)]));
     } else if (kind === "tar" || kind === "gzip") {
       try {
         index.set(name, await indexLayer(layerTar(e, first, kind), xattrs));

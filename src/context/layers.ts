@@ -33,7 +33,7 @@ export interface Xattrs {
 }
 
 /** "./a/b/" → "a/b"; the root → "". */
-export function clean(path: string): string {
+export function normalPath(path: string): string {
   return posix.normalize(`/${path}`).replace(/^\/+|\/+$/g, "");
 }
 
@@ -43,7 +43,7 @@ export function emitted(e: TarHeader, path: string, linkpath: string): TarHeader
 }
 
 export function linkOf(e: TarHeader): string {
-  return e.type === "1" ? clean(e.linkpath) : e.linkpath;
+  return e.type === "1" ? normalPath(e.linkpath) : e.linkpath;
 }
 
 function kindOf(e: TarHeader, base: string): number {
@@ -52,7 +52,7 @@ function kindOf(e: TarHeader, base: string): number {
   return e.type === "5" ? DIR : e.type === "0" ? FILE : e.type === "1" ? LINK : OTHER;
 }
 
-export async function head(e: TarEntry, n: number): Promise<Uint8Array> {
+export async function readHead(e: TarEntry, n: number): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   let got = 0;
   while (got < n) {
@@ -79,7 +79,7 @@ export function layerTar(e: TarEntry, first: Uint8Array, kind: Format): Readable
 export async function indexLayer(input: ReadableStream<Uint8Array>, xattrs: Xattrs): Promise<LayerIndex> {
   const layer: LayerIndex = { paths: [], kinds: [], sizes: [], links: new Map() };
   for await (const e of tarEntries(input)) {
-    const path = clean(e.path);
+    const path = normalPath(e.path);
     if (!path) continue;
     const base = posix.basename(path);
     if (base.startsWith(".wh..wh.") && base !== ".wh..wh..opq") continue;
@@ -88,7 +88,7 @@ export async function indexLayer(input: ReadableStream<Uint8Array>, xattrs: Xatt
     const at = layer.paths.length;
     layer.kinds.push(kind);
     if (kind === OPAQUE || kind === WHITEOUT) {
-      layer.paths.push(kind === OPAQUE ? clean(dir) : clean(`${dir}/${base.slice(4)}`));
+      layer.paths.push(kind === OPAQUE ? normalPath(dir) : normalPath(`${dir}/${base.slice(4)}`));
       layer.sizes.push(0);
       continue;
     }

@@ -2,8 +2,10 @@
  * A file the user handed us (--input FILE): a docker save or OCI archive, gzip'd or not,
  * or an OCI layout folder; what its first bytes are decides how it is read.
  */
-import { closeSync, openSync, readSync, realpathSync, statSync } from "node:fs";
+import { realpathSync, statSync } from "node:fs";
 import { UploadError } from "../errors.ts";
+import { readRange } from "../lib/pread.ts";
+import { BLOCK } from "../tar/block.ts";
 import { walking } from "../tar/check.ts";
 import { sniff } from "../tar/sniff.ts";
 import type { Platform } from "./oci-index.ts";
@@ -28,11 +30,7 @@ export function fileSource(path: string, platform?: Platform): Source {
     if (cause instanceof UploadError) throw cause;
     throw inputError(`cannot read --input ${path}: ${(cause as Error).message}`, cause);
   }
-  const head = Buffer.alloc(512);
-  const fd = openSync(path, "r");
-  const got = readSync(fd, head, 0, 512, 0);
-  closeSync(fd);
-  const kind = sniff(head.subarray(0, got));
+  const kind = sniff(readRange(path, 0, BLOCK));
   if (kind !== "tar" && kind !== "gzip") throw inputError(`--input ${path} is neither a tar archive nor gzip`);
   const oci =
     kind === "tar"

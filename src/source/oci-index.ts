@@ -3,7 +3,6 @@
  * single-platform layout (that platform's manifest, config and layers, and an index naming
  * only it) that --platform sends instead of all of them.
  */
-import { closeSync, openSync, readSync } from "node:fs";
 import { UploadError } from "../errors.ts";
 import { parseDocument } from "../lib/document.ts";
 
@@ -161,21 +160,4 @@ export function selectPlatform(index: Uint8Array, read: BlobReader, want: Platfo
 /** The platforms an index holds, for the note on a multi-platform input sent whole. */
 export function platformsOf(index: Uint8Array, read: BlobReader): string[] {
   return [...new Set(imageManifests(index, read).map((m) => platformText(m.desc.platform)))];
-}
-
-/** pread of a range: the layout's small JSON documents. */
-export function readRange(path: string, at: number, size: number): Uint8Array {
-  const fd = openSync(path, "r");
-  try {
-    const out = new Uint8Array(size);
-    let got = 0;
-    while (got < size) {
-      const n = readSync(fd, out, got, size - got, at + got);
-      if (n <= 0) break;
-      got += n;
-    }
-    return out.subarray(0, got);
-  } finally {
-    closeSync(fd);
-  }
 }

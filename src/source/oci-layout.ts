@@ -2,25 +2,17 @@
  * OCI image layouts as sources: a folder packed on the fly, or an archive file; with
  * --platform, only that platform's blobs and an index naming only it.
  */
-import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync } from "node:fs";
 import { join, relative } from "node:path";
 import { type PackOptions, pack } from "tar-fs";
 import { UploadError } from "../errors.ts";
 import { DocumentBudget } from "../lib/document.ts";
+import { preadFully, readRange } from "../lib/pread.ts";
 import { fromIterable, pullStream } from "../lib/streams.ts";
-import { padding } from "../tar/block.ts";
+import { END_OF_ARCHIVE, padding } from "../tar/block.ts";
 import { type Entry, listEntries } from "../tar/list.ts";
 import { fileEntryHeader } from "../tar/write.ts";
-import {
-  type BlobReader,
-  blobPath,
-  type Platform,
-  platformsOf,
-  platformText,
-  reachedBlobs,
-  readRange,
-  selectPlatform,
-} from "./oci-index.ts";
+import { type BlobReader, blobPath, type Platform, platformsOf, platformText, reachedBlobs, selectPlatform } from "./oci-index.ts";
 import type { Source } from "./source.ts";
 
 function layoutError(message: string): UploadError {
@@ -90,13 +82,7 @@ function readDocumentFile(dir: string, rel: string, what: string, budget: Docume
     const size = fstatSync(fd).size;
     budget.take(size, what);
     const out = new Uint8Array(size);
-    let got = 0;
-    while (got < size) {
-      const n = readSync(fd, out, got, size - got, got);
-      if (n <= 0) break;
-      got += n;
-    }
-    return out.subarray(0, got);
+    return out.subarray(0, preadFully(fd, out, 0));
   } finally {
     closeSync(fd);
   }
@@ -178,7 +164,7 @@ export function ociArchive(path: string, size: number, platform: Platform | unde
     fileEntryHeader("index.json", only.index.byteLength),
     only.index,
     Buffer.alloc(padding(only.index.byteLength)),
-    Buffer.alloc(1024),
+    Buffer.alloc(END_OF_ARCHIVE),
   ]);
   return {
     kind: "file",
@@ -209,8 +195,7 @@ function copyRanges(path: string, kept: Entry[], tail: Uint8Array): ReadableStre
       }
       const n = Math.min(1 << 20, e.end - at);
       const buf = new Uint8Array(n);
-      const got = readSync(fd, buf, 0, n, at);
-      if (got < n) throw layoutError(`--input ${path} changed while it was read`);
+      if (preadFully(fd, buf, at) < n) throw layoutError(`--input ${path} changed while it was read`);
       at += n;
       if (at >= e.end) at = kept[++i]?.start ?? 0;
       return buf;

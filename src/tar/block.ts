@@ -1,6 +1,8 @@
 /** Tar's 512-byte blocks and header fields, as POSIX ustar and GNU lay them out. */
 
 export const BLOCK = 512;
+/** Two zero blocks end an archive. */
+export const END_OF_ARCHIVE = 2 * BLOCK;
 
 /** Zero bytes that pad data of `size` to a whole block. */
 export function padding(size: number): number {

@@ -4,9 +4,9 @@
  * bytes that were never a tar fail here, before the closing boundary is sent, so no
  * server ever builds from a torn image. Only headers are parsed; data is counted.
  */
-import { closeSync, openSync, readSync } from "node:fs";
 import type { UploadError } from "../errors.ts";
 import { BLOCK } from "./block.ts";
+import { fileEntries } from "./list.ts";
 import { TarWalk, TornArchive } from "./walk.ts";
 
 /** Feeds arbitrary chunks to a TarWalk: headers gathered across chunk edges, data skipped. */
@@ -77,31 +77,11 @@ export function checkTar(input: ReadableStream<Uint8Array>, torn: Torn): Readabl
  * headers are read where the walk says they are, so the cost is one read per entry.
  */
 export function checkTarFile(path: string, size: number, torn: Torn): void {
-  walking(torn, () => walkFile(path, size));
-}
-
-function walkFile(path: string, size: number): void {
-  const walk = new TarWalk();
-  const h = new Uint8Array(BLOCK);
-  const fd = openSync(path, "r");
-  try {
-    let at = 0;
-    while (!walk.done) {
-      const got = at < size ? readSync(fd, h, 0, BLOCK, at) : 0;
-      if (got > 0 && got < BLOCK) throw new TornArchive(`it ends inside a header, at byte ${size}`);
-      if (got < BLOCK) break;
-      at += BLOCK;
-      const skip = walk.header(h, at);
-      if (at + skip > size) {
-        walk.end(size, at + skip - size);
-        break;
-      }
-      at += skip;
+  walking(torn, () => {
+    for (const _ of fileEntries(path, size)) {
+      // each entry's header is checked as the walk reaches it
     }
-    walk.end(size, 0);
-  } finally {
-    closeSync(fd);
-  }
+  });
 }
 
 /** For gzip sent as is: inflate a copy on the side and walk the tar inside it. */

@@ -1,8 +1,9 @@
 /** The entries of a tar file and where each lies, for copying some of them byte for byte. */
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
+import { preadFully } from "../lib/pread.ts";
 import { BLOCK, entryName, entrySize, isZero, latin1, META } from "./block.ts";
 import { paxRecords } from "./pax.ts";
-import { TarWalk } from "./walk.ts";
+import { TarWalk, TornArchive } from "./walk.ts";
 
 /**
  * The entries of a tar file, with where each starts (its long-name or pax headers
@@ -10,7 +11,11 @@ import { TarWalk } from "./walk.ts";
  * the walk's rules (an entry past the end of the file, or metadata past the cap, is torn).
  */
 export function listEntries(path: string, size: number): Entry[] {
-  const out: Entry[] = [];
+  return [...fileEntries(path, size)];
+}
+
+/** The same, one entry at a time: walking a large archive holds none of them. */
+export function* fileEntries(path: string, size: number): Generator<Entry> {
   const walk = new TarWalk();
   const h = new Uint8Array(BLOCK);
   const fd = openSync(path, "r");
@@ -19,7 +24,9 @@ export function listEntries(path: string, size: number): Entry[] {
     let start: number | undefined;
     let longName: string | undefined;
     while (!walk.done) {
-      if (at + BLOCK > size || readSync(fd, h, 0, BLOCK, at) < BLOCK) {
+      const got = at < size ? preadFully(fd, h, at) : 0;
+      if (got > 0 && got < BLOCK) throw new TornArchive(`it ends inside a header, at byte ${size}`);
+      if (got < BLOCK) {
         walk.end(at, 0);
         break;
       }
@@ -33,19 +40,18 @@ export function listEntries(path: string, size: number): Entry[] {
       start ??= dataStart - BLOCK;
       if (META.includes(type)) {
         const data = new Uint8Array(length);
-        readSync(fd, data, 0, length, dataStart);
+        preadFully(fd, data, dataStart);
         if (type === "L") longName = latin1(data, 0, length);
         else if (type === "x") longName = paxRecords(data).get("path") ?? longName;
         continue;
       }
-      out.push({ name: longName ?? entryName(h), type, start, dataStart, end: at, size: length });
+      yield { name: longName ?? entryName(h), type, start, dataStart, end: at, size: length };
       start = undefined;
       longName = undefined;
     }
   } finally {
     closeSync(fd);
   }
-  return out;
 }
 
 export interface Entry {

@@ -7,14 +7,14 @@ import { constants, openSync, renameSync, rmSync } from "node:fs";
 import type { FileSink } from "bun";
 import type { Endpoint } from "../api/endpoint.ts";
 import type { FormShape } from "../api/multipart.ts";
-import { type ErrorContext, toUploadError, UploadError } from "../errors.ts";
+import { type ErrorSite, toUploadError, UploadError } from "../errors.ts";
 import { type GzipOptions, gzip } from "../gzip/gzip.ts";
 import { Recycler } from "../lib/recycle.ts";
 import { abortable, base64, count, type Meter, rechunk, sha256, spend, tap } from "../lib/streams.ts";
 import { type Source, tornError } from "../source/source.ts";
 import { checkGzippedTar, checkTar, checkTarFile, type Torn } from "../tar/check.ts";
 
-export const LOCAL: ErrorContext = { kind: "local" };
+export const LOCAL_SITE: ErrorSite = { kind: "local" };
 
 /** 8 blocks of garbage: the GC cadence that held peak RSS flat at 1 and 4 GiB. */
 const GC_EVERY = 16 * 1024 * 1024;
@@ -53,7 +53,7 @@ export interface UploadResult {
  * gzip already) → base64 for the [OH] form → counted and hashed as sent. Each chunk is
  * given to `recycler` once it is spent.
  */
-export function contextBody(
+export function uploadBody(
   req: UploadRequest,
   progress: Progress,
   onDigest: (hex: string) => void,
@@ -143,7 +143,7 @@ export interface DryRunResult {
 /** The whole pipeline into a null sink: size, ratio and digest without a server. */
 export async function dryRun(req: UploadRequest, progress: Progress, signal: AbortSignal): Promise<DryRunResult> {
   let digest = "";
-  const body = contextBody(req, progress, (hex) => {
+  const body = uploadBody(req, progress, (hex) => {
     digest = hex;
   });
   try {
@@ -152,7 +152,7 @@ export async function dryRun(req: UploadRequest, progress: Progress, signal: Abo
     }
   } catch (e) {
     if (req.output) rmSync(partialOf(req.output), { force: true });
-    throw toUploadError(e, LOCAL);
+    throw toUploadError(e, LOCAL_SITE);
   }
   return { bytesRead: progress.read.bytes, bytesSent: progress.sent.bytes, sha256: digest };
 }

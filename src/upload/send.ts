@@ -7,7 +7,8 @@ import { FILE_PART, formFields, multipart } from "../api/multipart.ts";
 import { toUploadError, UploadError } from "../errors.ts";
 import { type Clock, clampTimer, type RetryPolicy, retryDelay } from "../lib/retry.ts";
 import { type PullStream, pullStream } from "../lib/streams.ts";
-import { contextBody, LOCAL, type Progress, type UploadRequest, type UploadResult } from "./body.ts";
+import { LOCAL_SITE, type Progress, type UploadRequest, type UploadResult, uploadBody } from "./body.ts";
+import { StallWatch, watchStall } from "./stall-watch.ts";
 
 interface AttemptLimits {
   stallTimeoutMs: number;
@@ -21,7 +22,13 @@ interface AttemptLimits {
  * closing boundary is out, the server may be building: a lost answer is then never
  * retried, because a second upload could start a second build.
  */
-async function uploadOnce(req: UploadRequest, progress: Progress, signal: AbortSignal, limits: AttemptLimits): Promise<UploadResult> {
+async function attempt(
+  req: UploadRequest,
+  progress: Progress,
+  signal: AbortSignal,
+  limits: AttemptLimits,
+  clock: Clock,
+): Promise<UploadResult> {
   if (signal.aborted) throw signal.reason;
   const abort = new AbortController();
   const onOuterAbort = () => abort.abort(signal.reason);
@@ -29,7 +36,8 @@ async function uploadOnce(req: UploadRequest, progress: Progress, signal: AbortS
   let localError: unknown;
   let digest = "";
   const url = `${req.endpoint.baseUrl}/build`;
-  const watchdog = watchStall(progress, req.source.size, limits.stallTimeoutMs, (e) => abort.abort(e));
+  const watch = new StallWatch(progress, req.source.size, limits.stallTimeoutMs, clock.now());
+  const watchdog = watchStall(watch, limits.stallTimeoutMs, clock, (e) => abort.abort(e));
   let answerTimer: ReturnType<typeof setTimeout> | undefined;
   let bodySent = false;
   const onEnd = () => {
@@ -43,7 +51,7 @@ async function uploadOnce(req: UploadRequest, progress: Progress, signal: AbortS
   };
   let stopLocal = () => {};
   try {
-    const local = contextBody(req, progress, (hex) => {
+    const local = uploadBody(req, progress, (hex) => {
       digest = hex;
     });
     const stream = guard(local, (e) => {
@@ -57,8 +65,8 @@ async function uploadOnce(req: UploadRequest, progress: Progress, signal: AbortS
   } catch (e) {
     // The user's interrupt is the cause even when the source noticed first.
     if (signal.aborted) throw signal.reason;
-    if (localError !== undefined) throw toUploadError(localError, LOCAL);
-    const error = abort.signal.reason instanceof UploadError ? abort.signal.reason : toUploadError(e, LOCAL);
+    if (localError !== undefined) throw toUploadError(localError, LOCAL_SITE);
+    const error = abort.signal.reason instanceof UploadError ? abort.signal.reason : toUploadError(e, LOCAL_SITE);
     // An answer (an HTTP status, a refused redirect) says what the server did; silence does not.
     if (bodySent && error.status === undefined && error.code !== "NO_BUILD_ID") throw unanswered(url, error);
     throw error;
@@ -104,12 +112,12 @@ export interface RetryOptions {
  * Uploads, retrying what is transient with the one retry policy. Each retry reopens the
  * source from the start: a half-sent body is never resumed, it is sent again whole.
  */
-export async function upload(req: UploadRequest, progress: Progress, o: RetryOptions): Promise<UploadResult> {
+export async function sendWithRetries(req: UploadRequest, progress: Progress, o: RetryOptions): Promise<UploadResult> {
   for (let retry = 1; ; retry++) {
     try {
-      return await uploadOnce(req, progress, o.signal, o.limits);
+      return await attempt(req, progress, o.signal, o.limits, o.clock);
     } catch (e) {
-      const error = toUploadError(e, LOCAL);
+      const error = toUploadError(e, LOCAL_SITE);
       if (o.signal.aborted || !error.transient) throw error;
       if (retry > o.policy.retries) {
         throw new UploadError(error.code, `${error.message} (gave up after ${retry} attempts)`, {
@@ -132,36 +140,6 @@ export async function upload(req: UploadRequest, progress: Progress, o: RetryOpt
       await o.clock.sleep(delayMs, o.signal);
     }
   }
-}
-
-/**
- * Aborts an attempt whose byte counters have not moved for `timeoutMs`. It arms on the
- * first byte read: Docker may legitimately take minutes to export before it writes any.
- */
-function watchStall(progress: Progress, size: number | undefined, timeoutMs: number, abort: (e: UploadError) => void) {
-  let last = -1;
-  let since = Date.now();
-  return setInterval(
-    () => {
-      const moved = progress.read.bytes + progress.sent.bytes;
-      if (progress.read.bytes === 0 || moved !== last) {
-        last = moved;
-        since = Date.now();
-        return;
-      }
-      if (Date.now() - since < timeoutMs) return;
-      const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
-      abort(
-        new UploadError(
-          "STALLED",
-          `the upload made no progress for ${Math.round(timeoutMs / 1000)} s ` +
-            `(read ${mib(progress.read.bytes)}${size ? ` of ${mib(size)}` : ""}, sent ${mib(progress.sent.bytes)})`,
-          { transient: true, hint: "the server or the network stopped accepting data; raise --stall-timeout for a slow link" },
-        ),
-      );
-    },
-    Math.min(1000, Math.max(50, timeoutMs / 10)),
-  );
 }
 
 /**

@@ -1,0 +1,42 @@
+/**
+ * Where the job's bytes come from: the engine (inspected, pulled as --pull says, saved),
+ * a file or stdin; flattened into a Dockerfile build context with --context dockerfile.
+ * Only the local image is ever asked of the engine.
+ */
+import { dockerfileContext } from "../context/build-context.ts";
+import { UploadError } from "../errors.ts";
+import { checkPlatformSave, dockerSource, type ImageInfo, inspectImage, pullImage } from "../source/engine.ts";
+import { fileSource } from "../source/file-source.ts";
+import type { Source } from "../source/source.ts";
+import { stdinSource } from "../source/stdin-source.ts";
+import type { JobOptions } from "./job.ts";
+
+export async function jobSource(o: JobOptions): Promise<Source> {
+  const source = await imageSource(o);
+  if (o.context === "image") return source;
+  o.onEvent({ type: "flattening", source });
+  return dockerfileContext(source, o.localImage, o.signal);
+}
+
+async function imageSource(o: JobOptions): Promise<Source> {
+  if (o.input === "-") return stdinSource();
+  if (o.input) return fileSource(o.input, o.platform);
+  if (o.platform) await checkPlatformSave(o.engine, o.signal);
+  const pull = async () => {
+    o.onEvent({ type: "pulling", localImage: o.localImage });
+    await pullImage(o.engine, o.localImage, o.signal);
+  };
+  if (o.pull === "always") await pull();
+  try {
+    return engineSource(o, await inspectImage(o.engine, o.localImage, o.signal));
+  } catch (e) {
+    if (!(e instanceof UploadError) || e.code !== "IMAGE_NOT_FOUND" || o.pull !== "missing") throw e;
+  }
+  await pull();
+  return engineSource(o, await inspectImage(o.engine, o.localImage, o.signal));
+}
+
+/** A Dockerfile context reads the image twice: both reads must be of the image the name meant at the start. */
+function engineSource(o: JobOptions, info: ImageInfo): Source {
+  return dockerSource(o.engine, o.localImage, info.size, o.platform, o.context === "dockerfile" ? info.id : undefined);
+}

@@ -1,0 +1,80 @@
+/** What an upload job is given, what it tells as it goes, and what it ends with. */
+import type { Existence, ImageRecord } from "../api/client.ts";
+import type { Endpoint } from "../api/endpoint.ts";
+import type { FormShape } from "../api/multipart.ts";
+import type { Notice } from "../api/poll.ts";
+import type { GzipOptions } from "../gzip/gzip.ts";
+import type { Clock } from "../lib/retry.ts";
+import type { Engine } from "../source/engine.ts";
+import type { Platform } from "../source/oci-index.ts";
+import type { Source } from "../source/source.ts";
+import type { DryRunResult, Progress, UploadResult } from "../upload/body.ts";
+import type { RetryNotice } from "../upload/send.ts";
+
+export const PULL_POLICIES = ["missing", "always", "never"] as const;
+type PullPolicy = (typeof PULL_POLICIES)[number];
+
+/** image: the docker save archive as it is; dockerfile: a build context that rebuilds it (FROM scratch). */
+export const CONTEXTS = ["image", "dockerfile"] as const;
+type ContextKind = (typeof CONTEXTS)[number];
+
+export interface JobOptions {
+  endpoint: Endpoint;
+  /** What the engine or the archive holds: the name the user typed, never prefixed. */
+  localImage: string;
+  tags: readonly string[];
+  /** A docker save archive instead of the engine: a path, or "-" for stdin. */
+  input: string | undefined;
+  pull: PullPolicy;
+  engine: Engine;
+  gzip: GzipOptions;
+  form: FormShape;
+  /** Compress and measure into a null sink; no request is made. */
+  dryRun: boolean;
+  /** What is sent: the image archive, or a Dockerfile context that rebuilds it. */
+  context: ContextKind;
+  /** With dryRun: where to write the gzip'd body. */
+  output: string | undefined;
+  /** Ask GET /image_exists first and skip the upload when the target is there. */
+  skipExisting: boolean;
+  /** Send only this platform of a multi-platform image. */
+  platform: Platform | undefined;
+  /** "auto": ask the server (GET /registry_prefix); "none": the name as given; else the prefix itself. */
+  registryPrefix: string;
+  timeoutMs: number;
+  intervalMs: number;
+  statusTimeoutMs: number;
+  retries: number;
+  stallTimeoutMs: number;
+  /** How long to wait for /build's answer once the whole body is sent. */
+  responseTimeoutMs: number;
+  clock: Clock;
+  signal: AbortSignal;
+  onEvent: (e: JobEvent) => void;
+}
+
+export type JobEvent =
+  | { type: "named"; targetImage: string; prefix: string | undefined; from: "server" | "flag" | "no-endpoint" }
+  | { type: "confirmed"; targetImage: string; record: Existence }
+  | { type: "skipped"; targetImage: string }
+  | { type: "pulling"; localImage: string }
+  | { type: "flattening"; source: Source }
+  | { type: "saving"; source: Source }
+  | { type: "uploading"; url: string; progress: Progress; size: number | undefined }
+  | { type: "upload-retry"; retry: RetryNotice }
+  | { type: "uploaded"; result: UploadResult }
+  | { type: "dry-run"; result: DryRunResult }
+  | { type: "polling"; buildId: string }
+  | { type: "poll-notice"; notice: Notice };
+
+export interface JobResult {
+  outcome: "built" | "skipped" | "dry-run";
+  /** What was (or, for a dry run, would be) sent. */
+  upload?: DryRunResult & { buildId?: string };
+  /** The image the server built (its own word on SUCCESS), or would build. */
+  targetImage: string;
+  /** What GET /image_exists said of the built image, where the server has it. */
+  record?: ImageRecord;
+  uploadSeconds?: number;
+  buildSeconds?: number;
+}

@@ -12,11 +12,11 @@ import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { extract } from "tar-stream";
 import { dockerAvailable, importTestImage, removeImage } from "./docker-fixture.ts";
-import { apiEnv, runCli, startServerProcess, type TestServer, tarOf, tempDir } from "./helpers.ts";
+import { apiEnv, hasTool, runCli, startServerProcess, type TestServer, tarOf, tempDir } from "./helpers.ts";
 import { FIXTURE_CONFIG, fixtureArchive, LONG_NAME, UNICODE_NAME } from "./image-fixture.ts";
 
 const hasDocker = dockerAvailable();
-const hasSkopeo = Bun.which("skopeo") !== null;
+const hasSkopeo = hasTool("skopeo");
 const FAST = ["--poll-interval", "0.05"];
 
 interface Node {

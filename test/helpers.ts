@@ -11,6 +11,17 @@ export const KEY = "rk_test_9f8e7d6c5b4a39281706";
 
 const madeDirs: string[] = [];
 
+/**
+ * Whether a tool the test needs (skopeo, tmux, jq, wget, shellcheck) is on PATH. Missing,
+ * its tests are skipped on a developer's machine, and fail where REQUIRE_TOOLS=1 says every
+ * tool must be there (.ci/run sets it): in CI a missing tool is never a silent skip.
+ */
+export function hasTool(name: string): boolean {
+  if (Bun.which(name) !== null) return true;
+  if (process.env.REQUIRE_TOOLS === "1") throw new Error(`REQUIRE_TOOLS=1 but ${name} is not on PATH`);
+  return false;
+}
+
 /** A fresh folder under the system's temp folder; test/setup.ts removes it after the run. */
 export function tempDir(prefix = "ru-test-"): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));

@@ -9,10 +9,9 @@ import { cpSync, createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync
 import { join } from "node:path";
 import { writeSampleImage } from "../scripts/sample-image.ts";
 import { dockerAvailable, removeImage } from "./docker-fixture.ts";
-import { apiEnv, runCli, startServerProcess, type TestServer, tempDir } from "./helpers.ts";
+import { apiEnv, hasTool, runCli, startServerProcess, type TestServer, tempDir } from "./helpers.ts";
 
-const hasSkopeo = Bun.which("skopeo") !== null;
-if (!hasSkopeo && process.env.CI === "true") throw new Error("CI needs skopeo for the multi-platform tests");
+const hasSkopeo = hasTool("skopeo");
 const hasDocker = dockerAvailable();
 const FAST = ["--poll-interval", "0.05"];
 

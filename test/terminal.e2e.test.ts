@@ -3,10 +3,9 @@ import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
 import { createWriteStream } from "node:fs";
 import { join } from "node:path";
 import { writeSampleImage } from "../scripts/sample-image.ts";
-import { apiEnv, BIN, runCli, startServerProcess, type TestServer, tempDir, until } from "./helpers.ts";
+import { apiEnv, BIN, hasTool, runCli, startServerProcess, type TestServer, tempDir, until } from "./helpers.ts";
 
-const hasTmux = Bun.which("tmux") !== null;
-if (!hasTmux && process.env.CI === "true") throw new Error("CI needs tmux for the terminal test");
+const hasTmux = hasTool("tmux");
 
 let server: TestServer;
 let archive: string;

@@ -1,8 +1,9 @@
 /** The Runtime-API's endpoints, as ../shared/runtime-api-contract.md describes them. */
 import { FetchError, ofetch } from "ofetch";
 import { toUploadError, UploadError } from "../errors.ts";
+import { jsonObject } from "../lib/document.ts";
 import type { Endpoint } from "./endpoint.ts";
-import { errorDetail, httpError, parseJson, readCapped, refuseRedirect, safeUrl, withDeadline } from "./http.ts";
+import { errorDetail, httpError, readCapped, refuseRedirect, safeUrl, withDeadline } from "./http.ts";
 import type { Multipart } from "./multipart.ts";
 
 /** A server error body is shown to the user, never trusted to be small. */
@@ -43,7 +44,7 @@ export async function startBuild(ep: Endpoint, form: Multipart, signal: AbortSig
     throw toUploadError(e, { kind: "network", url, signal });
   }
   if (!res.ok) throw httpError(res.status, text, url, res.headers.get("retry-after"));
-  const id = parseJson(text)?.build_id;
+  const id = jsonObject(text)?.build_id;
   if (typeof id !== "string" || id === "") {
     throw new UploadError("NO_BUILD_ID", `No build_id in response from ${url} (HTTP ${res.status})`, {
       hint: "the server accepted the upload but did not start a build: check RUNTIME_API_URL points at the Runtime-API",
@@ -89,7 +90,7 @@ async function getJson(
   } catch (e) {
     throw toUploadError(e instanceof FetchError && e.cause ? e.cause : e, { kind: "network", url, signal: deadline });
   }
-  const data = parseJson(text);
+  const data = jsonObject(text);
   if (!data) throw badResponse(url);
   return data;
 }

@@ -4,6 +4,7 @@
  * origin), and every failure becomes an UploadError that says whether a retry can help.
  */
 import { UploadError } from "../errors.ts";
+import { jsonObject } from "../lib/document.ts";
 import { clampTimer } from "../lib/retry.ts";
 
 const TRANSIENT_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
@@ -75,19 +76,10 @@ export async function readCapped(res: Response, cap: number, url: string, signal
 
 /** The `detail` a FastAPI-style server puts in its errors, else the start of the body. */
 export function errorDetail(body: string): string {
-  const detail = parseJson(body)?.detail;
+  const detail = jsonObject(body)?.detail;
   if (typeof detail === "string") return detail;
   if (detail !== undefined) return JSON.stringify(detail);
   return body.trim().slice(0, 200);
-}
-
-export function parseJson(text: string): Record<string, unknown> | undefined {
-  try {
-    const v = JSON.parse(text);
-    return typeof v === "object" && v !== null ? v : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Retry-After is either delay-seconds or an HTTP-date (RFC 9110 section 10.2.3). */

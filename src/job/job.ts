@@ -8,7 +8,8 @@ import type { Clock } from "../lib/retry.ts";
 import type { Engine } from "../source/engine.ts";
 import type { Platform } from "../source/oci-index.ts";
 import type { Source } from "../source/source.ts";
-import type { DryRunResult, Progress, UploadResult } from "../upload/body.ts";
+import type { Progress, UploadResult } from "../upload/body.ts";
+import type { DryRunResult } from "../upload/dry-run.ts";
 import type { RetryNotice } from "../upload/send.ts";
 
 export const PULL_POLICIES = ["missing", "always", "never"] as const;

@@ -10,15 +10,21 @@ const DOCUMENT_CAP = 8 * 1024 * 1024;
 /** All the documents one input may make us read, together. */
 const DOCUMENTS_BUDGET = 32 * 1024 * 1024;
 
+/** The JSON object (or array) `text` holds, or undefined for anything else. The one such parser. */
+export function jsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const v = JSON.parse(text);
+    return typeof v === "object" && v !== null ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The object a document holds, or `bad()` where it holds something else. */
 export function parseDocument(bytes: Uint8Array, bad: () => UploadError): Record<string, unknown> {
-  try {
-    const v = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"));
-    if (typeof v === "object" && v !== null) return v;
-  } catch {
-    // reported below
-  }
-  throw bad();
+  const doc = jsonObject(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"));
+  if (!doc) throw bad();
+  return doc;
 }
 
 /** Counts what one input's documents cost, and refuses the one that goes past the cap or the budget. */

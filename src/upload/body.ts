@@ -1,18 +1,16 @@
 /**
  * What is sent: the source's tar, checked as it passes, compressed (unless it is gzip
- * already), base64'd for the [OH] form, counted and hashed; and the dry run that drains it.
+ * already), base64'd for the [OH] form, counted and hashed.
  */
-import { randomBytes } from "node:crypto";
-import { constants, openSync, renameSync, rmSync } from "node:fs";
-import type { FileSink } from "bun";
 import type { Endpoint } from "../api/endpoint.ts";
 import type { FormShape } from "../api/multipart.ts";
-import { type ErrorSite, toUploadError, UploadError } from "../errors.ts";
+import { type ErrorSite, UploadError } from "../errors.ts";
 import { type GzipOptions, gzip } from "../gzip/gzip.ts";
 import { Recycler } from "../lib/recycle.ts";
-import { abortable, base64, count, type Meter, rechunk, sha256, spend, tap } from "../lib/streams.ts";
+import { base64, count, type Meter, rechunk, sha256, spend, tap } from "../lib/streams.ts";
 import { type Source, tornError } from "../source/source.ts";
 import { checkGzippedTar, checkTar, checkTarFile, type Torn } from "../tar/check.ts";
+import { writeAlong } from "./output-file.ts";
 
 export const LOCAL_SITE: ErrorSite = { kind: "local" };
 
@@ -91,70 +89,3 @@ function unchanged(input: ReadableStream<Uint8Array>, read: Meter, source: Sourc
     },
   );
 }
-
-/**
- * The file being written, beside the one it becomes: a name no one can guess, created
- * only if nothing (a planted symlink least of all) is there yet.
- */
-const PARTIAL = `.partial-${process.pid}-${randomBytes(6).toString("hex")}`;
-const partialOf = (path: string) => `${path}${PARTIAL}`;
-
-/** Tees the stream into a file, whole or not at all: it is named only once the last byte is in. */
-function writeAlong(input: ReadableStream<Uint8Array>, path: string): ReadableStream<Uint8Array> {
-  const partial = partialOf(path);
-  let sink: FileSink | undefined;
-  const fail = (e: unknown) =>
-    new UploadError("INPUT", `cannot write --output ${path}: ${(e as Error)?.message ?? e}`, {
-      hint: "check that its folder exists and is writable",
-    });
-  return input.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      start() {
-        try {
-          const fd = openSync(partial, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
-          sink = Bun.file(fd).writer();
-        } catch (e) {
-          throw fail(e);
-        }
-      },
-      async transform(chunk, controller) {
-        // A copy: the writer may still hold it when the chunk is spent and its buffer refilled.
-        await sink?.write(chunk.slice());
-        controller.enqueue(chunk);
-      },
-      async flush() {
-        try {
-          await sink?.end();
-          renameSync(partial, path);
-        } catch (e) {
-          throw fail(e);
-        }
-      },
-    }),
-  );
-}
-
-export interface DryRunResult {
-  bytesRead: number;
-  bytesSent: number;
-  sha256: string;
-}
-
-/** The whole pipeline into a null sink: size, ratio and digest without a server. */
-export async function dryRun(req: UploadRequest, progress: Progress, signal: AbortSignal): Promise<DryRunResult> {
-  let digest = "";
-  const body = uploadBody(req, progress, (hex) => {
-    digest = hex;
-  });
-  try {
-    for await (const _ of abortable(body, signal) as unknown as AsyncIterable<Uint8Array>) {
-      // counted and hashed on the way
-    }
-  } catch (e) {
-    if (req.output) rmSync(partialOf(req.output), { force: true });
-    throw toUploadError(e, LOCAL_SITE);
-  }
-  return { bytesRead: progress.read.bytes, bytesSent: progress.sent.bytes, sha256: digest };
-}
-
-/** What a single attempt may take: no progress for `stallMs`; no answer `answerMs` after the whole body. */

@@ -2,8 +2,8 @@ import { expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
-import { cgroupCpuLimit, usableCpus } from "../src/gzip/cpus.ts";
-import { tempDir } from "./helpers.ts";
+import { tempDir } from "../../test/helpers.ts";
+import { cgroupCpuLimit, usableCpus } from "./cpus.ts";
 
 /** A cgroup folder as the kernel shows it to a container: only the files a row names. */
 function cgroup(files: Record<string, string>): string {

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import type { BuildStatus } from "../src/api/client.ts";
-import { initialState, type Notice, next, type PollEvent, pollBuild } from "../src/api/poll.ts";
-import { UploadError } from "../src/errors.ts";
-import type { Clock } from "../src/lib/retry.ts";
+import { UploadError } from "../errors.ts";
+import type { Clock } from "../lib/retry.ts";
+import type { BuildStatus } from "./client.ts";
+import { initialState, type Notice, next, type PollEvent, pollBuild } from "./poll.ts";
 
 const start = initialState("b1", 0, 60_000, 1_000);
 const answer = (status: string, extra: Partial<BuildStatus> = {}, now = 0): PollEvent => ({

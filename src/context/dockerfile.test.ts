@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { dockerfile } from "../src/context/dockerfile.ts";
-import { UploadError } from "../src/errors.ts";
+import { UploadError } from "../errors.ts";
+import { dockerfile } from "./dockerfile.ts";
 
 const lines = (config: Record<string, unknown>) => dockerfile(config, "img:1").trim().split("\n");
 

@@ -2,11 +2,11 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { worthCompressing } from "../src/gzip/compressible.ts";
-import { DEFAULT_BLOCK_SIZE, gzip, type TarInput } from "../src/gzip/gzip.ts";
-import { storedSize, storeInPlace } from "../src/gzip/stored.ts";
-import { Recycler } from "../src/lib/recycle.ts";
-import { tempDir } from "./helpers.ts";
+import { tempDir } from "../../test/helpers.ts";
+import { Recycler } from "../lib/recycle.ts";
+import { worthCompressing } from "./compressible.ts";
+import { DEFAULT_BLOCK_SIZE, gzip, type TarInput } from "./gzip.ts";
+import { storedSize, storeInPlace } from "./stored.ts";
 
 const BLOCK = 64 * 1024;
 

@@ -1,12 +1,12 @@
 /** The upload retry loop with an injected clock: every wait is recorded, none is slept. */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { UploadError } from "../src/errors.ts";
-import { DEFAULT_RETRY } from "../src/lib/retry.ts";
-import type { Source } from "../src/source/source.ts";
-import type { Progress } from "../src/upload/body.ts";
-import { sendWithRetries } from "../src/upload/send.ts";
-import { tarOf } from "./helpers.ts";
-import { type Fault, startServer } from "./server.ts";
+import { tarOf } from "../../test/helpers.ts";
+import { type Fault, startServer } from "../../test/server.ts";
+import { UploadError } from "../errors.ts";
+import { DEFAULT_RETRY } from "../lib/retry.ts";
+import type { Source } from "../source/source.ts";
+import type { Progress } from "./body.ts";
+import { sendWithRetries } from "./send.ts";
 
 const KEY = "unit-key";
 let server: ReturnType<typeof startServer>;

@@ -12,36 +12,39 @@ describe("endpointFromEnv", () => {
     expect(endpointFromEnv({ RUNTIME_API_URL: url, RUNTIME_API_KEY: "k-12345678" }).baseUrl).toBe(baseUrl);
   });
 
+  /** An environment with this URL and a good key, or a good URL and this key. */
+  const url = (u: string) => ({ RUNTIME_API_URL: u, RUNTIME_API_KEY: "k-12345678" });
+  const key = (k: string) => ({ RUNTIME_API_URL: "https://x", RUNTIME_API_KEY: k });
   test.each([
     ["no URL", { RUNTIME_API_KEY: "k-12345678" }, "RUNTIME_API_URL environment variable is required"],
     ["no key", { RUNTIME_API_URL: "https://x" }, "RUNTIME_API_KEY environment variable is required"],
-    ["a blank URL", { RUNTIME_API_URL: "  ", RUNTIME_API_KEY: "k-12345678" }, "RUNTIME_API_URL environment variable is required"],
-    ["a malformed URL", { RUNTIME_API_URL: "not a url", RUNTIME_API_KEY: "k-12345678" }, "RUNTIME_API_URL is not a valid URL: not a url"],
-    ["an ftp URL", { RUNTIME_API_URL: "ftp://x", RUNTIME_API_KEY: "k-12345678" }, "RUNTIME_API_URL must be http or https, got ftp:"],
+    ["a blank URL", url("  "), "RUNTIME_API_URL environment variable is required"],
+    ["a malformed URL", url("not a url"), "RUNTIME_API_URL is not a valid URL: not a url"],
+    ["an ftp URL", url("ftp://x"), "RUNTIME_API_URL must be http or https, got ftp:"],
     [
       "credentials in the URL, never echoed",
-      { RUNTIME_API_URL: "https://user:pw-s3cret@api.example.com/base/", RUNTIME_API_KEY: "k-12345678" },
+      url("https://user:pw-s3cret@api.example.com/base/"),
       "RUNTIME_API_URL must not carry a user name or password (https://api.example.com/base/)",
     ],
     [
       "an unparsable URL with credentials, never echoed",
-      { RUNTIME_API_URL: "http://user:pw s3cret@api example.com/", RUNTIME_API_KEY: "k-12345678" },
+      url("http://user:pw s3cret@api example.com/"),
       "RUNTIME_API_URL is not a valid URL: http://***@api example.com/",
     ],
     [
       "a query, where the API paths would land",
-      { RUNTIME_API_URL: "https://api.example.com/v1?x=1", RUNTIME_API_KEY: "k-12345678" },
+      url("https://api.example.com/v1?x=1"),
       "RUNTIME_API_URL must not have a query (?…): https://api.example.com/v1",
     ],
     [
       "a fragment, which would post to the base itself",
-      { RUNTIME_API_URL: "https://api.example.com/v1#top", RUNTIME_API_KEY: "k-12345678" },
+      url("https://api.example.com/v1#top"),
       "RUNTIME_API_URL must not have a fragment (#…): https://api.example.com/v1",
     ],
-    ["a key with a space", { RUNTIME_API_URL: "https://x", RUNTIME_API_KEY: "abc def-12345" }, "RUNTIME_API_KEY holds a character"],
-    ["a key with a line break", { RUNTIME_API_URL: "https://x", RUNTIME_API_KEY: "abc\ndef-12345" }, "RUNTIME_API_KEY holds a character"],
-    ["a key with an escape", { RUNTIME_API_URL: "https://x", RUNTIME_API_KEY: "abc\x1bdef-12345" }, "RUNTIME_API_KEY holds a character"],
-    ["a key too short to be one", { RUNTIME_API_URL: "https://x", RUNTIME_API_KEY: "e" }, "RUNTIME_API_KEY is too short"],
+    ["a key with a space", key("abc def-12345"), "RUNTIME_API_KEY holds a character"],
+    ["a key with a line break", key("abc\ndef-12345"), "RUNTIME_API_KEY holds a character"],
+    ["a key with an escape", key("abc\x1bdef-12345"), "RUNTIME_API_KEY holds a character"],
+    ["a key too short to be one", key("e"), "RUNTIME_API_KEY is too short"],
   ])("%s fails: %s", (_name, env, message) => {
     let error: unknown;
     try {

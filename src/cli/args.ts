@@ -1,76 +1,11 @@
-import { command, extendType, flag, number, oneOf, option, optional, positional, restPositionals, runSafely, string } from "cmd-ts";
+import { command, flag, option, optional, positional, restPositionals, runSafely, string } from "cmd-ts";
 import { FORM_SHAPES } from "../api/multipart.ts";
 import { defaultJobs } from "../gzip/cpus.ts";
 import { GZIP_MODES } from "../gzip/gzip.ts";
 import { CONTEXTS, PULL_POLICIES } from "../job/job.ts";
 import { VERSION_TEXT } from "../lib/version.ts";
 import { ENGINES } from "../source/engine.ts";
-import { parsePlatform } from "../source/oci-index.ts";
-
-function intIn(min: number, max: number, what: string) {
-  return extendType(number, {
-    async from(n) {
-      if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${what} must be a whole number from ${min} to ${max}`);
-      return n;
-    },
-  });
-}
-
-const positiveNumber = extendType(number, {
-  async from(n) {
-    if (!(n > 0) || !Number.isFinite(n)) throw new Error("must be a number greater than 0");
-    return n;
-  },
-});
-
-/** An image name the engine cannot mistake for an option. */
-const imageName = extendType(string, {
-  async from(s) {
-    if (s.startsWith("-")) throw new Error(`"${s}" is not an image name (it starts with -): put options after a valid IMAGE`);
-    if (!s.trim()) throw new Error("the image name is empty");
-    return s;
-  },
-});
-
-/**
- * A tag as Docker takes one: word characters, dots and dashes, at most 128, starting with
- * a word character. So nothing that reaches the tags (a branch name in CI, say) is read
- * as an option or smuggles a registry into the name.
- */
-const tagName = extendType(string, {
-  async from(s) {
-    if (!/^\w[\w.-]{0,127}$/.test(s)) {
-      throw new Error(`"${s}" is not a Docker tag (letters, digits, _ . and -, at most 128, starting with a letter, digit or _)`);
-    }
-    return s;
-  },
-});
-
-/** An empty path (an unset variable in a script) must not quietly mean something else. */
-function pathArg(flag: string, what: string) {
-  return extendType(string, {
-    async from(s) {
-      if (!s) throw new Error(`${flag} is empty: pass ${what} (an unset shell variable?)`);
-      return s;
-    },
-  });
-}
-
-function numberOption(long: string, fallback: number, description: string) {
-  return option({ long, type: positiveNumber, defaultValue: () => fallback, defaultValueIsSerializable: true, description });
-}
-
-/** One of a fixed set of words; the first is the default. */
-function choiceOption<T extends string>(long: string, choices: readonly [T, ...T[]], description: string, env?: string) {
-  return option({
-    long,
-    type: oneOf<T>(choices),
-    defaultValue: (): T => choices[0],
-    defaultValueIsSerializable: true,
-    description,
-    ...(env ? { env } : {}),
-  });
-}
+import { choiceOption, imageName, intIn, numberOption, pathArg, platformArg, tagName } from "./arg-types.ts";
 
 /** How to reach the API: shared by every command. */
 const keyArgs = {
@@ -164,7 +99,7 @@ const uploadParser = command({
     form: choiceOption("form", FORM_SHAPES, "request shape: runtime (original uploader) or openhands (base64 context, repeated tags)"),
     platform: option({
       long: "platform",
-      type: optional(extendType(string, { from: async (s) => parsePlatform(s) })),
+      type: optional(platformArg),
       description: "send only os/arch[/variant] of a multi-platform image (an OCI layout or archive; the engine needs API 1.48+)",
     }),
     registryPrefix: option({

@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { extract } from "tar-stream";
-import { dockerAvailable, importTestImage, removeImage } from "./docker-fixture.ts";
+import { dockerAvailable, importTestImage, removeImage, testRegistry } from "./docker-fixture.ts";
 import { apiEnv, hasTool, runCli, startServerProcess, type TestServer, tarOf, tempDir } from "./helpers.ts";
 import { FIXTURE_CONFIG, fixtureArchive, LONG_NAME, UNICODE_NAME } from "./image-fixture.ts";
 
@@ -373,5 +373,69 @@ describe.skipIf(!hasDocker)("an image with no config of its own (docker import) 
       for (const [path, node] of want) expect({ path, ...got.get(path) }).toEqual({ path, ...node });
     },
     120_000,
+  );
+});
+
+/**
+ * The builder server as the live service is one: every context built on a fresh worker
+ * with each builder, pushed to a real registry (docker-registry on loopback), named inside
+ * the prefix /registry_prefix gives, confirmed by /image_exists from the registry; then
+ * pulled back here and compared with the original, path for path, field for field.
+ */
+describe.skipIf(!hasDocker)("a builder server pushing to a real registry rebuilds the same image", () => {
+  const original = `ru-context-pushed-${process.pid}:1`;
+  const registry = hasDocker ? testRegistry() : undefined;
+  let server: TestServer;
+  let saved: string;
+  let want: Map<string, Node>;
+  const pulled: string[] = [original];
+
+  beforeAll(async () => {
+    writeFileSync(join(dir, "pushed.tar"), await fixtureArchive(original));
+    expect(Bun.spawnSync(["docker", "load", "-q", "-i", join(dir, "pushed.tar")]).exitCode).toBe(0);
+    saved = join(dir, "pushed-saved.tar");
+    expect(Bun.spawnSync(["docker", "save", "-o", saved, original]).exitCode).toBe(0);
+    want = await snapshot(original);
+    server = await startServerProcess(["--statuses", "SUCCESS"]);
+  }, 60_000);
+
+  afterAll(() => {
+    server?.stop();
+    for (const image of pulled) removeImage(image);
+  });
+
+  const builders = ["classic", "buildkit", ...(hasTool("buildah") ? ["buildah" as const] : [])] as const;
+  test.skipIf(!registry).each(builders)(
+    "with %s: pushed under the server's prefix, confirmed from the registry, and the same when pulled back",
+    async (builder) => {
+      await server.reset();
+      await server.configure({ build: builder, registry, statuses: ["SUCCESS"] });
+      const local = `${original.split(":")[0]}-${builder}:1`;
+      const target = `${registry}/runtime/${local}`;
+      const r = await runCli(["--context", "dockerfile", "--form", "openhands", "--input", saved, local, "stable", ...FAST], {
+        env: apiEnv(server),
+      });
+      expect(r.stderr).not.toContain("Error");
+      expect(r.code).toBe(0);
+      expect(r.stdout.trim()).toBe(target);
+      expect(r.stderr).toContain(`Target image: ${target} (registry prefix ${registry}/runtime from the server)`);
+      expect(r.stderr).toContain(`Confirmed on the Runtime-API: ${target}`);
+      const [up] = (await server.state()).uploads;
+      expect(up?.bodyBytes).toBeGreaterThan(0);
+      for (const name of [target, `${registry}/runtime/${local.split(":")[0]}:stable`]) {
+        pulled.push(name);
+        const pull = Bun.spawnSync(["docker", "pull", "-q", name], { stderr: "pipe" });
+        expect(pull.exitCode, pull.stderr.toString()).toBe(0);
+      }
+      // buildah stamps its version as a label on what it builds; the rest is the original's.
+      const got = config(target);
+      const labels = { ...(got.Labels as Record<string, string>) };
+      delete labels["io.buildah.version"];
+      expect({ ...got, Labels: labels } as Record<string, unknown>).toEqual(config(original));
+      const files = await snapshot(target);
+      expect([...files.keys()].sort()).toEqual([...want.keys()].sort());
+      for (const [path, node] of want) expect({ path, ...files.get(path) }).toEqual({ path, ...node });
+    },
+    180_000,
   );
 });

@@ -9,13 +9,14 @@
  * Tests steer it over loopback: POST /_control/config, GET /_control/state, POST /_control/reset.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { extract } from "tar-stream";
+import { type Builder, inRegistry, realBuild, removeBuildahStore } from "./builder.ts";
 import { boundaryOf, IncompleteBody, type PartHeaders, type PartSink, readForm } from "./form-parser.ts";
 
 /** One scripted misbehaviour, consumed by the next matching request. */
@@ -112,7 +113,13 @@ export interface ServerConfig {
    * hold a Dockerfile, `docker build` runs on it (classic builder or BuildKit), and the
    * status follows that build.
    */
-  build?: "classic" | "buildkit";
+  build?: Builder;
+  /**
+   * host:port of a registry (docker-registry on loopback): the builder mode then builds on a
+   * fresh worker, pushes the result and its tags there, answers /registry_prefix with
+   * host:port/runtime, and /image_exists for that registry's names from the registry itself.
+   */
+  registry?: string;
   /** A folder where each received tar is kept as N.tar (N counts uploads from 1), for tests to open. */
   keepTarsIn?: string;
   faults: Fault[];
@@ -260,23 +267,13 @@ function throttle(
   });
 }
 
-/** `docker build -t IMAGE -` on a received context; BuildKit needs the engine's own CLI (no buildx here). */
-function dockerBuild(context: string, image: string, builder: "classic" | "buildkit"): { status: string } {
-  const state = { status: "RUNNING" };
-  const docker = builder === "buildkit" && existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docker";
-  const proc = Bun.spawn([docker, "build", "-q", "-t", image, "-"], {
-    stdin: Bun.file(context),
-    stdout: "ignore",
-    stderr: "pipe",
-    env: { ...process.env, DOCKER_BUILDKIT: builder === "buildkit" ? "1" : "0" },
-  });
-  void (async () => {
-    const err = await new Response(proc.stderr).text();
-    const code = await proc.exited;
-    rmSync(context, { force: true });
-    state.status = code === 0 ? "SUCCESS" : `FAILURE:${err.trim().split("\n").slice(-3).join(" ")}`;
-  })();
-  return state;
+/** The extra names an upload asks for: [OH]'s full references, or [UP]'s bare tags on the target's repository. */
+function tagsOf(upload: Upload, target: string): string[] {
+  if (upload.fields.tags) return upload.fields.tags;
+  const repo = target.slice(0, target.lastIndexOf(":") > target.lastIndexOf("/") ? target.lastIndexOf(":") : target.length);
+  return Object.keys(upload.fields)
+    .filter((k) => /^tags_\d+$/.test(k))
+    .map((k) => `${repo}:${upload.fields[k]?.[0]}`);
 }
 
 function newUpload(id: string | undefined): Upload {
@@ -380,7 +377,9 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
   function startBuild(upload: Upload, image: string, id?: string): Response {
     upload.complete = true;
     upload.id = id ?? randomUUID();
-    const real = config.build && upload.kept ? dockerBuild(upload.kept, config.image ?? image, config.build) : undefined;
+    const target = config.image ?? image;
+    const real =
+      config.build && upload.kept ? realBuild(upload.kept, target, tagsOf(upload, target), config.build, config.registry) : undefined;
     builds.set(upload.id, { upload, statuses: [...config.statuses], image: config.image ?? image, real });
     return json(202, { build_id: upload.id });
   }
@@ -442,13 +441,18 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
       if (scripted) return scripted;
       if (url.pathname === "/image_exists") {
         const image = url.searchParams.get("image") ?? "";
+        if (config.registry && image.startsWith(`${config.registry}/`)) {
+          const exists = await inRegistry(config.registry, image);
+          return json(200, { exists, image: exists ? { upload_time: "2026-01-01T00:00:00Z", image_size_bytes: 1 } : null });
+        }
         const size = built.get(image);
         const exists = config.existing.includes(image) || (size !== undefined && !config.forgets);
         return json(200, { exists, image: exists ? { upload_time: "2026-01-01T00:00:00Z", image_size_bytes: size ?? 1 } : null });
       }
       if (url.pathname === "/registry_prefix") {
-        if (config.registryPrefix === undefined) return json(404, { detail: "Not Found" });
-        return json(200, { registry_prefix: config.registryPrefix });
+        const prefix = config.registryPrefix ?? (config.registry ? `${config.registry}/runtime` : undefined);
+        if (prefix === undefined) return json(404, { detail: "Not Found" });
+        return json(200, { registry_prefix: prefix });
       }
       return handleStatus(url);
     },
@@ -475,5 +479,6 @@ if (import.meta.main) {
     arg("host") ?? "127.0.0.1",
   );
   console.log(`listening on ${arg("tls-cert") ? "https" : "http"}://${server.hostname}:${server.port}`);
+  process.once("exit", removeBuildahStore);
   for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(0));
 }

@@ -1,0 +1,108 @@
+/**
+ * The test server's builder mode, as the live builder service works: each received
+ * context is built on a "fresh worker" (no image of the registry in the builder's store,
+ * so a FROM of one is pulled from the registry), with the classic builder, BuildKit or
+ * buildah, and the result and its tags pushed to a real registry (docker-registry on
+ * loopback), from which GET /image_exists then answers.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export type Builder = "classic" | "buildkit" | "buildah";
+
+/** A build in progress: RUNNING until it ends in SUCCESS or FAILURE:message. */
+export interface RealBuild {
+  status: string;
+}
+
+/** buildah keeps its store here, one per server process, removed with it. */
+let buildahRoot: string | undefined;
+function buildah(args: string[]): string[] {
+  buildahRoot ??= mkdtempSync(join(tmpdir(), "ru-buildah-"));
+  return ["buildah", "--storage-driver", "vfs", "--root", join(buildahRoot, "root"), "--runroot", join(buildahRoot, "run"), ...args];
+}
+
+export function removeBuildahStore(): void {
+  if (buildahRoot) rmSync(buildahRoot, { recursive: true, force: true });
+}
+
+async function run(cmd: string[], o: { stdin?: Blob; env?: Record<string, string> } = {}): Promise<string | undefined> {
+  const proc = Bun.spawn(cmd, { stdin: o.stdin ?? "ignore", stdout: "ignore", stderr: "pipe", env: { ...process.env, ...o.env } });
+  const err = await new Response(proc.stderr).text();
+  return (await proc.exited) === 0 ? undefined : `${cmd[0]} ${cmd[1]} failed: ${err.trim().split("\n").slice(-3).join(" ")}`;
+}
+
+/** Removes every image of `registry` from the builder's store: the next FROM must pull. */
+async function freshWorker(builder: Builder, registry: string): Promise<void> {
+  if (builder === "buildah") {
+    await run(buildah(["rmi", "--all", "--force"]));
+    return;
+  }
+  const list = Bun.spawnSync(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"]).stdout.toString().split("\n");
+  const ours = list.filter((n) => n.startsWith(`${registry}/`));
+  if (ours.length > 0) await run(["docker", "rmi", "-f", ...ours]);
+}
+
+/**
+ * Builds `context` (a tar) as `image`, tagged also as `tags`; with a registry, on a fresh
+ * worker, then pushed there and removed from the worker. The state follows it.
+ */
+export function realBuild(context: string, image: string, tags: string[], builder: Builder, registry: string | undefined): RealBuild {
+  const state: RealBuild = { status: "RUNNING" };
+  const names = [image, ...tags];
+  void (async () => {
+    let failed: string | undefined;
+    try {
+      if (registry) await freshWorker(builder, registry);
+      failed = builder === "buildah" ? await buildahBuild(context, names) : await dockerBuild(context, names, builder);
+      for (const name of registry ? names : []) {
+        if (failed) break;
+        failed =
+          builder === "buildah"
+            ? await run(buildah(["push", "--tls-verify=false", name, `docker://${name}`]))
+            : await run(["docker", "push", name]);
+      }
+      if (registry && !failed && builder !== "buildah") await run(["docker", "rmi", "-f", ...names]);
+    } finally {
+      rmSync(context, { force: true });
+    }
+    state.status = failed ? `FAILURE:${failed}` : "SUCCESS";
+  })();
+  return state;
+}
+
+/** `docker build -t IMAGE -` on the context; BuildKit needs the engine's own CLI (no buildx here). */
+function dockerBuild(context: string, names: string[], builder: "classic" | "buildkit"): Promise<string | undefined> {
+  const docker = builder === "buildkit" && Bun.which("docker", { PATH: "/usr/bin" }) ? "/usr/bin/docker" : "docker";
+  return run([docker, "build", "-q", ...names.flatMap((n) => ["-t", n]), "-"], {
+    stdin: Bun.file(context),
+    env: { DOCKER_BUILDKIT: builder === "buildkit" ? "1" : "0" },
+  });
+}
+
+/** buildah reads a folder: the context unpacked; Docker's format keeps HEALTHCHECK and SHELL. */
+async function buildahBuild(context: string, names: string[]): Promise<string | undefined> {
+  const dir = `${context}.d`;
+  mkdirSync(dir);
+  try {
+    const untar = await run(["tar", "-xf", context, "-C", dir]);
+    if (untar) return untar;
+    const tags = names.flatMap((n) => ["-t", n]);
+    return await run(buildah(["bud", "--isolation", "chroot", "--format", "docker", "--tls-verify=false", "-q", ...tags, dir]));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Whether the registry holds `image` (registry/repo:tag), asked of the registry itself. */
+export async function inRegistry(registry: string, image: string): Promise<boolean> {
+  const rest = image.slice(registry.length + 1);
+  const at = rest.lastIndexOf(":");
+  const [repo, tag] = at > 0 ? [rest.slice(0, at), rest.slice(at + 1)] : [rest, "latest"];
+  const res = await fetch(`http://${registry}/v2/${repo}/manifests/${tag}`, {
+    method: "HEAD",
+    headers: { accept: "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json" },
+  });
+  return res.ok;
+}

@@ -239,6 +239,15 @@ async function snapshot(image: string): Promise<Map<string, Node>> {
 
 const CONFIG_FIELDS = Object.keys(FIXTURE_CONFIG);
 
+/** The fixture image loaded into the engine as `name`: its docker save file and its files, to compare rebuilds with. */
+async function loadedFixture(name: string, file: string): Promise<{ saved: string; want: Map<string, Node> }> {
+  writeFileSync(join(dir, `${file}-load.tar`), await fixtureArchive(name));
+  expect(Bun.spawnSync(["docker", "load", "-q", "-i", join(dir, `${file}-load.tar`)]).exitCode).toBe(0);
+  const saved = join(dir, `${file}.tar`);
+  expect(Bun.spawnSync(["docker", "save", "-o", saved, name]).exitCode).toBe(0);
+  return { saved, want: await snapshot(name) };
+}
+
 function config(image: string): Record<string, unknown> {
   const c = JSON.parse(Bun.spawnSync(["docker", "image", "inspect", image, "--format", "{{json .Config}}"]).stdout.toString());
   return Object.fromEntries(CONFIG_FIELDS.map((k) => [k, c[k] ?? null]));
@@ -253,13 +262,9 @@ describe.skipIf(!hasDocker)("a real builder rebuilds the same image from the con
   const made: string[] = [original];
 
   beforeAll(async () => {
-    writeFileSync(join(dir, "load.tar"), await fixtureArchive(original));
-    expect(Bun.spawnSync(["docker", "load", "-q", "-i", join(dir, "load.tar")]).exitCode).toBe(0);
-    saved = join(dir, "saved.tar");
-    expect(Bun.spawnSync(["docker", "save", "-o", saved, original]).exitCode).toBe(0);
+    ({ saved, want } = await loadedFixture(original, "saved"));
     layout = join(dir, "oci");
     if (hasSkopeo) expect(Bun.spawnSync(["skopeo", "copy", "--quiet", `docker-archive:${saved}`, `oci:${layout}`]).exitCode).toBe(0);
-    want = await snapshot(original);
     server = await startServerProcess(["--statuses", "SUCCESS"]);
   });
 
@@ -391,11 +396,7 @@ describe.skipIf(!hasDocker)("a builder server pushing to a real registry rebuild
   const pulled: string[] = [original];
 
   beforeAll(async () => {
-    writeFileSync(join(dir, "pushed.tar"), await fixtureArchive(original));
-    expect(Bun.spawnSync(["docker", "load", "-q", "-i", join(dir, "pushed.tar")]).exitCode).toBe(0);
-    saved = join(dir, "pushed-saved.tar");
-    expect(Bun.spawnSync(["docker", "save", "-o", saved, original]).exitCode).toBe(0);
-    want = await snapshot(original);
+    ({ saved, want } = await loadedFixture(original, "pushed"));
     server = await startServerProcess(["--statuses", "SUCCESS"]);
   }, 60_000);
 

@@ -10,13 +10,20 @@ const LONG_DIR = `usr/share/${"d".repeat(120)}`;
 export const LONG_NAME = `${LONG_DIR}/${"f".repeat(101)}.txt`;
 export const UNICODE_NAME = "usr/share/héllo-世界.txt";
 
-const file = (name: string, body: string | Buffer, more: Omit<TarSpec, "name" | "body"> = {}): TarSpec => ({
+/** A regular file entry, 0644 unless said. */
+export const file = (name: string, body: string | Buffer, more: Omit<TarSpec, "name" | "body"> = {}): TarSpec => ({
   name,
   body,
   mode: 0o644,
   ...more,
 });
-const dir = (name: string, more: Omit<TarSpec, "name" | "body"> = {}): TarSpec => ({ name, type: "directory", mode: 0o755, ...more });
+/** A folder entry, 0755 unless said. */
+export const dir = (name: string, more: Omit<TarSpec, "name" | "body"> = {}): TarSpec => ({
+  name,
+  type: "directory",
+  mode: 0o755,
+  ...more,
+});
 
 /** Bottom to top. */
 function layers(xattr: boolean, duplicate: boolean): TarSpec[][] {

@@ -16,7 +16,7 @@ import { PassThrough, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { extract } from "tar-stream";
-import { type Builder, inRegistry, realBuild, removeBuildahStore } from "./builder.ts";
+import { type Builder, inRegistry, type RealBuild, realBuild, removeBuildahStore } from "./builder.ts";
 import { boundaryOf, IncompleteBody, type PartHeaders, type PartSink, readForm } from "./form-parser.ts";
 
 /** One scripted misbehaviour, consumed by the next matching request. */
@@ -120,6 +120,8 @@ export interface ServerConfig {
    * host:port/runtime, and /image_exists for that registry's names from the registry itself.
    */
   registry?: string;
+  /** A build whose Dockerfile's FROM names an image containing this fails, as if that image had vanished. */
+  failFrom?: string;
   /** A folder where each received tar is kept as N.tar (N counts uploads from 1), for tests to open. */
   keepTarsIn?: string;
   faults: Fault[];
@@ -373,13 +375,18 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
     });
   }
 
+  function buildOrFail(kept: string, target: string, tags: string[]): RealBuild {
+    const from = Bun.spawnSync(["tar", "-xOf", kept, "Dockerfile"]).stdout.toString().split("\n")[0] ?? "";
+    if (config.failFrom && from.includes(config.failFrom)) return { status: `FAILURE:${from.slice(5)}: not found (failFrom)` };
+    return realBuild(kept, target, tags, config.build as Builder, config.registry);
+  }
+
   /** `id` lets a test hand out a build id of its own choosing (control characters, say). */
   function startBuild(upload: Upload, image: string, id?: string): Response {
     upload.complete = true;
     upload.id = id ?? randomUUID();
     const target = config.image ?? image;
-    const real =
-      config.build && upload.kept ? realBuild(upload.kept, target, tagsOf(upload, target), config.build, config.registry) : undefined;
+    const real = config.build && upload.kept ? buildOrFail(upload.kept, target, tagsOf(upload, target)) : undefined;
     builds.set(upload.id, { upload, statuses: [...config.statuses], image: config.image ?? image, real });
     return json(202, { build_id: upload.id });
   }

@@ -83,8 +83,20 @@ export function multipart(fields: ReadonlyArray<readonly [string, string]>, file
  * The form fields. [UP]: target_image, then bare tags as tags_0, tags_1, …
  * [OH]: target_image, then one repeated `tags` field per full reference.
  */
-export function formFields(image: string, tags: readonly string[], shape: FormShape = "runtime"): Array<[string, string]> {
-  if (shape === "openhands") return [["target_image", image], ...tags.map((t): [string, string] => ["tags", `${repository(image)}:${t}`])];
+/** `alsoAs`: full references the [OH] form names the image by too (the [UP] form's tags are bare, on its repository). */
+export function formFields(
+  image: string,
+  tags: readonly string[],
+  shape: FormShape = "runtime",
+  alsoAs: readonly string[] = [],
+): Array<[string, string]> {
+  if (shape === "openhands") {
+    return [
+      ["target_image", image],
+      ...tags.map((t): [string, string] => ["tags", `${repository(image)}:${t}`]),
+      ...alsoAs.map((r): [string, string] => ["tags", r]),
+    ];
+  }
   return [["target_image", image], ...tags.map((t, i): [string, string] => [`tags_${i}`, t])];
 }
 

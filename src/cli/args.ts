@@ -2,7 +2,7 @@ import { command, flag, option, optional, positional, restPositionals, runSafely
 import { FORM_SHAPES } from "../api/multipart.ts";
 import { defaultJobs } from "../gzip/cpus.ts";
 import { GZIP_MODES } from "../gzip/gzip.ts";
-import { CONTEXTS, PULL_POLICIES } from "../job/job.ts";
+import { CONTEXTS, PULL_POLICIES, REUSE_MODES } from "../job/job.ts";
 import { VERSION_TEXT } from "../lib/version.ts";
 import { ENGINES } from "../source/engine.ts";
 import { choiceOption, imageName, intIn, numberOption, pathArg, platformArg, tagName } from "./arg-types.ts";
@@ -112,6 +112,11 @@ const uploadParser = command({
       "context",
       CONTEXTS,
       "what is sent: image (the docker save archive) or dockerfile (a Dockerfile build context that rebuilds it, for builder servers)",
+    ),
+    reuse: choiceOption(
+      "reuse",
+      REUSE_MODES,
+      "with --context dockerfile: auto (send only the layers above a base the server's registry has) or never (the whole image)",
     ),
     output: option({
       long: "output",

@@ -50,6 +50,27 @@ export class Renderer {
       case "pulling":
         out.step(`Pulling Docker image: ${e.localImage}`);
         break;
+      case "no-reuse":
+        out.step(`Nothing can be reused: ${e.why}; sending the whole image`);
+        break;
+      case "seeding":
+        out.step(
+          `No base of these layers on the server yet: building one of the bottom ${e.layers} (${mib(e.bytes)}) as ${e.base}, for this upload and the next, then the rest on it`,
+        );
+        break;
+      case "reuse": {
+        const { total, reused, bytesReused, bytesSent, base } = e.reuse;
+        Object.assign(facts, { layersTotal: total, layersReused: reused, bytesReused, baseImage: base });
+        out.step(
+          `Reusing ${reused} of ${total} layers (${mib(bytesReused)}) already on the server (${base}); sending ${total - reused} layers (${mib(bytesSent)})`,
+        );
+        break;
+      }
+      case "reuse-failed":
+        // What the JSON reports is what this run did in the end: the whole image.
+        Object.assign(facts, { layersTotal: undefined, layersReused: undefined, bytesReused: undefined, baseImage: undefined });
+        out.warn(`the build on a reused base failed (${e.why}): sending the whole image instead, once`);
+        break;
       case "flattening":
         out.step(`Reading the layers of ${e.source.label} to flatten them into a Dockerfile build context`);
         break;

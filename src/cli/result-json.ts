@@ -16,6 +16,11 @@ export interface JsonResult {
   /** From GET /image_exists after the build, where the server has it. */
   upload_time: string | null;
   image_size_bytes: number | null;
+  /** Layer reuse (--context dockerfile on a builder server): null where none was tried. */
+  layers_total: number | null;
+  layers_reused: number | null;
+  bytes_reused: number | null;
+  base_image: string | null;
   durations: { upload_s: number | null; build_s: number | null; total_s: number };
   error: { code: string; message: string; hint: string | null } | null;
 }
@@ -31,6 +36,10 @@ export interface RunFacts {
   sha256?: string;
   uploadTime?: string;
   imageSizeBytes?: number;
+  layersTotal?: number;
+  layersReused?: number;
+  bytesReused?: number;
+  baseImage?: string;
   uploadSeconds?: number;
   buildSeconds?: number;
 }
@@ -47,6 +56,10 @@ export function resultJson(f: RunFacts, error: UploadError | undefined, totalSec
     sha256: f.sha256 ?? null,
     upload_time: error ? null : (f.uploadTime ?? null),
     image_size_bytes: error ? null : (f.imageSizeBytes ?? null),
+    layers_total: f.layersTotal ?? null,
+    layers_reused: f.layersReused ?? null,
+    bytes_reused: f.bytesReused ?? null,
+    base_image: f.baseImage ?? null,
     durations: { upload_s: f.uploadSeconds ?? null, build_s: f.buildSeconds ?? null, total_s: totalSeconds },
     error: error ? { code: error.code, message: error.message, hint: error.hint ?? null } : null,
   };

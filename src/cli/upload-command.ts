@@ -40,6 +40,7 @@ export async function uploadCommand(args: UploadArgs, session: Session): Promise
       dryRun: args.dryRun,
       skipExisting: args.skipExisting,
       context: args.context,
+      reuse: args.reuse,
       output: args.output,
       platform: args.platform,
       registryPrefix: args.registryPrefix ?? (args.form === "openhands" ? "auto" : "none"),

@@ -12,13 +12,23 @@ import { TornArchive } from "../tar/walk.ts";
 import { fileEntryHeader } from "../tar/write.ts";
 import { dockerfile, ROOTFS } from "./dockerfile.ts";
 import { flattened, planFlatten } from "./flatten.ts";
-import { indexArchive } from "./image-archive.ts";
+import { type ImageArchive, indexArchive } from "./image-archive.ts";
 
 /** Each stream chunk costs more than copying a few KiB: small entries travel together. */
 const GATHER = 256 * 1024;
 
-/** Reads the image once to plan the flattening; the returned source writes the context on each open. */
-export async function dockerfileContext(source: Source, image: string, signal: AbortSignal): Promise<Source> {
+/** An image whose archive was read once (the first pass): what a context is made from in the second. */
+export interface ReadImage {
+  source: Source;
+  archive: ImageArchive;
+  /** The archive's tar, afresh: the second pass. */
+  open: () => ReadableStream<Uint8Array>;
+  /** A torn archive in the source's words. */
+  torn: (e: unknown) => unknown;
+}
+
+/** The first pass over the image's archive: its layers, their paths and its config. */
+export async function readImage(source: Source, signal: AbortSignal): Promise<ReadImage> {
   if (source.kind === "stdin") {
     throw new UploadError("INPUT", "--context dockerfile cannot flatten standard input: it reads the image twice", {
       hint: "save the image to a file (docker save -o image.tar IMAGE) and pass --input image.tar",
@@ -29,11 +39,23 @@ export async function dockerfileContext(source: Source, image: string, signal: A
   const archive = await indexArchive(open, signal).catch((e) => {
     throw torn(e);
   });
+  return { source, archive, open, torn };
+}
+
+/**
+ * The image flattened: FROM scratch, its root filesystem as one tar, its config as
+ * instructions. With `base`, only its bottom layers, and no config: a base image to build on.
+ */
+export function flattenedContext(read: ReadImage, image: string, base?: { layers: number }): Source {
+  const { source, open, torn } = read;
+  const archive = base ? { ...read.archive, layers: read.archive.layers.slice(0, base.layers) } : read.archive;
   const plan = planFlatten(archive);
-  // The second pass needs the plan only: the layers' path lists go before it starts.
-  archive.index.clear();
-  Bun.gc(true);
-  const text = Buffer.from(dockerfile(archive.config, image));
+  if (!base) {
+    // The second pass needs the plan only: the layers' path lists go before it starts.
+    archive.index.clear();
+    Bun.gc(true);
+  }
+  const text = Buffer.from(dockerfile(base ? undefined : archive.config, image));
   const head = [fileEntryHeader("Dockerfile", text.byteLength), text, new Uint8Array(padding(text.byteLength))];
   const rootHeader = fileEntryHeader(ROOTFS, plan.bytes);
   const size = head.reduce((n, b) => n + b.byteLength, 0) + rootHeader.byteLength + plan.bytes + END_OF_ARCHIVE;
@@ -54,7 +76,7 @@ export async function dockerfileContext(source: Source, image: string, signal: A
   }
   return {
     kind: source.kind,
-    label: `${source.label}, flattened into a Dockerfile build context`,
+    label: `${source.label}, ${base ? `its bottom ${base.layers} layers ` : ""}flattened into a Dockerfile build context`,
     size,
     replayable: source.replayable,
     gzipped: false,

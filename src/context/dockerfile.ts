@@ -61,10 +61,34 @@ function healthcheck(h: Record<string, unknown>): string | undefined {
   return ["HEALTHCHECK", ...flags, "CMD", cmd].join(" ");
 }
 
-/** The Dockerfile that rebuilds the image from ROOTFS and its config. */
-export function dockerfile(config: Record<string, unknown>, image: string): string {
-  const lines = ["FROM scratch", `# ${image.replace(/[\r\n]/g, " ")}, rebuilt from its root filesystem by runtime-upload`];
-  lines.push(`ADD ${ROOTFS} /`);
+/** The Dockerfile that rebuilds the image from ROOTFS and its config (none for a base image). */
+export function dockerfile(config: Record<string, unknown> | undefined, image: string): string {
+  const lines = ["FROM scratch", `# ${oneLine(image)}, rebuilt from its root filesystem by runtime-upload`, `ADD ${ROOTFS} /`];
+  return `${[...lines, ...(config ? configLines(config) : [])].join("\n")}\n`;
+}
+
+/** The name each layer's tar has in a layered context. */
+export const layerFile = (position: number) => `layer-${position}.tar`;
+
+/**
+ * The Dockerfile that rebuilds the image on `from` (a base the server has, or scratch):
+ * one ADD per layer, each its own tar, so the layers stay layers; then the config, unless
+ * this is a base (a base carries no config, so none leaks into what is built on it).
+ */
+export function layeredDockerfile(from: string, layers: number[], config: Record<string, unknown> | undefined, image: string): string {
+  const lines = [
+    `FROM ${from}`,
+    `# ${oneLine(image)}, its layers ${layers.length ? `${layers[0]} to ${layers.at(-1)}` : "all in the base"} added by runtime-upload`,
+  ];
+  for (const position of layers) lines.push(`ADD ${layerFile(position)} /`);
+  return `${[...lines, ...(config ? configLines(config) : [])].join("\n")}\n`;
+}
+
+const oneLine = (text: string) => text.replace(/[\r\n]/g, " ");
+
+/** The image config as Dockerfile instructions that set it again, field for field. */
+function configLines(config: Record<string, unknown>): string[] {
+  const lines: string[] = [];
   for (const env of strings(config.Env) ?? []) {
     const eq = env.indexOf("=");
     const [k, v] = eq < 0 ? [env, ""] : [env.slice(0, eq), env.slice(eq + 1)];
@@ -91,5 +115,5 @@ export function dockerfile(config: Record<string, unknown>, image: string): stri
     word(trigger, "ONBUILD");
     lines.push(`ONBUILD ${trigger}`);
   }
-  return `${lines.join("\n")}\n`;
+  return lines;
 }

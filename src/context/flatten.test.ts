@@ -21,7 +21,7 @@ async function archiveOf(layers: TarSpec[][]): Promise<ImageArchive> {
     const bytes = await packTar(entries);
     index.set(`l${i}`, await indexLayer(new Blob([bytes]).stream(), xattrs));
   }
-  return { layers: layers.map((_, i) => `l${i}`), index, config: {}, xattrs };
+  return { layers: layers.map((_, i) => `l${i}`), index, config: {}, xattrs, layerBytes: new Map() };
 }
 
 /** The plan as "path@layer", sorted. */

@@ -23,6 +23,14 @@ export interface ImageArchive {
   /** The image config's "config" object: Env, Cmd, Entrypoint, … */
   config: Record<string, unknown>;
   xattrs: Xattrs;
+  /** Each layer's tar, uncompressed, up to its end-of-archive marker: what sending it as a layer of its own costs. */
+  layerBytes: Map<string, number>;
+  /**
+   * What names the image by content, where its layers can be reused one by one: the layers'
+   * diff IDs (bottom first, one per layer, none named twice), the image ID (the sha256 of
+   * its config), and when each layer was made, where the history says.
+   */
+  identity?: { diffIds: string[]; imageId: string; created: Array<string | undefined> };
 }
 
 function unusable(what: string): UploadError {
@@ -68,7 +76,7 @@ function resolveImage(docs: Map<string, Uint8Array>, aliases: Map<string, string
     const layers = m.Layers ?? [];
     if (typeof m.Config !== "string" || !Array.isArray(layers) || !layers.every((l) => typeof l === "string"))
       throw unusable("manifest.json");
-    return { config: name(m.Config), layers: topmost(layers.map(name)) };
+    return { config: name(m.Config), layers: layers.map(name) };
   }
   const read = (digest: string) => doc(docs.get(blobPath(digest)), `blob ${digest}`);
   const all = imageManifests(doc(docs.get("index.json"), "index.json"), read);
@@ -80,7 +88,23 @@ function resolveImage(docs: Map<string, Uint8Array>, aliases: Map<string, string
   }
   const { config, layers } = manifestBlobs((all[0] as (typeof all)[0]).desc, read);
   if (!config) throw unusable("manifest's config");
-  return { config: blobPath(config.digest), layers: topmost(layers.map((l) => blobPath(l.digest))) };
+  return { config: blobPath(config.digest), layers: layers.map((l) => blobPath(l.digest)) };
+}
+
+/** The config's own account of the layers, where it has one for each: else no layer can be named by content. */
+function identityOf(image: Record<string, unknown>, bytes: Uint8Array, layers: number): ImageArchive["identity"] {
+  const diffIds = (image.rootfs as { diff_ids?: unknown } | undefined)?.diff_ids;
+  if (
+    !Array.isArray(diffIds) ||
+    diffIds.length !== layers ||
+    !diffIds.every((d) => typeof d === "string" && /^sha256:[0-9a-f]{64}$/.test(d))
+  ) {
+    return undefined;
+  }
+  const history = (Array.isArray(image.history) ? image.history : []) as Array<{ created?: unknown; empty_layer?: unknown }>;
+  const made = history.filter((h) => h.empty_layer !== true).map((h) => (typeof h.created === "string" ? h.created : undefined));
+  const created = made.length === layers ? made : Array<string | undefined>(layers).fill(undefined);
+  return { diffIds, imageId: new Bun.CryptoHasher("sha256").update(bytes).digest("hex"), created };
 }
 
 /** The first pass: every layer's paths and the image config. */
@@ -90,6 +114,7 @@ export async function indexArchive(open: () => ReadableStream<Uint8Array>, signa
   const aliases = new Map<string, string>();
   const zstd = new Set<string>();
   const xattrs: Xattrs = { count: 0 };
+  const layerBytes = new Map<string, number>();
   const budget = new DocumentBudget(
     (message) =>
       new UploadError("INPUT", `the image archive cannot be flattened: ${message}`, {
@@ -109,13 +134,14 @@ export async function indexArchive(open: () => ReadableStream<Uint8Array>, signa
       docs.set(name, Buffer.concat([first, await readHead(e, e.size - first.byteLength)]));
     } else if (kind === "tar" || kind === "gzip") {
       try {
-        index.set(name, await indexLayer(layerTar(e, first, kind), xattrs));
+        index.set(name, await indexLayer(layerTar(e, first, kind), xattrs, (bytes) => layerBytes.set(name, bytes)));
       } catch (err) {
         throw err instanceof TornArchive ? new TornArchive(`layer ${name}: ${err.message}`) : err;
       }
     } else if (kind === "zstd") zstd.add(name);
   }
-  const { config, layers } = resolveImage(docs, aliases);
+  const { config, layers: named } = resolveImage(docs, aliases);
+  const layers = topmost(named);
   for (const l of layers) {
     if (zstd.has(l)) {
       throw new UploadError("INPUT", `layer ${l} is zstd-compressed, which cannot be flattened here`, {
@@ -124,6 +150,8 @@ export async function indexArchive(open: () => ReadableStream<Uint8Array>, signa
     }
     if (!index.has(l)) throw new TornArchive(`it names layer ${l} but does not hold it`);
   }
-  const doc = parse(docs.get(config), `config ${config}`);
-  return { layers, index, config: (doc.config ?? {}) as Record<string, unknown>, xattrs };
+  const configBytes = doc(docs.get(config), `config ${config}`);
+  const image = parse(configBytes, `config ${config}`);
+  const identity = layers.length === named.length ? identityOf(image, configBytes, layers.length) : undefined;
+  return { layers, index, config: (image.config ?? {}) as Record<string, unknown>, xattrs, layerBytes, identity };
 }

@@ -76,9 +76,10 @@ export function layerTar(e: TarEntry, first: Uint8Array, kind: Format): Readable
   return kind === "gzip" ? gunzip(raw) : raw;
 }
 
-export async function indexLayer(input: ReadableStream<Uint8Array>, xattrs: Xattrs): Promise<LayerIndex> {
+/** `onEnd` learns the layer tar's length up to its end-of-archive marker: what is sent of it as a layer of its own. */
+export async function indexLayer(input: ReadableStream<Uint8Array>, xattrs: Xattrs, onEnd?: (bytes: number) => void): Promise<LayerIndex> {
   const layer: LayerIndex = { paths: [], kinds: [], sizes: [], links: new Map() };
-  for await (const e of tarEntries(input)) {
+  for await (const e of tarEntries(input, onEnd)) {
     const path = normalPath(e.path);
     if (!path) continue;
     const base = posix.basename(path);

@@ -3,7 +3,6 @@
  * a file or stdin; flattened into a Dockerfile build context with --context dockerfile.
  * Only the local image is ever asked of the engine.
  */
-import { dockerfileContext } from "../context/build-context.ts";
 import { UploadError } from "../errors.ts";
 import { checkPlatformSave, dockerSource, type ImageInfo, inspectImage, pullImage } from "../source/engine.ts";
 import { fileSource } from "../source/file-source.ts";
@@ -12,13 +11,6 @@ import { stdinSource } from "../source/stdin-source.ts";
 import type { JobOptions } from "./job.ts";
 
 export async function jobSource(o: JobOptions): Promise<Source> {
-  const source = await imageSource(o);
-  if (o.context === "image") return source;
-  o.onEvent({ type: "flattening", source });
-  return dockerfileContext(source, o.localImage, o.signal);
-}
-
-async function imageSource(o: JobOptions): Promise<Source> {
   if (o.input === "-") return stdinSource();
   if (o.input) return fileSource(o.input, o.platform);
   if (o.platform) await checkPlatformSave(o.engine, o.signal);

@@ -17,6 +17,10 @@ type PullPolicy = (typeof PULL_POLICIES)[number];
 
 /** image: the docker save archive as it is; dockerfile: a build context that rebuilds it (FROM scratch). */
 export const CONTEXTS = ["image", "dockerfile"] as const;
+
+/** auto: a builder server's base images are reused where it has them (--context dockerfile); never: the whole image. */
+export const REUSE_MODES = ["auto", "never"] as const;
+type ReuseMode = (typeof REUSE_MODES)[number];
 type ContextKind = (typeof CONTEXTS)[number];
 
 export interface JobOptions {
@@ -34,6 +38,8 @@ export interface JobOptions {
   dryRun: boolean;
   /** What is sent: the image archive, or a Dockerfile context that rebuilds it. */
   context: ContextKind;
+  /** With --context dockerfile: build on the layers the server has already. */
+  reuse: ReuseMode;
   /** With dryRun: where to write the gzip'd body. */
   output: string | undefined;
   /** Ask GET /image_exists first and skip the upload when the target is there. */
@@ -66,12 +72,28 @@ export type JobEvent =
   | { type: "uploaded"; result: UploadResult }
   | { type: "dry-run"; result: DryRunResult }
   | { type: "polling"; buildId: string }
-  | { type: "poll-notice"; notice: Notice };
+  | { type: "poll-notice"; notice: Notice }
+  | { type: "reuse"; reuse: Reuse }
+  | { type: "no-reuse"; why: string }
+  | { type: "seeding"; base: string; layers: number; bytes: number }
+  | { type: "reuse-failed"; why: string };
+
+/** What layer reuse did for an upload. */
+export interface Reuse {
+  total: number;
+  reused: number;
+  bytesReused: number;
+  bytesSent: number;
+  /** The image built on: a base of the bottom layers, or the whole image. */
+  base: string;
+}
 
 export interface JobResult {
   outcome: "built" | "skipped" | "dry-run";
   /** What was (or, for a dry run, would be) sent. */
   upload?: DryRunResult & { buildId?: string };
+  /** What was reused, where layers were. */
+  reuse?: Reuse;
   /** The image the server built (its own word on SUCCESS), or would build. */
   targetImage: string;
   /** What GET /image_exists said of the built image, where the server has it. */

@@ -6,18 +6,22 @@ import { registryPrefix } from "../api/client.ts";
 import { hasRegistry, inPrefix } from "../lib/reference.ts";
 import type { JobOptions } from "./job.ts";
 
-/** The name to build: inside the server's registry prefix where it wants one (the clients that work do so). */
-export async function targetImageOf(o: JobOptions): Promise<string> {
-  if (o.registryPrefix === "none" || hasRegistry(o.localImage)) return o.localImage;
-  if (o.registryPrefix !== "auto") {
-    const targetImage = inPrefix(o.localImage, o.registryPrefix);
-    o.onEvent({ type: "named", targetImage, prefix: o.registryPrefix, from: "flag" });
-    return targetImage;
-  }
+/**
+ * The name to build: inside the server's registry prefix where it wants one (the clients
+ * that work do so), and that prefix, where there is one (base images for reuse live there).
+ */
+export async function targetImageOf(o: JobOptions): Promise<{ targetImage: string; prefix: string | undefined }> {
+  if (o.registryPrefix === "none") return { targetImage: o.localImage, prefix: undefined };
+  const named = (prefix: string | undefined, from: "server" | "flag" | "no-endpoint") => {
+    const targetImage = inPrefix(o.localImage, prefix);
+    if (!hasRegistry(o.localImage)) o.onEvent({ type: "named", targetImage, prefix, from });
+    return { targetImage, prefix };
+  };
+  if (o.registryPrefix !== "auto") return named(o.registryPrefix, "flag");
   // A dry run asks no server.
-  if (o.dryRun) return o.localImage;
+  if (o.dryRun) return { targetImage: o.localImage, prefix: undefined };
+  // A name that says where it goes asks nothing (and keeps no base images anywhere).
+  if (hasRegistry(o.localImage)) return { targetImage: o.localImage, prefix: undefined };
   const prefix = await registryPrefix(o.endpoint, o.statusTimeoutMs, o.signal);
-  const targetImage = inPrefix(o.localImage, prefix);
-  o.onEvent({ type: "named", targetImage, prefix, from: prefix === undefined ? "no-endpoint" : "server" });
-  return targetImage;
+  return named(prefix, prefix === undefined ? "no-endpoint" : "server");
 }

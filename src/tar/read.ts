@@ -101,7 +101,8 @@ function paxNumber(pax: Map<string, string>, key: keyof typeof PAX_NUMBER, fallb
 }
 
 /** The entries of a tar stream; the data of each is skipped if the caller does not read it. */
-export async function* tarEntries(input: ReadableStream<Uint8Array>): AsyncGenerator<TarEntry> {
+/** `onEnd` learns how many bytes the archive took, its end-of-archive marker included (what follows is padding). */
+export async function* tarEntries(input: ReadableStream<Uint8Array>, onEnd?: (bytes: number) => void): AsyncGenerator<TarEntry> {
   const r = new ByteReader(input.getReader());
   let pax = new Map<string, string>();
   let longName: string | undefined;
@@ -118,7 +119,10 @@ export async function* tarEntries(input: ReadableStream<Uint8Array>): AsyncGener
         walk.end(at, 0);
       }
       walk.header(h, r.offset);
-      if (walk.done) return;
+      if (walk.done) {
+        onEnd?.(r.offset);
+        return;
+      }
       if (isZero(h)) continue;
       const type = String.fromCharCode(h[156] as number);
       const size = entrySize(h);

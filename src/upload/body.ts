@@ -28,6 +28,8 @@ export interface UploadRequest {
   source: Source;
   gzip: GzipOptions;
   form: FormShape;
+  /** Full references the built image is also pushed as ([OH] form): a whole image named by content, for reuse. */
+  alsoAs?: readonly string[];
   /** Also write the gzip'd body here (a dry run's --output). */
   output?: string;
 }

@@ -59,7 +59,7 @@ async function attempt(
       abort.abort(e);
     });
     stopLocal = () => stream.stop();
-    const form = multipart(formFields(req.targetImage, req.tags, req.form), { ...FILE_PART[req.form], body: stream, onEnd });
+    const form = multipart(formFields(req.targetImage, req.tags, req.form, req.alsoAs), { ...FILE_PART[req.form], body: stream, onEnd });
     const buildId = await startBuild(req.endpoint, form, abort.signal);
     return { buildId, bytesRead: progress.read.bytes, bytesSent: progress.sent.bytes, sha256: digest };
   } catch (e) {

@@ -1,0 +1,214 @@
+/**
+ * Layer reuse against a real builder service: the test server builds each context on a
+ * fresh worker with each builder, pushes to a real registry and answers /image_exists from
+ * it. v1 (bottom layers that delete and make a folder opaque), then v2 (a changed top
+ * layer with hard links, owners and modes; a changed config), then v2 again; after each,
+ * the pushed image is pulled back and compared with the original path by path and field
+ * by field, and the bytes the server received are counted on its side.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { dockerAvailable, removeImage, testRegistry } from "./docker-fixture.ts";
+import { apiEnv, hasTool, packTar, runCli, startServerProcess, type TarSpec, type TestServer, tempDir } from "./helpers.ts";
+import { snapshot } from "./image-compare.ts";
+import { dir, file, saveArchiveOf } from "./image-fixture.ts";
+
+const hasDocker = dockerAvailable();
+const registry = hasDocker ? testRegistry() : undefined;
+const FAST = ["--poll-interval", "0.05"];
+const KiB = 1024;
+
+/** Two bottom layers (one bulky, one deleting from it), unique to `marker` so each builder starts with no base. */
+function bottom(marker: string): TarSpec[][] {
+  const bulk = Buffer.alloc(3 * 1024 * 1024);
+  for (let i = 0; i < bulk.length; i += 4) bulk.writeUInt32LE((i * 2654435761) >>> 0, i);
+  return [
+    [
+      dir("base/"),
+      file("base/marker", `${marker}\n`),
+      file("base/bulk.bin", bulk),
+      file("base/gone.txt", "deleted in v2\n"),
+      dir("opq/"),
+      file("opq/old", "hidden in v2\n"),
+    ],
+    // Deletions below the split: the base is flattened, so they hold whatever the builder does with whiteouts.
+    [
+      dir("etc/"),
+      file("etc/motd", "hello\n"),
+      dir("home/"),
+      dir("home/app/", { uid: 1000, gid: 1000, mode: 0o750 }),
+      file("base/.wh.gone.txt", ""),
+      dir("opq/"),
+      file("opq/.wh..wh..opq", ""),
+      file("opq/new", "only this\n"),
+    ],
+  ];
+}
+
+const TOP = {
+  v1: [dir("app/"), file("app/version", "1\n"), file("app/main", "#!/bin/sh\necho v1\n", { mode: 0o755 })],
+  v2: [
+    dir("app/"),
+    file("app/version", "2\n"),
+    file("app/main", "#!/bin/sh\necho v2\n", { mode: 0o700, uid: 1000, gid: 1000 }),
+    { name: "app/main-link", type: "link", linkname: "app/main", mode: 0o700, uid: 1000, gid: 1000 },
+    file("home/app/note", "mine\n", { uid: 1000, gid: 1000, mode: 0o600 }),
+  ] as TarSpec[],
+};
+const CONFIG = {
+  v1: { Env: ["PATH=/bin", "VERSION=1"], Cmd: ["/app/main"], Labels: { release: "1" } },
+  v2: { Env: ["PATH=/bin", "VERSION=2"], Cmd: ["/app/main", "--v2"], WorkingDir: "/app" },
+};
+const FIELDS = ["Env", "Cmd", "Labels", "WorkingDir", "User"];
+
+function config(image: string): Record<string, unknown> {
+  const c = JSON.parse(Bun.spawnSync(["docker", "image", "inspect", image, "--format", "{{json .Config}}"]).stdout.toString());
+  const labels = { ...(c.Labels ?? {}) };
+  delete labels["io.buildah.version"];
+  return Object.fromEntries(FIELDS.map((k) => [k, (k === "Labels" ? (Object.keys(labels).length ? labels : null) : c[k]) || null]));
+}
+
+describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registry", () => {
+  let server: TestServer;
+  let work: string;
+  const made: string[] = [];
+
+  beforeAll(async () => {
+    work = tempDir("ru-reuse-");
+    server = await startServerProcess(["--statuses", "SUCCESS"]);
+  });
+  afterAll(() => {
+    server?.stop();
+    for (const image of made) removeImage(image);
+  });
+
+  /** The version's archive, loaded into the engine as the original to compare with. */
+  async function version(builder: string, v: "v1" | "v2"): Promise<{ file: string; local: string; topGzip: number }> {
+    const local = `ru-reuse-${builder}-${process.pid}:${v}`;
+    const file = join(work, `${builder}-${v}.tar`);
+    // The pid in the bottom layers: each run starts with a registry that has none of its bases.
+    writeFileSync(file, await saveArchiveOf([...bottom(`${builder}-${process.pid}`), TOP[v]], { tag: local, config: CONFIG[v] }));
+    expect(Bun.spawnSync(["docker", "load", "-q", "-i", file]).exitCode).toBe(0);
+    made.push(local);
+    return { file, local, topGzip: gzipSync(await packTar(TOP[v]), { level: 6 }).byteLength };
+  }
+
+  /** Uploads, then pulls the pushed image back and compares it with the original. */
+  async function upload(
+    input: { file: string; local: string },
+    builder?: string,
+  ): Promise<{ stderr: string; received: number[]; json: Record<string, unknown> }> {
+    const before = (await server.state()).uploads.length;
+    const r = await runCli(["--context", "dockerfile", "--form", "openhands", "--input", input.file, input.local, "--json", ...FAST], {
+      env: apiEnv(server),
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const target = `${registry}/runtime/${input.local}`;
+    const json = JSON.parse(r.stdout);
+    expect(json.image).toBe(target);
+    made.push(target);
+    const pull = Bun.spawnSync(["docker", "pull", "-q", target], { stderr: "pipe" });
+    expect(pull.exitCode, pull.stderr.toString()).toBe(0);
+    // README, what a rebuild does not carry: BuildKit records WORKDIR / where the image has none.
+    const want = config(input.local);
+    expect(config(target)).toEqual(builder === "buildkit" && !want.WorkingDir ? { ...want, WorkingDir: "/" } : want);
+    const [files, got] = [await snapshot(input.local), await snapshot(target)];
+    expect([...got.keys()].sort()).toEqual([...files.keys()].sort());
+    for (const [path, node] of files) expect({ path, ...got.get(path) }).toEqual({ path, ...node });
+    const received = (await server.state()).uploads.slice(before).map((u) => u.gzipBytes);
+    return { stderr: r.stderr, received, json };
+  }
+
+  const builders = ["classic", "buildkit", ...(hasTool("buildah") ? ["buildah" as const] : [])] as const;
+  test.skipIf(!registry).each(builders)(
+    "with %s: v1 builds a base, v2 sends only its top layer, v2 again sends almost nothing, each the same image",
+    async (builder) => {
+      await server.configure({ build: builder, registry, statuses: ["SUCCESS"], failFrom: undefined });
+      const v1 = await version(builder, "v1");
+      const v2 = await version(builder, "v2");
+
+      const first = await upload(v1, builder);
+      expect(first.stderr).toContain("No base of these layers on the server yet: building one of the bottom 2");
+      expect(first.received.length).toBe(2);
+      expect(first.json).toMatchObject({ layers_total: 3, layers_reused: 2 });
+
+      const second = await upload(v2, builder);
+      expect(second.stderr).toMatch(/Reusing 2 of 3 layers \([\d.]+ MiB\) already on the server/);
+      expect(second.received.length).toBe(1);
+      expect(second.received[0]).toBeLessThanOrEqual(1.1 * v2.topGzip + 256 * KiB);
+      expect(second.json).toMatchObject({ layers_total: 3, layers_reused: 2 });
+      expect(String(second.json.base_image)).toContain(`${registry}/runtime/runtime-upload-layers:`);
+
+      const again = await upload(v2, builder);
+      expect(again.stderr).toContain("Reusing 3 of 3 layers");
+      expect(again.received.length).toBe(1);
+      expect(again.received[0]).toBeLessThanOrEqual(256 * KiB);
+      expect(String(again.json.base_image)).toContain(`${registry}/runtime/runtime-upload-images:`);
+    },
+    300_000,
+  );
+
+  test.skipIf(!registry)(
+    "a build on a base that broke (or vanished) falls back to the whole image, once, and says so",
+    async () => {
+      await server.configure({ build: "buildkit", registry, statuses: ["SUCCESS"], failFrom: undefined });
+      const v1 = await version("fallback", "v1");
+      await upload(v1, "buildkit");
+      await server.configure({ failFrom: "runtime-upload-layers" });
+      const v2 = await version("fallback", "v2");
+      const r = await upload(v2, "buildkit");
+      expect(r.stderr).toContain("Warning: the build on a reused base failed");
+      expect(r.received.length).toBe(2);
+      expect(r.json.layers_reused).toBeNull();
+    },
+    300_000,
+  );
+
+  // What a builder may not carry faithfully in a layer of its own: the image is flattened instead, and why is said.
+  const unsafe: Array<[string, "classic" | "buildkit", TarSpec[], string]> = [
+    [
+      "a hard link to a file of a lower layer (a builder makes it a copy)",
+      "classic",
+      [{ name: "etc/motd-link", type: "link", linkname: "etc/motd", mode: 0o644 }],
+      "layer 2 holds a hard link to a file of a lower layer",
+    ],
+    [
+      "a top layer that deletes files (BuildKit drops whiteouts in an ADDed tar)",
+      "buildkit",
+      [file("etc/.wh.motd", ""), dir("opq/"), file("opq/.wh..wh..opq", "")],
+      "layer 2 deletes files of lower layers, which not every builder carries",
+    ],
+  ];
+  test.skipIf(!registry).each(unsafe)(
+    "%s: flattened, the same image, and why is said",
+    async (_what, builder, top, why) => {
+      await server.configure({ build: builder, registry, statuses: ["SUCCESS"], failFrom: undefined });
+      const local = `ru-reuse-unsafe-${builder}-${process.pid}:1`;
+      const path = join(work, `unsafe-${builder}.tar`);
+      writeFileSync(path, await saveArchiveOf([...bottom(`unsafe-${builder}-${process.pid}`), top], { tag: local, config: CONFIG.v1 }));
+      expect(Bun.spawnSync(["docker", "load", "-q", "-i", path]).exitCode).toBe(0);
+      made.push(local);
+      const r = await upload({ file: path, local }, builder);
+      expect(r.stderr).toContain(`Nothing can be reused: ${why}`);
+      expect(r.received.length).toBe(1);
+    },
+    120_000,
+  );
+
+  test("--reuse never and a server without a registry prefix send the whole image, the latter saying why", async () => {
+    const v1 = await version("plain", "v1");
+    await server.reset();
+    await server.configure({ build: "classic", registry: undefined, statuses: ["SUCCESS"] });
+    const never = await runCli(["--context", "dockerfile", "--reuse", "never", "--input", v1.file, v1.local, ...FAST], {
+      env: apiEnv(server),
+    });
+    expect(never.code, never.stderr).toBe(0);
+    expect(never.stderr).not.toMatch(/Reusing|reused/);
+    const none = await runCli(["--context", "dockerfile", "--input", v1.file, v1.local, ...FAST], { env: apiEnv(server) });
+    expect(none.code, none.stderr).toBe(0);
+    expect(none.stderr).toContain("Nothing can be reused: there is no registry prefix to keep base images in");
+    expect((await server.state()).uploads.every((u) => u.entries.includes("rootfs.tar"))).toBe(true);
+  }, 120_000);
+});

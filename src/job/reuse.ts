@@ -8,7 +8,7 @@ import { imageExists } from "../api/client.ts";
 import { baseName, chainIds, splitOf, wholeName } from "../context/base-images.ts";
 import type { ReadImage } from "../context/build-context.ts";
 import type { Layering } from "../context/layered-context.ts";
-import { OPAQUE, WHITEOUT } from "../context/layers.ts";
+import { type LayerIndex, OPAQUE, WHITEOUT } from "../context/layers.ts";
 import type { JobOptions, Reuse } from "./job.ts";
 
 /** Bases asked for, top down, at most: a deep image need not cost a question per layer. */
@@ -48,11 +48,11 @@ export async function planReuse(o: JobOptions, read: ReadImage, prefix: string |
     if (there) return { kind: "on", layering: { from: whole, first: n, end: n, config: false }, whole: undefined, reuse: reuse(n, whole) };
   }
   const chain = chainIds(diffIds);
-  const crossLink = crossLayerLink(archive);
   // The first layer from `k` up that a builder might not carry faithfully, if any.
   const unsafeFrom = (k: number) => {
-    if (crossLink !== undefined && crossLink >= k) return linkedDown(crossLink);
-    const deleting = deletions(archive, k);
+    const linking = lowestFrom(archive, k, linksDown);
+    if (linking !== undefined) return linkedDown(linking);
+    const deleting = lowestFrom(archive, k, deletesBelow);
     return deleting === undefined ? undefined : deletes(deleting);
   };
   for (let k = n - 1; k >= 1 && k >= n - MAX_QUESTIONS; k--) {
@@ -84,17 +84,6 @@ function linkedDown(position: number): ReusePlan {
   return { kind: "off", why: `layer ${position} holds a hard link to a file of a lower layer, which a builder would turn into a copy` };
 }
 
-/** The lowest layer above the bottom one that links to a path it does not hold itself. */
-function crossLayerLink(archive: ReadImage["archive"]): number | undefined {
-  for (const [pos, name] of archive.layers.entries()) {
-    const layer = archive.index.get(name);
-    if (!layer || layer.links.size === 0) continue;
-    const own = new Set(layer.paths);
-    for (const target of layer.links.values()) if (!own.has(target)) return pos;
-  }
-  return undefined;
-}
-
 /**
  * Whiteouts and opaque markers sent in a layer's own tar are carried into the image by the
  * classic builder and buildah, but not by BuildKit (measured: test/reuse.e2e.test.ts), and
@@ -104,11 +93,23 @@ function deletes(position: number): ReusePlan {
   return { kind: "off", why: `layer ${position} deletes files of lower layers, which not every builder carries into the image` };
 }
 
-/** The lowest layer from `first` up that deletes (a whiteout or an opaque folder). */
-function deletions(archive: ReadImage["archive"], first: number): number | undefined {
+/** The lowest layer from `first` up for which `test` holds. */
+function lowestFrom(archive: ReadImage["archive"], first: number, test: (layer: LayerIndex) => boolean): number | undefined {
   for (let pos = first; pos < archive.layers.length; pos++) {
-    const kinds = archive.index.get(archive.layers[pos] as string)?.kinds ?? [];
-    if (kinds.some((k) => k === WHITEOUT || k === OPAQUE)) return pos;
+    const layer = archive.index.get(archive.layers[pos] as string);
+    if (layer && test(layer)) return pos;
   }
   return undefined;
+}
+
+/** A hard link to a path the layer does not hold itself. */
+function linksDown(layer: LayerIndex): boolean {
+  if (layer.links.size === 0) return false;
+  const own = new Set(layer.paths);
+  return [...layer.links.values()].some((target) => !own.has(target));
+}
+
+/** A whiteout or an opaque folder. */
+function deletesBelow(layer: LayerIndex): boolean {
+  return layer.kinds.some((k) => k === WHITEOUT || k === OPAQUE);
 }

@@ -135,6 +135,7 @@ export interface Upload {
   fields: Record<string, string[]>;
   file?: { name: string; filename?: string; contentType?: string };
   bodyBytes: number;
+  /** The gzip bytes of the file part, decoded from base64 for the [OH] form. */
   gzipBytes: number;
   tarBytes: number;
   tarSha256?: string;
@@ -195,7 +196,15 @@ function contextSink(upload: Upload, keepAs?: string): PartSink & { done: Promis
         next();
       });
     });
-    decoded = isGzip ? input : input.pipe(base64Decoder());
+    // The gzip's own bytes, whichever form carried them: [OH]'s base64 is not counted.
+    decoded = (isGzip ? input : input.pipe(base64Decoder())).pipe(
+      new Transform({
+        transform(c: Buffer, _enc, cb) {
+          upload.gzipBytes += c.byteLength;
+          cb(null, c);
+        },
+      }),
+    );
     await pipeline(
       decoded,
       createGunzip(),
@@ -216,7 +225,6 @@ function contextSink(upload: Upload, keepAs?: string): PartSink & { done: Promis
   return {
     done,
     async write(chunk) {
-      upload.gzipBytes += chunk.byteLength;
       await write(input, chunk);
     },
     end() {

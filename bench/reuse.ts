@@ -1,0 +1,190 @@
+/**
+ * Layer reuse, measured in one run: a large image (the sample generator's layer, 1.1 GB by
+ * default) under a ~20 MiB top layer that changes from v1 to v2 (and v3), sent with
+ * --context dockerfile --form openhands to the test server's builder mode (classic
+ * builder, the loopback docker-registry), against the anchors a user would compare with:
+ *   - bytes the server received for v2 and for v2 again, against gzip -6 of v2's top layer;
+ *   - the upload phase (from the start until /build has answered: the "Build initiated"
+ *     line, every question to the server included) of v2 with reuse, of v2 whole
+ *     (--reuse never), and `docker push` of a changed top layer (v4) after v1 to the same registry;
+ *   - from the engine (v3): the upload phase against `docker save v3 > /dev/null`;
+ *   - end to end, the server's builds included.
+ *
+ *   RU_TEST_REGISTRY=127.0.0.1:PORT bun bench/reuse.ts [--size 1100MiB] [--top 20MiB]
+ *
+ * Needs: a Docker engine (DOCKER_HOST) whose registry mirror is that registry (.ci/run's
+ * start_registry and start_dockerd), and npm run build. Timing lives here, never in tests.
+ */
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { parseSize, writeSampleImage } from "../scripts/sample-image.ts";
+import { apiEnv, BIN, ROOT, startServerProcess, tempDir } from "../test/helpers.ts";
+
+const argv = process.argv.slice(2);
+const arg = (name: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const size = parseSize(arg("size") ?? "1100MiB");
+const top = parseSize(arg("top") ?? "20MiB");
+const registry = process.env.RU_TEST_REGISTRY;
+if (!registry) throw new Error("RU_TEST_REGISTRY must name the loopback registry (see .ci/run)");
+const MiB = 1024 * 1024;
+const work = tempDir("ru-bench-reuse-");
+const log = (s: string) => console.error(`bench: ${s}`);
+
+function sh(cmd: string[], o: { env?: Record<string, string>; cwd?: string } = {}): string {
+  const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe", cwd: o.cwd, env: { ...process.env, ...o.env } });
+  if (r.exitCode !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr.toString()}`);
+  return r.stdout.toString();
+}
+
+async function timed(cmd: string[]): Promise<number> {
+  const t = performance.now();
+  const p = Bun.spawn(cmd, { stdout: "ignore", stderr: "ignore" });
+  if ((await p.exited) !== 0) throw new Error(`${cmd.join(" ")} failed`);
+  return (performance.now() - t) / 1000;
+}
+
+/** The tool's run: when /build answered (the upload phase) and when it ended. */
+async function upload(args: string[], env: Record<string, string>): Promise<{ phase: number; total: number; stderr: string }> {
+  const t = performance.now();
+  const p = Bun.spawn([BIN, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+  let stderr = "";
+  let phase = Number.NaN;
+  let answered = 0;
+  for await (const c of p.stderr as ReadableStream<Uint8Array>) {
+    stderr += new TextDecoder().decode(c);
+    // The last /build answer of the run is the image's own (a seed build's comes first).
+    const count = stderr.match(/Build initiated with ID/g)?.length ?? 0;
+    if (count > answered) {
+      answered = count;
+      phase = (performance.now() - t) / 1000;
+    }
+  }
+  if ((await p.exited) !== 0) throw new Error(`${args.join(" ")}:\n${stderr}`);
+  return { phase, total: (performance.now() - t) / 1000, stderr };
+}
+
+/** A top layer's file: different bytes per version, compressible in part like real code. */
+function topFile(seed: number): Uint8Array {
+  const out = new Uint8Array(top);
+  let x = seed;
+  for (let i = 0; i < out.length; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    const v = i % 8192 < 4096 ? x & 0x3f3f3f3f : x;
+    out[i] = v & 0xff;
+    out[i + 1] = (v >>> 8) & 0xff;
+    out[i + 2] = (v >>> 16) & 0xff;
+    out[i + 3] = (v >>> 24) & 0xff;
+  }
+  return out;
+}
+
+const cache = join(ROOT, "bench", ".cache");
+mkdirSync(cache, { recursive: true });
+const sample = join(cache, `reuse-sample-${size}.tar`);
+if (!existsSync(sample)) {
+  log(`writing ${sample}`);
+  await writeSampleImage((await import("node:fs")).createWriteStream(sample), { size, tag: "ru-bench-base:1", seed: 7 });
+}
+sh(["docker", "load", "-q", "-i", sample]);
+const tags: Record<string, string> = {};
+for (const [v, seed] of [
+  ["v1", 11],
+  ["v2", 22],
+  ["v3", 33],
+  ["v4", 44],
+] as const) {
+  const dir = join(work, v);
+  mkdirSync(dir);
+  writeFileSync(join(dir, "top.bin"), topFile(seed));
+  writeFileSync(join(dir, "Dockerfile"), `FROM ru-bench-base:1\nCOPY top.bin /app/top.bin\nENV VERSION=${v}\nCMD ["/app/top.bin"]\n`);
+  tags[v] = `ru-bench-reuse-${process.pid}:${v}`;
+  sh(["docker", "build", "-q", "-t", tags[v] as string, dir], { env: { DOCKER_BUILDKIT: "0" } });
+}
+const saved = (v: string) => {
+  const file = join(work, `${v}.tar`);
+  sh(["docker", "save", "-o", file, tags[v] as string]);
+  return file;
+};
+const [v1, v2] = [saved("v1"), saved("v2")];
+// The changed layer: the manifest's last; gzip -6 of its tar is what a registry push of it costs.
+const [manifest] = JSON.parse(sh(["tar", "-xOf", v2, "manifest.json"])) as Array<{ Layers: string[] }>;
+const topLayerGzip = gzipSync(Bun.spawnSync(["tar", "-xOf", v2, manifest?.Layers.at(-1) as string]).stdout, { level: 6 }).byteLength;
+
+const server = await startServerProcess(["--statuses", "SUCCESS"]);
+await server.configure({ build: "classic", registry });
+const env = apiEnv(server);
+const args = (input: string[], local: string, more: string[] = []) => [
+  "--context",
+  "dockerfile",
+  "--form",
+  "openhands",
+  ...input,
+  local,
+  "--poll-interval",
+  "0.2",
+  ...more,
+];
+const received = async (from: number) => (await server.state()).uploads.slice(from).map((u) => u.gzipBytes);
+
+const rows: string[] = [];
+let before = (await server.state()).uploads.length;
+const first = await upload(args(["--input", v1], tags.v1 as string), env);
+rows.push(
+  `| v1, first upload (builds the base) | ${first.phase.toFixed(1)} | ${first.total.toFixed(1)} | ${(await received(before)).map((b) => (b / MiB).toFixed(1)).join(" + ")} |`,
+);
+before = (await server.state()).uploads.length;
+const second = await upload(args(["--input", v2], tags.v2 as string), env);
+const sentV2 = await received(before);
+rows.push(
+  `| v2, reuse | ${second.phase.toFixed(2)} | ${second.total.toFixed(1)} | ${sentV2.map((b) => (b / MiB).toFixed(2)).join(" + ")} |`,
+);
+before = (await server.state()).uploads.length;
+const again = await upload(args(["--input", v2], tags.v2 as string), env);
+const sentAgain = await received(before);
+rows.push(
+  `| v2 again | ${again.phase.toFixed(2)} | ${again.total.toFixed(1)} | ${sentAgain.map((b) => (b / 1024).toFixed(1)).join(" + ")} KiB |`,
+);
+before = (await server.state()).uploads.length;
+const whole = await upload(args(["--input", v2], tags.v2 as string, ["--reuse", "never"]), env);
+rows.push(
+  `| v2 whole (--reuse never) | ${whole.phase.toFixed(1)} | ${whole.total.toFixed(1)} | ${(await received(before)).map((b) => (b / MiB).toFixed(1)).join(" + ")} |`,
+);
+before = (await server.state()).uploads.length;
+const engine = await upload(args(["--pull", "never"], tags.v3 as string), env);
+rows.push(
+  `| v3 from the engine, reuse | ${engine.phase.toFixed(2)} | ${engine.total.toFixed(1)} | ${(await received(before)).map((b) => (b / MiB).toFixed(2)).join(" + ")} |`,
+);
+const save = await timed(["sh", "-c", `docker save ${tags.v3} > /dev/null`]);
+// The anchor pushes v4, whose top layer no upload above has put in the registry.
+const anchor = `${registry}/bench-anchor-${process.pid}`;
+sh(["docker", "tag", tags.v1 as string, `${anchor}:v1`]);
+sh(["docker", "tag", tags.v4 as string, `${anchor}:v4`]);
+const push1 = await timed(["docker", "push", `${anchor}:v1`]);
+const push2 = await timed(["docker", "push", `${anchor}:v4`]);
+server.stop();
+for (const t of [...Object.values(tags), `${anchor}:v1`, `${anchor}:v4`]) Bun.spawnSync(["docker", "rmi", "-f", t]);
+
+const limit = 1.1 * topLayerGzip + 256 * 1024;
+console.log(
+  `\nImage: ${(size / MiB).toFixed(0)} MiB sample layer + a ${(top / MiB).toFixed(0)} MiB top layer (v2's gzip -6: ${(topLayerGzip / MiB).toFixed(2)} MiB)\n`,
+);
+console.log("| run | upload phase s | end to end s (server builds included) | MiB received by the server (per build) |");
+console.log("|---|---|---|---|");
+for (const r of rows) console.log(r);
+console.log(
+  `\ndocker save v3 > /dev/null: ${save.toFixed(1)} s; docker push v1 (first): ${push1.toFixed(1)} s; docker push v2 after v1: ${push2.toFixed(1)} s`,
+);
+console.log(
+  `v2 sent ${(sentV2.reduce((a, b) => a + b, 0) / MiB).toFixed(2)} MiB, limit 1.10 x gzip -6 of the top layer + 256 KiB = ${(limit / MiB).toFixed(2)} MiB`,
+);
+console.log(`v2 again sent ${(sentAgain.reduce((a, b) => a + b, 0) / 1024).toFixed(1)} KiB, limit 256 KiB`);
+console.log(
+  `upload phase: v2 reuse / v2 whole = 1/${(whole.phase / second.phase).toFixed(1)}; v2 reuse / docker push v2 = ${(second.phase / push2).toFixed(2)}`,
+);
+console.log(`from the engine: v3 upload phase ${engine.phase.toFixed(1)} s against docker save + 2 s = ${(save + 2).toFixed(1)} s`);

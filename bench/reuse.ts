@@ -178,13 +178,13 @@ console.log("| run | upload phase s | end to end s (server builds included) | Mi
 console.log("|---|---|---|---|");
 for (const r of rows) console.log(r);
 console.log(
-  `\ndocker save v3 > /dev/null: ${save.toFixed(1)} s; docker push v1 (first): ${push1.toFixed(1)} s; docker push v2 after v1: ${push2.toFixed(1)} s`,
+  `\ndocker save v3 > /dev/null: ${save.toFixed(1)} s; docker push v1 (first): ${push1.toFixed(1)} s; docker push of a changed top layer after it (v4): ${push2.toFixed(1)} s`,
 );
 console.log(
   `v2 sent ${(sentV2.reduce((a, b) => a + b, 0) / MiB).toFixed(2)} MiB, limit 1.10 x gzip -6 of the top layer + 256 KiB = ${(limit / MiB).toFixed(2)} MiB`,
 );
 console.log(`v2 again sent ${(sentAgain.reduce((a, b) => a + b, 0) / 1024).toFixed(1)} KiB, limit 256 KiB`);
 console.log(
-  `upload phase: v2 reuse / v2 whole = 1/${(whole.phase / second.phase).toFixed(1)}; v2 reuse / docker push v2 = ${(second.phase / push2).toFixed(2)}`,
+  `upload phase: v2 reuse / v2 whole = 1/${(whole.phase / second.phase).toFixed(1)}; v2 reuse / docker push of a changed top layer = ${(second.phase / push2).toFixed(2)}`,
 );
 console.log(`from the engine: v3 upload phase ${engine.phase.toFixed(1)} s against docker save + 2 s = ${(save + 2).toFixed(1)} s`);

@@ -28,6 +28,9 @@ export async function planReuse(o: JobOptions, read: ReadImage, prefix: string |
   if (o.dryRun) return { kind: "off", why: "a dry run asks no server what it has" };
   if (!prefix)
     return { kind: "off", why: "there is no registry prefix to keep base images in (from GET /registry_prefix or --registry-prefix)" };
+  // It becomes a FROM line: nothing but what an image reference is made of.
+  if (!/^[a-z0-9][a-z0-9._:/-]*$/i.test(prefix))
+    return { kind: "off", why: `the registry prefix ${JSON.stringify(prefix)} is not part of an image reference` };
   if (!archive.identity) return { kind: "off", why: "the image's config does not name each of its layers (rootfs.diff_ids)" };
   const { diffIds, imageId, created } = archive.identity;
   const bytes = archive.layers.map((l) => archive.layerBytes.get(l) ?? 0);

@@ -15,7 +15,13 @@ import { flattened, planFlatten } from "./flatten.ts";
 import { type ImageArchive, indexArchive } from "./image-archive.ts";
 
 /** Each stream chunk costs more than copying a few KiB: small entries travel together. */
-const GATHER = 256 * 1024;
+export const GATHER = 256 * 1024;
+
+/** A context's Dockerfile as its tar entry: header, text, padding. */
+export function dockerfileEntry(dockerfileText: string): Uint8Array[] {
+  const text = Buffer.from(dockerfileText);
+  return [fileEntryHeader("Dockerfile", text.byteLength), text, new Uint8Array(padding(text.byteLength))];
+}
 
 /** An image whose archive was read once (the first pass): what a context is made from in the second. */
 export interface ReadImage {
@@ -55,8 +61,7 @@ export function flattenedContext(read: ReadImage, image: string, base?: { layers
     archive.index.clear();
     Bun.gc(true);
   }
-  const text = Buffer.from(dockerfile(base ? undefined : archive.config, image));
-  const head = [fileEntryHeader("Dockerfile", text.byteLength), text, new Uint8Array(padding(text.byteLength))];
+  const head = dockerfileEntry(dockerfile(base ? undefined : archive.config, image));
   const rootHeader = fileEntryHeader(ROOTFS, plan.bytes);
   const size = head.reduce((n, b) => n + b.byteLength, 0) + rootHeader.byteLength + plan.bytes + END_OF_ARCHIVE;
   const { count, first } = archive.xattrs;

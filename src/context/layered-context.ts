@@ -10,12 +10,9 @@ import type { Source } from "../source/source.ts";
 import { BLOCK, END_OF_ARCHIVE, padding } from "../tar/block.ts";
 import { tarEntries } from "../tar/read.ts";
 import { fileEntryHeader } from "../tar/write.ts";
-import type { ReadImage } from "./build-context.ts";
+import { dockerfileEntry, GATHER, type ReadImage } from "./build-context.ts";
 import { layeredDockerfile, layerFile } from "./dockerfile.ts";
 import { blobKind, layerTar, normalPath, readHead } from "./layers.ts";
-
-/** Each stream chunk costs more than copying a few KiB: small pieces travel together. */
-const GATHER = 256 * 1024;
 
 export interface Layering {
   /** What the Dockerfile builds on: a base image the server has, or "scratch". */
@@ -38,7 +35,7 @@ export function layeredContext({ source, archive, open, torn }: ReadImage, layer
   const positions = new Map(archive.layers.map((l, pos) => [l, pos]));
   const sent = archive.layers.slice(layering.first, layering.end);
   const bytes = (l: string) => archive.layerBytes.get(l) ?? 0;
-  const text = Buffer.from(
+  const head = dockerfileEntry(
     layeredDockerfile(
       layering.from,
       sent.map((l) => positions.get(l) as number),
@@ -46,7 +43,6 @@ export function layeredContext({ source, archive, open, torn }: ReadImage, layer
       image,
     ),
   );
-  const head = [fileEntryHeader("Dockerfile", text.byteLength), text, new Uint8Array(padding(text.byteLength))];
   const size =
     head.reduce((n, b) => n + b.byteLength, 0) +
     sent.reduce((n, l) => n + fileEntryHeader(layerFile(0), bytes(l)).byteLength + bytes(l) + padding(bytes(l)), 0) +

@@ -95,14 +95,26 @@ async function buildahBuild(context: string, names: string[]): Promise<string | 
   }
 }
 
-/** Whether the registry holds `image` (registry/repo:tag), asked of the registry itself. */
-export async function inRegistry(registry: string, image: string): Promise<boolean> {
+const MANIFESTS = { accept: "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json" };
+
+/** `image` (registry/repo:tag) as the registry's manifest URL. */
+function manifestUrl(registry: string, image: string): { repo: string; url: string } {
   const rest = image.slice(registry.length + 1);
   const at = rest.lastIndexOf(":");
   const [repo, tag] = at > 0 ? [rest.slice(0, at), rest.slice(at + 1)] : [rest, "latest"];
-  const res = await fetch(`http://${registry}/v2/${repo}/manifests/${tag}`, {
-    method: "HEAD",
-    headers: { accept: "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json" },
-  });
-  return res.ok;
+  return { repo, url: `http://${registry}/v2/${repo}/manifests/${tag}` };
+}
+
+/** Whether the registry holds `image` (registry/repo:tag), asked of the registry itself. */
+export async function inRegistry(registry: string, image: string): Promise<boolean> {
+  return (await fetch(manifestUrl(registry, image).url, { method: "HEAD", headers: MANIFESTS })).ok;
+}
+
+/** Deletes `image` from the registry (a clean-up, as a registry's garbage collection would). */
+export async function deleteFromRegistry(registry: string, image: string): Promise<void> {
+  const { repo, url } = manifestUrl(registry, image);
+  const digest = (await fetch(url, { method: "HEAD", headers: MANIFESTS })).headers.get("docker-content-digest");
+  if (!digest) throw new Error(`${image} is not in the registry`);
+  const res = await fetch(`http://${registry}/v2/${repo}/manifests/${digest}`, { method: "DELETE" });
+  if (res.status !== 202) throw new Error(`DELETE ${image}: HTTP ${res.status}`);
 }

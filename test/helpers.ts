@@ -68,7 +68,8 @@ export async function startServerProcess(extra: string[] = [], caFile?: string):
     url,
     state: async () => (await (await control("state")).json()) as ServerState,
     configure: async (c) => {
-      await control("config", c);
+      // A field given as undefined is unset (JSON would drop it, and the server would keep the old value).
+      await control("config", Object.fromEntries(Object.entries(c).map(([k, v]) => [k, v ?? null])));
     },
     reset: async () => {
       await control("reset", {});

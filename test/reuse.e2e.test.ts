@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { deleteFromRegistry, inRegistry } from "./builder.ts";
 import { dockerAvailable, removeImage, testRegistry } from "./docker-fixture.ts";
 import { apiEnv, hasTool, packTar, runCli, startServerProcess, type TarSpec, type TestServer, tempDir } from "./helpers.ts";
 import { snapshot } from "./image-compare.ts";
@@ -97,11 +98,13 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
 
   /** Uploads, then pulls the pushed image back and compares it with the original. */
   async function upload(
-    input: { file: string; local: string },
+    input: { file?: string; local: string },
     builder?: string,
-  ): Promise<{ stderr: string; received: number[]; json: Record<string, unknown> }> {
+  ): Promise<{ stderr: string; received: number[]; complete: boolean[]; json: Record<string, unknown> }> {
     const before = (await server.state()).uploads.length;
-    const r = await runCli(["--context", "dockerfile", "--form", "openhands", "--input", input.file, input.local, "--json", ...FAST], {
+    // No file: the engine's save of the image.
+    const from = input.file ? ["--input", input.file] : ["--pull", "never"];
+    const r = await runCli(["--context", "dockerfile", "--form", "openhands", ...from, input.local, "--json", ...FAST], {
       env: apiEnv(server),
     });
     expect(r.code, r.stderr).toBe(0);
@@ -117,8 +120,8 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
     const [files, got] = [await snapshot(input.local), await snapshot(target)];
     expect([...got.keys()].sort()).toEqual([...files.keys()].sort());
     for (const [path, node] of files) expect({ path, ...got.get(path) }).toEqual({ path, ...node });
-    const received = (await server.state()).uploads.slice(before).map((u) => u.gzipBytes);
-    return { stderr: r.stderr, received, json };
+    const uploads = (await server.state()).uploads.slice(before);
+    return { stderr: r.stderr, received: uploads.map((u) => u.gzipBytes), complete: uploads.map((u) => u.complete), json };
   }
 
   const builders = ["classic", "buildkit", ...(hasTool("buildah") ? ["buildah" as const] : [])] as const;
@@ -161,6 +164,64 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
       const r = await upload(v2, "buildkit");
       expect(r.stderr).toContain("Warning: the build on a reused base failed");
       expect(r.received.length).toBe(2);
+      expect(r.json.layers_reused).toBeNull();
+    },
+    300_000,
+  );
+
+  test.skipIf(!registry)(
+    "from the engine (one docker save, its layer folders placed by their v1 IDs): v2 after v1 sends only its top layer, the same image",
+    async () => {
+      await server.configure({ build: "classic", registry, statuses: ["SUCCESS"], failFrom: undefined });
+      const v1 = await version("engine", "v1");
+      const v2 = await version("engine", "v2");
+      await upload(v1, "classic");
+      // A dry run with credentials asks what the server has and shows the plan; it sends nothing.
+      const before = (await server.state()).uploads.length;
+      const args = ["--context", "dockerfile", "--form", "openhands", "--pull", "never", "--dry-run", v2.local];
+      const plan = await runCli(args, { env: apiEnv(server) });
+      expect(plan.code, plan.stderr).toBe(0);
+      expect(plan.stderr).toContain("Reusing 2 of 3 layers already on the server");
+      const blind = await runCli(args);
+      expect(blind.code, blind.stderr).toBe(0);
+      expect(blind.stderr).toContain("Nothing can be reused: a dry run without credentials asks no server what it has");
+      expect((await server.state()).uploads.length).toBe(before);
+      const second = await upload({ local: v2.local }, "classic");
+      expect(second.stderr).toContain("Reusing 2 of 3 layers already on the server");
+      expect(second.received.length).toBe(1);
+      expect(second.received[0]).toBeLessThanOrEqual(1.1 * v2.topGzip + 256 * KiB);
+      // Weighed as the save passed: the bottom layers' bytes, read past.
+      expect(second.json).toMatchObject({ layers_total: 3, layers_reused: 2 });
+      expect(Number(second.json.bytes_reused)).toBeGreaterThan(3 * 1024 * 1024);
+      const again = await upload({ local: v2.local }, "classic");
+      expect(again.stderr).toContain("Reusing 3 of 3 layers");
+      expect(again.received[0]).toBeLessThanOrEqual(256 * KiB);
+      // A registry clean-up takes the base and the whole image: the next upload builds the base again, still right.
+      for (const image of [second.json.base_image, again.json.base_image]) await deleteFromRegistry(registry as string, String(image));
+      expect(await inRegistry(registry as string, String(second.json.base_image))).toBe(false);
+      const emptied = await upload({ local: v2.local }, "classic");
+      expect(emptied.stderr).toContain("No base of these layers on the server yet");
+      expect(emptied.complete).toEqual([true, true]);
+    },
+    300_000,
+  );
+
+  test.skipIf(!registry)(
+    "from the engine, a top layer that deletes above a base the server has: the pass stops before the context ends, and the whole image goes once",
+    async () => {
+      await server.configure({ build: "buildkit", registry, statuses: ["SUCCESS"], failFrom: undefined });
+      const v1 = await version("engine-unsafe", "v1");
+      await upload(v1, "buildkit");
+      const local = `ru-reuse-engine-unsafe-${process.pid}:3`;
+      const path = join(work, "engine-unsafe-v3.tar");
+      const top = [file("etc/.wh.motd", ""), dir("opq/"), file("opq/.wh..wh..opq", "")];
+      writeFileSync(path, await saveArchiveOf([...bottom(`engine-unsafe-${process.pid}`), top], { tag: local, config: CONFIG.v1 }));
+      expect(Bun.spawnSync(["docker", "load", "-q", "-i", path]).exitCode).toBe(0);
+      made.push(local);
+      const r = await upload({ local }, "buildkit");
+      expect(r.stderr).toContain("Nothing can be reused: layer 2 deletes files of lower layers");
+      // The layered upload was cut before its closing boundary: one build, of the whole image.
+      expect(r.complete).toEqual([false, true]);
       expect(r.json.layers_reused).toBeNull();
     },
     300_000,

@@ -51,6 +51,8 @@ export class Renderer {
         out.step(`Pulling Docker image: ${e.localImage}`);
         break;
       case "no-reuse":
+        // What the JSON reports is what this run did in the end: the whole image.
+        Object.assign(facts, { layersTotal: undefined, layersReused: undefined, bytesReused: undefined, baseImage: undefined });
         out.step(`Nothing can be reused: ${e.why}; sending the whole image`);
         break;
       case "seeding":
@@ -61,11 +63,15 @@ export class Renderer {
       case "reuse": {
         const { total, reused, bytesReused, bytesSent, base } = e.reuse;
         Object.assign(facts, { layersTotal: total, layersReused: reused, bytesReused, baseImage: base });
+        const weight = (bytes: number | undefined) => (bytes === undefined ? "" : ` (${mib(bytes)})`);
         out.step(
-          `Reusing ${reused} of ${total} layers (${mib(bytesReused)}) already on the server (${base}); sending ${total - reused} layers (${mib(bytesSent)})`,
+          `Reusing ${reused} of ${total} layers${weight(bytesReused)} already on the server (${base}); sending ${total - reused} layers${weight(bytesSent)}`,
         );
         break;
       }
+      case "reuse-measured":
+        facts.bytesReused = e.reuse.bytesReused;
+        break;
       case "reuse-failed":
         // What the JSON reports is what this run did in the end: the whole image.
         Object.assign(facts, { layersTotal: undefined, layersReused: undefined, bytesReused: undefined, baseImage: undefined });

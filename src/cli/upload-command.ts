@@ -10,8 +10,22 @@ import type { UploadArgs } from "./args.ts";
 import { Renderer } from "./render.ts";
 import { endpointFor, type Session, STATUS_TIMEOUT_MS } from "./session.ts";
 
-/** A dry run talks to no server, so it needs no URL and no key. */
+/** A dry run talks to no server, so it needs no URL and no key: its endpoint has none. */
 const NO_SERVER: Endpoint = { baseUrl: "(dry run)", apiKey: "" };
+
+/**
+ * A dry run that would reuse layers asks the server what it has (read-only questions), to
+ * show the plan, where the credentials to ask are there; any other dry run asks nothing.
+ */
+function dryRunAsks(args: UploadArgs): boolean {
+  const env = process.env;
+  return (
+    args.context === "dockerfile" &&
+    args.reuse === "auto" &&
+    Boolean(env.RUNTIME_API_URL) &&
+    Boolean(env.RUNTIME_API_KEY || args.apiKeyFile || args.apiKeyStdin)
+  );
+}
 
 export async function uploadCommand(args: UploadArgs, session: Session): Promise<void> {
   const { out } = session;
@@ -23,8 +37,8 @@ export async function uploadCommand(args: UploadArgs, session: Session): Promise
       hint: "add --dry-run, then send the file with --input or build it with docker build - < FILE",
     });
   }
-  const endpoint = args.dryRun ? NO_SERVER : await endpointFor(args, session);
-  if (!args.dryRun) out.step(`Runtime API URL: ${endpoint.baseUrl}`);
+  const endpoint = args.dryRun && !dryRunAsks(args) ? NO_SERVER : await endpointFor(args, session);
+  if (endpoint !== NO_SERVER) out.step(`Runtime API URL: ${endpoint.baseUrl}`);
   out.step(`Image name: ${args.image}`);
   const view = new Renderer(out, args.image);
   try {

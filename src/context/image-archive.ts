@@ -9,12 +9,13 @@ import { DocumentBudget, parseDocument } from "../lib/document.ts";
 import { abortable } from "../lib/streams.ts";
 import { blobPath, imageManifests, manifestBlobs, platformText } from "../source/oci-index.ts";
 import { BLOCK } from "../tar/block.ts";
+import type { SeekEntry } from "../tar/list.ts";
 import { tarEntries } from "../tar/read.ts";
 import { TornArchive } from "../tar/walk.ts";
 import { blobKind, indexLayer, type LayerIndex, layerTar, normalPath, readHead, type Xattrs } from "./layers.ts";
 
-/** Where an archive's documents can be: docker save's manifest.json and config, an OCI layout's index and blobs. */
-const DOCUMENT_NAME = /^(?:[^/]+\.json|blobs\/[^/]+\/[^/]+)$/;
+/** Where an archive's documents can be: docker save's manifest.json, config and layer folders' json, an OCI layout's index and blobs. */
+const DOCUMENT_NAME = /^(?:[^/]+\.json|[0-9a-f]{64}\/json|blobs\/[^/]+\/[^/]+)$/;
 
 export interface ImageArchive {
   /** Layer blob names in the archive, bottom to top, each once: where the manifest names one twice, its topmost place. */
@@ -107,32 +108,93 @@ function identityOf(image: Record<string, unknown>, bytes: Uint8Array, layers: n
   return { diffIds, imageId: new Bun.CryptoHasher("sha256").update(bytes).digest("hex"), created };
 }
 
-/** The first pass: every layer's paths and the image config. */
-export async function indexArchive(open: () => ReadableStream<Uint8Array>, signal: AbortSignal): Promise<ImageArchive> {
-  const docs = new Map<string, Uint8Array>();
-  const index = new Map<string, LayerIndex>();
-  const aliases = new Map<string, string>();
-  const zstd = new Set<string>();
-  const xattrs: Xattrs = { count: 0 };
-  const layerBytes = new Map<string, number>();
-  const budget = new DocumentBudget(
+/** What an archive's documents say: the layers (bottom first, each once), the config, and what names the image by content. */
+export interface ArchiveImage {
+  layers: string[];
+  config: Record<string, unknown>;
+  identity: ImageArchive["identity"];
+}
+
+/**
+ * The documents of an archive as its entries pass (docker save's manifest.json and config,
+ * an OCI layout's index and blobs), under the input's document budget, and the links
+ * docker save writes for a layer it has written once already; then the image they describe.
+ */
+export class ArchiveDocuments {
+  private readonly docs = new Map<string, Uint8Array>();
+  private readonly aliases = new Map<string, string>();
+  private readonly budget = new DocumentBudget(
     (message) =>
       new UploadError("INPUT", `the image archive cannot be flattened: ${message}`, {
         hint: "save the image again (docker save -o FILE IMAGE) and pass that file",
       }),
   );
+
+  /** Notes a link entry; true where `e` is one. */
+  link(name: string, e: { type: string; linkpath: string }): boolean {
+    if (e.type !== "1" && e.type !== "2") return false;
+    this.aliases.set(name, normalPath(e.type === "2" ? posix.join(posix.dirname(name), e.linkpath) : e.linkpath));
+    return true;
+  }
+
+  /** Keeps the entry if it is a document (its first block `first`, already read); true where it was one. */
+  async take(name: string, e: { size: number; read(max?: number): Promise<Uint8Array | undefined> }, first: Uint8Array): Promise<boolean> {
+    if (blobKind(first) !== "json" || !DOCUMENT_NAME.test(name)) return false;
+    this.budget.take(e.size, name);
+    this.docs.set(name, Buffer.concat([first, await readHead(e, e.size - first.byteLength)]));
+    return true;
+  }
+
+  /** A document kept under `name`, where there is one. */
+  get(name: string): Uint8Array | undefined {
+    return this.docs.get(name);
+  }
+
+  /** The image the documents describe. */
+  image(): ArchiveImage {
+    const { config, layers: named } = resolveImage(this.docs, this.aliases);
+    const layers = topmost(named);
+    const configBytes = doc(this.docs.get(config), `config ${config}`);
+    const image = parse(configBytes, `config ${config}`);
+    const identity = layers.length === named.length ? identityOf(image, configBytes, layers.length) : undefined;
+    return { layers, config: (image.config ?? {}) as Record<string, unknown>, identity };
+  }
+}
+
+/**
+ * The documents alone, the layers passed over (a file's, read by seeking, never touched):
+ * enough to name the image by content and to know where each layer lies and what it weighs.
+ */
+export async function archiveDocuments(
+  entries: AsyncIterable<SeekEntry>,
+): Promise<ArchiveImage & { positions: Map<string, number>; sizes: number[] }> {
+  const docs = new ArchiveDocuments();
+  const sizes = new Map<string, number>();
+  for await (const e of entries) {
+    const name = normalPath(e.path);
+    if (docs.link(name, e) || e.type !== "0" || e.size === 0) continue;
+    sizes.set(name, e.size);
+    await docs.take(name, e, await readHead(e, Math.min(BLOCK, e.size)));
+  }
+  const image = docs.image();
+  for (const l of image.layers) if (!sizes.has(l)) throw new TornArchive(`it names layer ${l} but does not hold it`);
+  return { ...image, positions: new Map(image.layers.map((l, pos) => [l, pos])), sizes: image.layers.map((l) => sizes.get(l) ?? 0) };
+}
+
+/** The first pass: every layer's paths and the image config. */
+export async function indexArchive(open: () => ReadableStream<Uint8Array>, signal: AbortSignal): Promise<ImageArchive> {
+  const docs = new ArchiveDocuments();
+  const index = new Map<string, LayerIndex>();
+  const zstd = new Set<string>();
+  const xattrs: Xattrs = { count: 0 };
+  const layerBytes = new Map<string, number>();
   for await (const e of tarEntries(abortable(open(), signal))) {
     const name = normalPath(e.path);
-    // docker save links a layer it has written once already.
-    if (e.type === "1" || e.type === "2")
-      aliases.set(name, normalPath(e.type === "2" ? posix.join(posix.dirname(name), e.linkpath) : e.linkpath));
-    if (e.type !== "0" || e.size === 0) continue;
+    if (docs.link(name, e) || e.type !== "0" || e.size === 0) continue;
     const first = await readHead(e, Math.min(BLOCK, e.size));
+    if (await docs.take(name, e, first)) continue;
     const kind = blobKind(first);
-    if (kind === "json" && DOCUMENT_NAME.test(name)) {
-      budget.take(e.size, name);
-      docs.set(name, Buffer.concat([first, await readHead(e, e.size - first.byteLength)]));
-    } else if (kind === "tar" || kind === "gzip") {
+    if (kind === "tar" || kind === "gzip") {
       try {
         index.set(name, await indexLayer(layerTar(e, first, kind), xattrs, (bytes) => layerBytes.set(name, bytes)));
       } catch (err) {
@@ -140,8 +202,7 @@ export async function indexArchive(open: () => ReadableStream<Uint8Array>, signa
       }
     } else if (kind === "zstd") zstd.add(name);
   }
-  const { config, layers: named } = resolveImage(docs, aliases);
-  const layers = topmost(named);
+  const { layers, config, identity } = docs.image();
   for (const l of layers) {
     if (zstd.has(l)) {
       throw new UploadError("INPUT", `layer ${l} is zstd-compressed, which cannot be flattened here`, {
@@ -150,8 +211,5 @@ export async function indexArchive(open: () => ReadableStream<Uint8Array>, signa
     }
     if (!index.has(l)) throw new TornArchive(`it names layer ${l} but does not hold it`);
   }
-  const configBytes = doc(docs.get(config), `config ${config}`);
-  const image = parse(configBytes, `config ${config}`);
-  const identity = layers.length === named.length ? identityOf(image, configBytes, layers.length) : undefined;
-  return { layers, index, config: (image.config ?? {}) as Record<string, unknown>, xattrs, layerBytes, identity };
+  return { layers, index, config, xattrs, layerBytes, identity };
 }

@@ -1,99 +1,165 @@
 /**
  * A Dockerfile build context that keeps the image's layers: FROM a base the server already
- * has (or scratch), one ADD per layer above it, each the layer's own tar (uncompressed, up
- * to its end-of-archive marker: whiteouts and opaque markers in it, as builders carry
- * them), then the config. Layers at or below the base are read past, never sent.
+ * has, one ADD per layer above it (each the layer's blob as the archive holds it: a tar,
+ * or a gzip'd tar, which ADD unpacks alike), then the config. The archive is read once:
+ * layers at or below the base are passed over (a file's are never read), and the
+ * Dockerfile goes last, once the archive's own manifest and config have said that what
+ * was sent is what the plan meant. Anything else fails the pass before the context ends.
  */
 import { UploadError } from "../errors.ts";
-import { fromIterable, rechunk } from "../lib/streams.ts";
+import { handoff } from "../lib/handoff.ts";
+import { fromIterable, gunzip, rechunk } from "../lib/streams.ts";
 import type { Source } from "../source/source.ts";
 import { BLOCK, END_OF_ARCHIVE, padding } from "../tar/block.ts";
-import { tarEntries } from "../tar/read.ts";
+import type { SeekEntry } from "../tar/list.ts";
 import { fileEntryHeader } from "../tar/write.ts";
-import { dockerfileEntry, GATHER, type ReadImage } from "./build-context.ts";
+import { dockerfileEntry, GATHER } from "./build-context.ts";
 import { layeredDockerfile, layerFile } from "./dockerfile.ts";
-import { blobKind, layerTar, normalPath, readHead } from "./layers.ts";
+import { ArchiveDocuments, type ArchiveImage } from "./image-archive.ts";
+import { LayerPositions } from "./layer-positions.ts";
+import { blobKind, indexLayer, type LayerIndex, normalPath, OPAQUE, readHead, WHITEOUT } from "./layers.ts";
 
 export interface Layering {
-  /** What the Dockerfile builds on: a base image the server has, or "scratch". */
+  /** What the Dockerfile builds on: a base image the server has. */
   from: string;
   /** The first layer position sent: those below it are the base's. */
   first: number;
   /** The last position sent, plus one. */
   end: number;
-  /** Set the config (the image itself), or not (a base, which carries none). */
+  /** Set the config (the image itself), or not (the whole image as the base, which has it). */
   config: boolean;
 }
 
-function changed(what: string): UploadError {
-  return new UploadError("INPUT", `${what} changed between the two reads that send its layers`, {
-    hint: "make sure nothing rewrites or re-tags the image while it is uploaded, then run again",
-  });
+/** The archive as the pass reads it. */
+export interface LayeredArchive {
+  source: Source;
+  /** Its entries, each one's data read only where asked for. */
+  entries: () => AsyncIterable<SeekEntry>;
+  /** A torn archive in the source's words. */
+  torn: (e: unknown) => unknown;
+  /** The image the plan was made for: the archive's manifest and config must say the same. */
+  expected: { diffIds: readonly string[]; imageId: string };
+  /** Blob names a manifest has placed already; else they are told as they pass. */
+  positions?: ReadonlyMap<string, number>;
 }
 
-export function layeredContext({ source, archive, open, torn }: ReadImage, layering: Layering, image: string): Source {
-  const positions = new Map(archive.layers.map((l, pos) => [l, pos]));
-  const sent = archive.layers.slice(layering.first, layering.end);
-  const bytes = (l: string) => archive.layerBytes.get(l) ?? 0;
-  const head = dockerfileEntry(
-    layeredDockerfile(
-      layering.from,
-      sent.map((l) => positions.get(l) as number),
-      layering.config ? archive.config : undefined,
-      image,
-    ),
-  );
-  const size =
-    head.reduce((n, b) => n + b.byteLength, 0) +
-    sent.reduce((n, l) => n + fileEntryHeader(layerFile(0), bytes(l)).byteLength + bytes(l) + padding(bytes(l)), 0) +
-    END_OF_ARCHIVE;
+/** Why the layers cannot be sent as planned: the job then sends the image whole. */
+export class NotReusable extends UploadError {
+  constructor(readonly why: string) {
+    super("INPUT", `the image's layers cannot be sent on their own: ${why}`, { hint: "run again with --reuse never" });
+  }
+}
 
-  async function* layers(): AsyncGenerator<Uint8Array> {
-    let count = 0;
-    for await (const outer of tarEntries(open())) {
-      const pos = positions.get(normalPath(outer.path));
-      if (pos === undefined || pos < layering.first || pos >= layering.end || outer.type !== "0") continue;
-      const want = bytes(archive.layers[pos] as string);
-      yield fileEntryHeader(layerFile(pos), want);
-      const first = await readHead(outer, Math.min(BLOCK, outer.size));
-      const reader = layerTar(outer, first, blobKind(first)).getReader();
-      let left = want;
-      try {
-        while (left > 0) {
-          const r = await reader.read();
-          if (r.done) throw changed(source.label);
-          const piece = r.value.byteLength > left ? r.value.subarray(0, left) : r.value;
-          left -= piece.byteLength;
-          yield piece;
-        }
-      } finally {
-        await reader.cancel().catch(() => {});
+/** What the pass found the layers to weigh: those sent, and those the base has (known once the pass has ended). */
+export interface LayerBytes {
+  sent: number;
+  reused: number;
+}
+
+export function layeredContext(archive: LayeredArchive, layering: Layering, image: string): Source & { layerBytes: LayerBytes } {
+  const { source, expected } = archive;
+  const layerBytes: LayerBytes = { sent: 0, reused: 0 };
+  const sentPositions = Array.from({ length: layering.end - layering.first }, (_, i) => layering.first + i);
+
+  /** The archive, once: the layers above the base sent; then the image it holds, checked against the plan. */
+  async function* layers(): AsyncGenerator<Uint8Array, ArchiveImage> {
+    const docs = new ArchiveDocuments();
+    const positions = new LayerPositions(expected.diffIds, archive.positions);
+    const sent = new Map<number, string>();
+    const sizes = new Map<string, number>();
+    for await (const e of archive.entries()) {
+      const name = normalPath(e.path);
+      if (docs.link(name, e) || e.type !== "0") continue;
+      sizes.set(name, e.size);
+      const pos = positions.of(name);
+      if (pos !== undefined && pos >= layering.first && pos < layering.end && !sent.has(pos)) {
+        yield* layer(e, pos);
+        sent.set(pos, name);
+        continue;
       }
-      yield new Uint8Array(padding(want));
-      count++;
+      if (e.size === 0) continue;
+      const head = await readHead(e, Math.min(BLOCK, e.size));
+      if ((await docs.take(name, e, head)) && LayerPositions.wants(name)) {
+        positions.legacy(name, JSON.parse(Buffer.from(docs.get(name) as Uint8Array).toString("utf8")));
+      }
     }
-    if (count !== sent.length) throw changed(source.label);
+    const found = docs.image();
+    const hex = (id: string) => id.replace(/^sha256:/, "");
+    if (!found.identity || hex(found.identity.imageId) !== hex(expected.imageId)) {
+      throw new NotReusable(`${source.label} holds another image than the one planned for (its image ID differs)`);
+    }
+    for (const pos of sentPositions) {
+      if (sent.get(pos) !== found.layers[pos])
+        throw new NotReusable(`layer ${pos} was not found in ${source.label} where it was looked for`);
+    }
+    if (sent.size !== sentPositions.length) throw new NotReusable(`${source.label} holds a layer twice`);
+    layerBytes.reused = found.layers.slice(0, layering.first).reduce((n, l) => n + (sizes.get(l) ?? 0), 0);
+    return found;
+  }
+
+  /** One layer's blob, as an entry of the context, its paths indexed as it passes. */
+  async function* layer(e: SeekEntry, pos: number): AsyncGenerator<Uint8Array> {
+    const head = await readHead(e, Math.min(BLOCK, e.size));
+    const kind = blobKind(head);
+    if (kind !== "tar" && kind !== "gzip") throw new NotReusable(`layer ${pos} is ${kind === "zstd" ? "zstd-compressed" : "not a tar"}`);
+    yield fileEntryHeader(layerFile(pos), e.size);
+    const probe = handoff();
+    const indexing = indexLayer(kind === "gzip" ? gunzip(probe.stream) : probe.stream, { count: 0 }).finally(() => probe.stop());
+    // Awaited below; a failure before then must not be reported as unhandled.
+    indexing.catch(() => {});
+    let got = 0;
+    for (let piece: Uint8Array | undefined = head; piece; piece = await e.read()) {
+      await Promise.race([probe.give(piece), indexing]);
+      got += piece.byteLength;
+      yield piece;
+    }
+    await Promise.race([probe.give(undefined), indexing]);
+    const index = await indexing;
+    if (got !== e.size) throw new NotReusable(`layer ${pos} changed while it was read`);
+    yield new Uint8Array(padding(e.size));
+    layerBytes.sent += e.size;
+    const why = unfaithful(index);
+    if (why) throw new NotReusable(`layer ${pos} ${why}`);
   }
 
   async function* context(): AsyncGenerator<Uint8Array> {
-    yield* head;
-    try {
-      // With every layer in the base there is nothing to read the archive for.
-      if (sent.length > 0) yield* layers();
-    } catch (e) {
-      throw torn(e);
+    let config: Record<string, unknown> | undefined;
+    // With every layer in the base, and its config too, there is nothing to read the archive for.
+    if (sentPositions.length > 0 || layering.config) {
+      try {
+        config = (yield* layers()).config;
+      } catch (e) {
+        throw archive.torn(e);
+      }
     }
+    yield* dockerfileEntry(layeredDockerfile(layering.from, sentPositions, layering.config ? config : undefined, image));
     yield new Uint8Array(END_OF_ARCHIVE);
   }
 
   return {
     kind: source.kind,
-    label: `${source.label}, ${sent.length ? `layers ${layering.first} to ${layering.end - 1}` : "no layer"} in a Dockerfile build context on ${layering.from}`,
-    size,
+    label: `${source.label}, ${sentPositions.length ? `layers ${layering.first} to ${layering.end - 1}` : "no layer"} in a Dockerfile build context on ${layering.from}`,
+    size: undefined,
     replayable: source.replayable,
     gzipped: false,
     flattened: true,
     note: source.note,
     open: () => rechunk(fromIterable(context()), GATHER),
+    layerBytes,
   };
+}
+
+/**
+ * What a builder would not carry faithfully from a layer's own tar. A hard link to a file
+ * of a lower layer comes out as a copy. Whiteouts and opaque markers are carried by the
+ * classic builder and buildah but not by BuildKit (measured: test/reuse.e2e.test.ts), and
+ * the tool cannot know which builder a server runs.
+ */
+export function unfaithful(layer: LayerIndex): string | undefined {
+  const own = new Set(layer.paths);
+  if ([...layer.links.values()].some((target) => !own.has(target)))
+    return "holds a hard link to a file of a lower layer, which a builder would turn into a copy";
+  if (layer.kinds.some((k) => k === WHITEOUT || k === OPAQUE))
+    return "deletes files of lower layers, which not every builder carries into the image";
+  return undefined;
 }

@@ -52,7 +52,7 @@ function kindOf(e: TarHeader, base: string): number {
   return e.type === "5" ? DIR : e.type === "0" ? FILE : e.type === "1" ? LINK : OTHER;
 }
 
-export async function readHead(e: TarEntry, n: number): Promise<Uint8Array> {
+export async function readHead(e: Pick<TarEntry, "read">, n: number): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   let got = 0;
   while (got < n) {

@@ -10,9 +10,15 @@ import type { Source } from "../source/source.ts";
 import { stdinSource } from "../source/stdin-source.ts";
 import type { JobOptions } from "./job.ts";
 
-export async function jobSource(o: JobOptions): Promise<Source> {
-  if (o.input === "-") return stdinSource();
-  if (o.input) return fileSource(o.input, o.platform);
+/** The job's source, and what the engine said of the image where it was asked. */
+export interface JobSource {
+  source: Source;
+  info?: ImageInfo;
+}
+
+export async function jobSource(o: JobOptions): Promise<JobSource> {
+  if (o.input === "-") return { source: stdinSource() };
+  if (o.input) return { source: fileSource(o.input, o.platform) };
   if (o.platform) await checkPlatformSave(o.engine, o.signal);
   const pull = async () => {
     o.onEvent({ type: "pulling", localImage: o.localImage });
@@ -28,7 +34,12 @@ export async function jobSource(o: JobOptions): Promise<Source> {
   return engineSource(o, await inspectImage(o.engine, o.localImage, o.signal));
 }
 
-/** A Dockerfile context reads the image twice: both reads must be of the image the name meant at the start. */
-function engineSource(o: JobOptions, info: ImageInfo): Source {
-  return dockerSource(o.engine, o.localImage, info.size, o.platform, o.context === "dockerfile" ? info.id : undefined);
+/**
+ * A Dockerfile context may read the image more than once: every read must be of the image
+ * the name meant at the start. With --platform, the engine's account of the image is of
+ * another platform's, so none is kept.
+ */
+function engineSource(o: JobOptions, info: ImageInfo): JobSource {
+  const source = dockerSource(o.engine, o.localImage, info.size, o.platform, o.context === "dockerfile" ? info.id : undefined);
+  return { source, info: o.platform ? undefined : info };
 }

@@ -60,6 +60,11 @@ export interface JobOptions {
   onEvent: (e: JobEvent) => void;
 }
 
+/** Whether the job may ask the server anything: a dry run without credentials asks nothing. */
+export function asksServer(o: Pick<JobOptions, "dryRun" | "endpoint">): boolean {
+  return !o.dryRun || o.endpoint.apiKey !== "";
+}
+
 export type JobEvent =
   | { type: "named"; targetImage: string; prefix: string | undefined; from: "server" | "flag" | "no-endpoint" }
   | { type: "confirmed"; targetImage: string; record: Existence }
@@ -74,6 +79,8 @@ export type JobEvent =
   | { type: "polling"; buildId: string }
   | { type: "poll-notice"; notice: Notice }
   | { type: "reuse"; reuse: Reuse }
+  /** What the layers turned out to weigh, once the pass that sent them has ended. */
+  | { type: "reuse-measured"; reuse: Reuse }
   | { type: "no-reuse"; why: string }
   | { type: "seeding"; base: string; layers: number; bytes: number }
   | { type: "reuse-failed"; why: string };
@@ -82,8 +89,9 @@ export type JobEvent =
 export interface Reuse {
   total: number;
   reused: number;
-  bytesReused: number;
-  bytesSent: number;
+  /** The layers' uncompressed bytes, where known before they are read (the engine tells them only as it saves). */
+  bytesReused: number | undefined;
+  bytesSent: number | undefined;
   /** The image built on: a base of the bottom layers, or the whole image. */
   base: string;
 }

@@ -4,7 +4,7 @@
  */
 import { registryPrefix } from "../api/client.ts";
 import { hasRegistry, inPrefix } from "../lib/reference.ts";
-import type { JobOptions } from "./job.ts";
+import { asksServer, type JobOptions } from "./job.ts";
 
 /**
  * The name to build: inside the server's registry prefix where it wants one (the clients
@@ -18,8 +18,8 @@ export async function targetImageOf(o: JobOptions): Promise<{ targetImage: strin
     return { targetImage, prefix };
   };
   if (o.registryPrefix !== "auto") return named(o.registryPrefix, "flag");
-  // A dry run asks no server.
-  if (o.dryRun) return { targetImage: o.localImage, prefix: undefined };
+  // A dry run without credentials asks no server.
+  if (!asksServer(o)) return { targetImage: o.localImage, prefix: undefined };
   // A name that says where it goes asks nothing (and keeps no base images anywhere).
   if (hasRegistry(o.localImage)) return { targetImage: o.localImage, prefix: undefined };
   const prefix = await registryPrefix(o.endpoint, o.statusTimeoutMs, o.signal);

@@ -1,4 +1,5 @@
 import { UploadError } from "../errors.ts";
+import { jsonObject } from "../lib/document.ts";
 import { pullStream } from "../lib/streams.ts";
 import { type Platform, platformText } from "./oci-index.ts";
 import type { Source } from "./source.ts";
@@ -26,6 +27,8 @@ export interface ImageInfo {
   size: number;
   /** The image ID, where the engine gives one: what a name pointed to when it was asked. */
   id?: string;
+  /** The layers' diff IDs, bottom first, where the engine gives them: the image named by content with no save. */
+  diffIds?: string[];
 }
 
 interface Run {
@@ -113,10 +116,16 @@ function lastLine(text: string): string {
 }
 
 export async function inspectImage(engine: Engine, image: string, signal: AbortSignal): Promise<ImageInfo> {
-  const r = await run(engine, ["image", "inspect", "--format", "{{.Size}} {{.Id}}", "--", image], signal);
+  const r = await run(engine, ["image", "inspect", "--format", "{{.Size}} {{.Id}} {{json .RootFS.Layers}}", "--", image], signal);
   if (r.code !== 0) throw classifyEngineError(engine, image, r.stderr);
-  const [size = "", id = ""] = r.stdout.trim().split(/\s+/);
-  return { size: Number(size) || 0, id: /^(sha256:)?[0-9a-f]{64}$/.test(id) ? id : undefined };
+  const [size = "", id = "", layers = ""] = r.stdout.trim().split(/\s+/);
+  const digest = /^sha256:[0-9a-f]{64}$/;
+  const diffIds = jsonObject(layers);
+  return {
+    size: Number(size) || 0,
+    id: /^(sha256:)?[0-9a-f]{64}$/.test(id) ? id : undefined,
+    diffIds: Array.isArray(diffIds) && diffIds.every((d) => typeof d === "string" && digest.test(d)) ? diffIds : undefined,
+  };
 }
 
 /** `docker save --platform` came with Engine API 1.48 (Docker 28). */

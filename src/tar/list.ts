@@ -1,4 +1,4 @@
-/** The entries of a tar file and where each lies, for copying some of them byte for byte. */
+/** The entries of a tar file and where each lies, for copying some of them byte for byte or reading a few. */
 import { closeSync, openSync } from "node:fs";
 import { preadFully } from "../lib/pread.ts";
 import { BLOCK, entryName, entrySize, isZero, latin1, META } from "./block.ts";
@@ -23,6 +23,7 @@ export function* fileEntries(path: string, size: number): Generator<Entry> {
     let at = 0;
     let start: number | undefined;
     let longName: string | undefined;
+    let longLink: string | undefined;
     while (!walk.done) {
       const got = at < size ? preadFully(fd, h, at) : 0;
       if (got > 0 && got < BLOCK) throw new TornArchive(`it ends inside a header, at byte ${size}`);
@@ -42,12 +43,27 @@ export function* fileEntries(path: string, size: number): Generator<Entry> {
         const data = new Uint8Array(length);
         preadFully(fd, data, dataStart);
         if (type === "L") longName = latin1(data, 0, length);
-        else if (type === "x") longName = paxRecords(data).get("path") ?? longName;
+        else if (type === "K") longLink = latin1(data, 0, length);
+        else if (type === "x") {
+          const pax = paxRecords(data);
+          longName = pax.get("path") ?? longName;
+          longLink = pax.get("linkpath") ?? longLink;
+        }
         continue;
       }
-      yield { name: longName ?? entryName(h), type, start, dataStart, end: at, size: length };
+      const linkpath = longLink ?? latin1(h, 157, 100);
+      yield {
+        name: longName ?? entryName(h),
+        type: type === "\0" || type === "7" ? "0" : type,
+        linkpath,
+        start,
+        dataStart,
+        end: at,
+        size: length,
+      };
       start = undefined;
       longName = undefined;
+      longLink = undefined;
     }
   } finally {
     closeSync(fd);
@@ -56,12 +72,51 @@ export function* fileEntries(path: string, size: number): Generator<Entry> {
 
 export interface Entry {
   name: string;
-  /** The typeflag: "0" a file, "5" a folder, … */
+  /** The typeflag: "0" a file ("\0" and "7" too), "5" a folder, … */
   type: string;
+  /** What a link entry points to. */
+  linkpath: string;
   /** Where the entry's first header starts (a long-name or pax header, if it has one). */
   start: number;
   dataStart: number;
   /** Where its data, padded to a block, ends. */
   end: number;
   size: number;
+}
+
+/** Data read from a file entry at once, at most. */
+const PIECE = 1024 * 1024;
+
+/**
+ * The entries of a tar file as a reader of a tar stream sees them (a path, a type, a size,
+ * the data piece by piece), but only the data asked for is read: the rest is never touched.
+ */
+export async function* seekEntries(path: string, size: number): AsyncGenerator<SeekEntry> {
+  const fd = openSync(path, "r");
+  try {
+    for (const e of fileEntries(path, size)) {
+      let at = e.dataStart;
+      const end = e.dataStart + e.size;
+      const read = async (max = PIECE) => {
+        if (at >= end) return undefined;
+        const piece = new Uint8Array(Math.min(max, end - at));
+        const got = preadFully(fd, piece, at);
+        if (got < piece.byteLength) throw new TornArchive(`it ends inside entry ${e.name} (the file shrank while it was read)`);
+        at += got;
+        return piece;
+      };
+      yield { path: e.name, type: e.type, linkpath: e.linkpath, size: e.size, read };
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** What a reader of archive entries needs of one, from a stream or from a file. */
+export interface SeekEntry {
+  path: string;
+  type: string;
+  linkpath: string;
+  size: number;
+  read(max?: number): Promise<Uint8Array | undefined>;
 }

@@ -1,0 +1,161 @@
+/**
+ * --context dockerfile: the image as a build context. With --reuse auto on a server whose
+ * registry can keep base images, only the layers above the highest base it has are sent
+ * (where it has none, a base is built first, for this upload and the next); otherwise, and
+ * wherever reuse cannot hold, the image flattened and sent whole.
+ */
+import { baseName, chainIds, splitOf } from "../context/base-images.ts";
+import { flattenedContext, type ReadImage, readImage } from "../context/build-context.ts";
+import { archiveDocuments } from "../context/image-archive.ts";
+import { type LayeredArchive, layeredContext, NotReusable, unfaithful } from "../context/layered-context.ts";
+import { UploadError } from "../errors.ts";
+import { type Source, tornError } from "../source/source.ts";
+import { seekEntries } from "../tar/list.ts";
+import { tarEntries } from "../tar/read.ts";
+import { TornArchive } from "../tar/walk.ts";
+import { build } from "./build.ts";
+import type { JobOptions, JobResult, Reuse } from "./job.ts";
+import type { JobSource } from "./job-source.ts";
+import { findBase, type ImageIdentity, reuseBlocked } from "./reuse.ts";
+
+export async function dockerfileUpload(
+  o: JobOptions,
+  image: JobSource,
+  targetImage: string,
+  prefix: string | undefined,
+): Promise<JobResult> {
+  const { source } = image;
+  if (o.reuse === "never") return flattenedUpload(o, source, targetImage);
+  const reading = await readForReuse(o, image);
+  let { read } = reading;
+  const { identity, archive } = reading;
+  const blocked = reuseBlocked(o, prefix, identity);
+  if (blocked || !identity || !prefix) {
+    o.onEvent({ type: "no-reuse", why: blocked ?? "" });
+    return flattenedUpload(o, source, targetImage, read);
+  }
+  const found = await findBase(o, prefix, identity);
+  if (found.kind === "off") {
+    o.onEvent({ type: "no-reuse", why: found.why });
+    return flattenedUpload(o, source, targetImage, read);
+  }
+  const n = identity.diffIds.length;
+  const below = (k: number, sizes = reading.sizes) => sizes?.slice(0, k).reduce((a, b) => a + b, 0);
+  const reuse = (k: number, base: string): Reuse => {
+    const reused = below(k) ?? (k === n ? image.info?.size : undefined);
+    const all = below(n);
+    return {
+      total: n,
+      reused: k,
+      bytesReused: reused,
+      bytesSent: all === undefined || reused === undefined ? undefined : all - reused,
+      base,
+    };
+  };
+  try {
+    if (found.kind === "whole") {
+      const done = reuse(n, found.name);
+      o.onEvent({ type: "reuse", reuse: done });
+      const built = await build(
+        o,
+        layeredContext(archive, { from: found.name, first: n, end: n, config: false }, o.localImage),
+        targetImage,
+      );
+      return { ...built, reuse: done };
+    }
+    let first = found.kind === "base" ? found.layers : 0;
+    let base = found.kind === "base" ? found.name : "";
+    if (found.kind === "none") {
+      read ??= await fullRead(o, source);
+      first = splitOf(read.archive.identity?.created ?? []);
+      const why = unfaithfulFrom(read, first);
+      if (why) throw new NotReusable(why);
+      base = baseName(prefix, chainIds(identity.diffIds)[first - 1] as string);
+      o.onEvent({ type: "seeding", base, layers: first, bytes: below(first, layerSizes(read)) ?? 0 });
+      await build(o, flattenedContext(read, o.localImage, { layers: first }), base, { tags: [] });
+    }
+    o.onEvent({ type: "reuse", reuse: reuse(first, base) });
+    const context = layeredContext(archive, { from: base, first, end: n, config: true }, o.localImage);
+    const built = await build(o, context, targetImage, { alsoAs: found.whole ? [found.whole] : [] });
+    const measured: Reuse = { ...reuse(first, base), bytesReused: context.layerBytes.reused, bytesSent: context.layerBytes.sent };
+    o.onEvent({ type: "reuse-measured", reuse: measured });
+    return { ...built, reuse: measured };
+  } catch (e) {
+    if (e instanceof NotReusable) o.onEvent({ type: "no-reuse", why: e.why });
+    // A base that broke its build, or vanished between the question and the build.
+    else if (e instanceof UploadError && e.code === "BUILD_FAILED") o.onEvent({ type: "reuse-failed", why: e.message });
+    else throw e;
+    return flattenedUpload(o, source, targetImage, read);
+  }
+}
+
+/** The image flattened, sent whole: from a first pass already made, or one made now. */
+async function flattenedUpload(o: JobOptions, source: Source, targetImage: string, read?: ReadImage): Promise<JobResult> {
+  return build(o, flattenedContext(read ?? (await fullRead(o, source)), o.localImage), targetImage);
+}
+
+/** The first pass over every layer, which flattening needs. */
+function fullRead(o: JobOptions, source: Source): Promise<ReadImage> {
+  o.onEvent({ type: "flattening", source });
+  return readImage(source, o.signal);
+}
+
+interface ReuseReading {
+  identity: ImageIdentity | undefined;
+  archive: LayeredArchive;
+  /** Each layer's bytes, bottom first, where they are known before the layers are read. */
+  sizes?: number[];
+  /** The first pass, where one was needed to name the image. */
+  read?: ReadImage;
+}
+
+/**
+ * The image's identity, read as cheaply as its source allows: the engine tells it (no save);
+ * a tar file's documents are read by seeking past its layers; anything else is read once
+ * whole, as flattening would.
+ */
+async function readForReuse(o: JobOptions, { source, info }: JobSource): Promise<ReuseReading> {
+  const torn = (e: unknown) => (e instanceof TornArchive ? tornError(source, e) : e);
+  const { file, size } = source;
+  if (source.kind === "engine" && info?.id && info.diffIds && new Set(info.diffIds).size === info.diffIds.length) {
+    const identity = { diffIds: info.diffIds, imageId: info.id };
+    return { identity, archive: { source, entries: () => tarEntries(source.open()), torn, expected: identity } };
+  }
+  if (file && size !== undefined && !source.gzipped) {
+    const docs = await archiveDocuments(seekEntries(file, size)).catch((e) => {
+      throw torn(e);
+    });
+    const identity = docs.identity;
+    const expected = identity ?? { diffIds: [], imageId: "" };
+    return {
+      identity,
+      sizes: docs.sizes,
+      archive: { source, entries: () => seekEntries(file, size), torn, expected, positions: docs.positions },
+    };
+  }
+  const read = await fullRead(o, source);
+  const identity = read.archive.identity;
+  const expected = identity ?? { diffIds: [], imageId: "" };
+  const positions = new Map(read.archive.layers.map((l, pos) => [l, pos]));
+  return {
+    identity,
+    sizes: layerSizes(read),
+    read,
+    archive: { source, entries: () => tarEntries(read.open()), torn: read.torn, expected, positions },
+  };
+}
+
+function layerSizes(read: ReadImage): number[] {
+  return read.archive.layers.map((l) => read.archive.layerBytes.get(l) ?? 0);
+}
+
+/** The first layer from `first` up that a builder would not carry faithfully, and why. */
+function unfaithfulFrom(read: ReadImage, first: number): string | undefined {
+  const { archive } = read;
+  for (let pos = first; pos < archive.layers.length; pos++) {
+    const layer = archive.index.get(archive.layers[pos] as string);
+    const why = layer && unfaithful(layer);
+    if (why) return `layer ${pos} ${why}`;
+  }
+  return undefined;
+}

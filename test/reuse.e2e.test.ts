@@ -227,6 +227,27 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
     300_000,
   );
 
+  // An OCI archive's layers are gzip'd blobs: they go as they are, and ADD unpacks them on every builder.
+  test.skipIf(!registry || !hasTool("skopeo")).each(builders)(
+    "with %s: v2 as an OCI archive with gzip'd layers, on the base v1 built, sends its top layer as it is, the same image",
+    async (builder) => {
+      await server.configure({ build: builder, registry, statuses: ["SUCCESS"], failFrom: undefined });
+      const v1 = await version(`oci-${builder}`, "v1");
+      const v2 = await version(`oci-${builder}`, "v2");
+      await upload(v1, builder);
+      const oci = join(work, `oci-${builder}-v2.tar`);
+      const copy = Bun.spawnSync(["skopeo", "copy", "--quiet", `docker-archive:${v2.file}`, `oci-archive:${oci}:v2`], { stderr: "pipe" });
+      expect(copy.exitCode, copy.stderr.toString()).toBe(0);
+      const manifest = Bun.spawnSync(["sh", "-c", `tar -xOf ${oci} --wildcards 'blobs/*' | grep -ao 'image.layer.v1.tar+gzip' | wc -l`]);
+      expect(Number(manifest.stdout.toString())).toBe(3);
+      const r = await upload({ file: oci, local: v2.local }, builder);
+      expect(r.stderr).toContain("Reusing 2 of 3 layers");
+      expect(r.complete).toEqual([true]);
+      expect(r.received[0]).toBeLessThanOrEqual(1.1 * v2.topGzip + 256 * KiB);
+    },
+    300_000,
+  );
+
   // What a builder may not carry faithfully in a layer of its own: the image is flattened instead, and why is said.
   const unsafe: Array<[string, "classic" | "buildkit", TarSpec[], string]> = [
     [

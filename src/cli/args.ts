@@ -125,7 +125,11 @@ const uploadParser = command({
       description: "with --dry-run: also write the gzip'd body to FILE (a --context dockerfile one builds with docker build - < FILE)",
     }),
     skipExisting: flag({ long: "skip-existing", description: "ask GET /image_exists first and skip the upload if IMAGE is there" }),
-    dryRun: flag({ long: "dry-run", description: "compress into a null sink and report size, ratio, digest, speed (needs no credentials; with them and --context dockerfile, asks what layers the server has)" }),
+    dryRun: flag({
+      long: "dry-run",
+      description:
+        "compress into a null sink and report size, ratio, digest, speed (needs no credentials; with them and --context dockerfile, asks what layers the server has)",
+    }),
     json,
     ...keyArgs,
     quiet,

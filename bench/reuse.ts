@@ -144,38 +144,26 @@ const args = (input: string[], local: string, more: string[] = []) => [
 const received = async (from: number) => (await server.state()).uploads.slice(from).map((u) => u.gzipBytes);
 
 const rows: string[] = [];
-let before = (await server.state()).uploads.length;
-const first = await upload(args(["--input", v1], tags.v1 as string), env);
-rows.push(
-  `| v1, first upload (builds the base) | ${first.phase.toFixed(1)} | ${first.total.toFixed(1)} | ${(await received(before)).map((b) => (b / MiB).toFixed(1)).join(" + ")} |`,
-);
-before = (await server.state()).uploads.length;
-const second = await upload(args(["--input", v2], tags.v2 as string), env);
-const sentV2 = await received(before);
-rows.push(
-  `| v2, reuse | ${second.phase.toFixed(2)} | ${second.total.toFixed(1)} | ${sentV2.map((b) => (b / MiB).toFixed(2)).join(" + ")} |`,
-);
-before = (await server.state()).uploads.length;
-const again = await upload(args(["--input", v2], tags.v2 as string), env);
-const sentAgain = await received(before);
-rows.push(
-  `| v2 again | ${again.phase.toFixed(2)} | ${again.total.toFixed(1)} | ${sentAgain.map((b) => (b / 1024).toFixed(1)).join(" + ")} KiB |`,
-);
-before = (await server.state()).uploads.length;
-const whole = await upload(args(["--input", v2], tags.v2 as string, ["--reuse", "never"]), env);
-rows.push(
-  `| v2 whole (--reuse never) | ${whole.phase.toFixed(1)} | ${whole.total.toFixed(1)} | ${(await received(before)).map((b) => (b / MiB).toFixed(1)).join(" + ")} |`,
-);
+/** One upload as a row: the part after its last /build answer is the server's (build, pull of the base, push) and our polling. */
+async function measured(label: string, cmd: string[], kib = false) {
+  const before = (await server.state()).uploads.length;
+  const run = await upload(cmd, env);
+  const sent = await received(before);
+  const bytes = sent.map((b) => (kib ? `${(b / 1024).toFixed(1)} KiB` : `${(b / MiB).toFixed(2)} MiB`)).join(" + ");
+  rows.push(`| ${label} | ${run.phase.toFixed(2)} | ${run.total.toFixed(1)} | ${(run.total - run.phase).toFixed(1)} | ${bytes} |`);
+  return { ...run, sent };
+}
+await measured("v1, first upload (builds the base)", args(["--input", v1], tags.v1 as string));
+const second = await measured("v2, reuse", args(["--input", v2], tags.v2 as string));
+const sentV2 = second.sent;
+const sentAgain = (await measured("v2 again", args(["--input", v2], tags.v2 as string), true)).sent;
+const whole = await measured("v2 whole (--reuse never)", args(["--input", v2], tags.v2 as string, ["--reuse", "never"]));
 // From the engine, each upload beside a save of the same image, in turn: these machines are noisy.
 const enginePairs: Array<{ phase: number; save: number }> = [];
 for (const v of ["v3", "v5", "v6"]) {
-  before = (await server.state()).uploads.length;
-  const engine = await upload(args(["--pull", "never"], tags[v] as string), env);
+  const engine = await measured(`${v} from the engine, reuse`, args(["--pull", "never"], tags[v] as string));
   const save = await timed(["sh", "-c", `docker save ${tags[v]} > /dev/null`]);
   enginePairs.push({ phase: engine.phase, save });
-  rows.push(
-    `| ${v} from the engine, reuse | ${engine.phase.toFixed(2)} | ${engine.total.toFixed(1)} | ${(await received(before)).map((b) => (b / MiB).toFixed(2)).join(" + ")} |`,
-  );
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const enginePhase = median(enginePairs.map((p) => p.phase));
@@ -193,8 +181,10 @@ const limit = 1.1 * topLayerGzip + 256 * 1024;
 console.log(
   `\nImage: ${(size / MiB).toFixed(0)} MiB sample layer + a ${(top / MiB).toFixed(0)} MiB top layer (v2's gzip -6: ${(topLayerGzip / MiB).toFixed(2)} MiB)\n`,
 );
-console.log("| run | upload phase s | end to end s (server builds included) | MiB received by the server (per build) |");
-console.log("|---|---|---|---|");
+console.log(
+  "| run | upload phase s | end to end s (server builds included) | of which after /build answered s | received by the server (per build) |",
+);
+console.log("|---|---|---|---|---|");
 for (const r of rows) console.log(r);
 console.log(
   `\ndocker save > /dev/null, each beside its engine upload: ${enginePairs.map((p) => p.save.toFixed(1)).join(", ")} s; docker push v1 (first; blobs an earlier run pushed may be there): ${push1.toFixed(1)} s; docker push of a changed top layer after it (v4): ${push2.toFixed(1)} s`,

@@ -16,7 +16,7 @@ import { TornArchive } from "../tar/walk.ts";
 import { build } from "./build.ts";
 import type { JobOptions, JobResult, Reuse } from "./job.ts";
 import type { JobSource } from "./job-source.ts";
-import { findBase, type ImageIdentity, reuseBlocked } from "./reuse.ts";
+import { findBase, type ImageIdentity, reuseReady } from "./reuse.ts";
 
 export async function dockerfileUpload(
   o: JobOptions,
@@ -28,13 +28,14 @@ export async function dockerfileUpload(
   if (o.reuse === "never") return flattenedUpload(o, source, targetImage);
   const reading = await readForReuse(o, image);
   let { read } = reading;
-  const { identity, archive } = reading;
-  const blocked = reuseBlocked(o, prefix, identity);
-  if (blocked || !identity || !prefix) {
-    o.onEvent({ type: "no-reuse", why: blocked ?? "" });
+  const { archive } = reading;
+  const ready = reuseReady(o, prefix, reading.identity);
+  if ("why" in ready) {
+    o.onEvent({ type: "no-reuse", why: ready.why });
     return flattenedUpload(o, source, targetImage, read);
   }
-  const found = await findBase(o, prefix, identity);
+  const { identity } = ready;
+  const found = await findBase(o, ready.prefix, identity);
   if (found.kind === "off") {
     o.onEvent({ type: "no-reuse", why: found.why });
     return flattenedUpload(o, source, targetImage, read);
@@ -63,17 +64,18 @@ export async function dockerfileUpload(
       );
       return { ...built, reuse: done };
     }
-    let first = found.kind === "base" ? found.layers : 0;
-    let base = found.kind === "base" ? found.name : "";
-    if (found.kind === "none") {
+    // No base yet: the bottom layers are built into one first (flattened: right on any builder), for this upload and the next.
+    const seed = async () => {
       read ??= await fullRead(o, source);
-      first = splitOf(read.archive.identity?.created ?? []);
-      const why = unfaithfulFrom(read, first);
+      const split = splitOf(read.archive.identity?.created ?? []);
+      const why = unfaithfulFrom(read, split);
       if (why) throw new NotReusable(why);
-      base = baseName(prefix, chainIds(identity.diffIds)[first - 1] as string);
-      o.onEvent({ type: "seeding", base, layers: first, bytes: below(first, layerSizes(read)) ?? 0 });
-      await build(o, flattenedContext(read, o.localImage, { layers: first }), base, { tags: [] });
-    }
+      const name = baseName(ready.prefix, chainIds(identity.diffIds)[split - 1] as string);
+      o.onEvent({ type: "seeding", base: name, layers: split, bytes: below(split, layerSizes(read)) ?? 0 });
+      await build(o, flattenedContext(read, o.localImage, { layers: split }), name, { tags: [] });
+      return { first: split, base: name };
+    };
+    const { first, base } = found.kind === "base" ? { first: found.layers, base: found.name } : await seed();
     o.onEvent({ type: "reuse", reuse: reuse(first, base) });
     const context = layeredContext(archive, { from: base, first, end: n, config: true }, o.localImage);
     const built = await build(o, context, targetImage, { alsoAs: found.whole ? [found.whole] : [] });

@@ -26,15 +26,22 @@ export type Found =
   /** No base of these layers yet: one is to be built. */
   | { kind: "none"; whole: string | undefined };
 
-/** Why reuse cannot be tried at all, before any question to the server; else undefined. */
-export function reuseBlocked(o: JobOptions, prefix: string | undefined, identity: ImageIdentity | undefined): string | undefined {
+/** What reuse needs before any question to the server, or why it cannot be tried at all. */
+export function reuseReady(
+  o: JobOptions,
+  prefix: string | undefined,
+  identity: ImageIdentity | undefined,
+): { why: string } | { prefix: string; identity: ImageIdentity } {
   if (!asksServer(o))
-    return "a dry run without credentials asks no server what it has (with RUNTIME_API_URL and a key it asks /image_exists for base images)";
-  if (!prefix) return "there is no registry prefix to keep base images in (from GET /registry_prefix or --registry-prefix)";
+    return {
+      why: "a dry run without credentials asks no server what it has (with RUNTIME_API_URL and a key it asks /image_exists for base images)",
+    };
+  if (!prefix) return { why: "there is no registry prefix to keep base images in (from GET /registry_prefix or --registry-prefix)" };
   // It becomes a FROM line: nothing but what an image reference is made of.
-  if (!/^[a-z0-9][a-z0-9._:/-]*$/i.test(prefix)) return `the registry prefix ${JSON.stringify(prefix)} is not part of an image reference`;
-  if (!identity) return "the image's config does not name each of its layers once (rootfs.diff_ids)";
-  return undefined;
+  if (!/^[a-z0-9][a-z0-9._:/-]*$/i.test(prefix))
+    return { why: `the registry prefix ${JSON.stringify(prefix)} is not part of an image reference` };
+  if (!identity) return { why: "the image's config does not name each of its layers once (rootfs.diff_ids)" };
+  return { prefix, identity };
 }
 
 /** Asks the server, top down, for the whole image and then for bases of its bottom layers. */

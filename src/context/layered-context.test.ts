@@ -77,7 +77,11 @@ describe("a layered context, in one pass", () => {
     const dockerfile = got[1]?.[1].toString() ?? "";
     expect(dockerfile).toStartWith("FROM reg/base:1\n");
     expect(dockerfile).toContain(`ADD layer-2.tar /\nENV "A"="1"\n`);
-    expect(context.layerBytes).toEqual({ sent: blob.byteLength, reused: (docs.sizes[0] ?? 0) + (docs.sizes[1] ?? 0) });
+    const weights = { sent: blob.byteLength, reused: (docs.sizes[0] ?? 0) + (docs.sizes[1] ?? 0) };
+    expect(context.layerBytes).toEqual(weights);
+    // A retry reads it all again: the same context, the same weights.
+    expect(await entries(context)).toEqual(got);
+    expect(context.layerBytes).toEqual(weights);
   });
 
   test("with every layer in the base, reads nothing and sends the Dockerfile alone", async () => {

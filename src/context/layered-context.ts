@@ -63,6 +63,8 @@ export function layeredContext(archive: LayeredArchive, layering: Layering, imag
 
   /** The archive, once: the layers above the base sent; then the image it holds, checked against the plan. */
   async function* layers(): AsyncGenerator<Uint8Array, ArchiveImage> {
+    // A retried upload reads the archive again: the weights are this pass's.
+    Object.assign(layerBytes, { sent: 0, reused: 0 });
     const docs = new ArchiveDocuments();
     const positions = new LayerPositions(expected.diffIds, archive.positions);
     const sent = new Map<number, string>();

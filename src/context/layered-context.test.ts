@@ -96,6 +96,23 @@ describe("a layered context, in one pass", () => {
     expect(got.map(([name]) => name)).toEqual(["Dockerfile"]);
   });
 
+  test("a layer folder's json that is not JSON places nothing, and is refused as such, not as a parse error", async () => {
+    const { archive, path } = await saved(TOPS.plain as TarSpec[]);
+    const specs: TarSpec[] = [];
+    for await (const e of tarEntries(Bun.file(path).stream())) {
+      const parts: Uint8Array[] = [];
+      for (let c = await e.read(); c; c = await e.read()) parts.push(c);
+      specs.push(e.type === "5" ? dir(e.path) : file(e.path, Buffer.concat(parts)));
+      if (e.type === "5") specs.push(file(`${e.path.replace(/\/$/, "")}/json`, "{ not json"));
+    }
+    const broken = await packTar(specs);
+    const stream: LayeredArchive = { ...archive, positions: undefined, entries: () => tarEntries(new Blob([broken]).stream()) };
+    const context = layeredContext(stream, { from: "reg/base:1", first: 2, end: 3, config: true }, "layered:1");
+    const error = await entries(context).catch((e) => e);
+    expect(error).toBeInstanceOf(NotReusable);
+    expect(String(error.message)).toContain("layer 2 was not found");
+  });
+
   const refusals: Array<[string, keyof typeof TOPS, (a: LayeredArchive) => LayeredArchive, string]> = [
     [
       "another image than planned",

@@ -7,6 +7,7 @@
  * was sent is what the plan meant. Anything else fails the pass before the context ends.
  */
 import { UploadError } from "../errors.ts";
+import { jsonObject } from "../lib/document.ts";
 import { handoff } from "../lib/handoff.ts";
 import { fromIterable, gunzip, rechunk } from "../lib/streams.ts";
 import type { Source } from "../source/source.ts";
@@ -82,7 +83,9 @@ export function layeredContext(archive: LayeredArchive, layering: Layering, imag
       if (e.size === 0) continue;
       const head = await readHead(e, Math.min(BLOCK, e.size));
       if ((await docs.take(name, e, head)) && LayerPositions.wants(name)) {
-        positions.legacy(name, JSON.parse(Buffer.from(docs.get(name) as Uint8Array).toString("utf8")));
+        // A json that is not an object places nothing: the manifest then finds its layer unsent.
+        const json = jsonObject(Buffer.from(docs.get(name) as Uint8Array).toString("utf8"));
+        if (json) positions.legacy(name, json);
       }
     }
     const found = docs.image();

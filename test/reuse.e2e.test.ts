@@ -58,6 +58,8 @@ const TOP = {
     file("home/app/note", "mine\n", { uid: 1000, gid: 1000, mode: 0o600 }),
   ] as TarSpec[],
 };
+/** A top layer that deletes a file and makes a folder opaque. */
+const DELETING: TarSpec[] = [file("etc/.wh.motd", ""), dir("opq/"), file("opq/.wh..wh..opq", "")];
 const CONFIG = {
   v1: { Env: ["PATH=/bin", "VERSION=1"], Cmd: ["/app/main"], Labels: { release: "1" } },
   v2: { Env: ["PATH=/bin", "VERSION=2"], Cmd: ["/app/main", "--v2"], WorkingDir: "/app" },
@@ -85,15 +87,20 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
     for (const image of made) removeImage(image);
   });
 
-  /** The version's archive, loaded into the engine as the original to compare with. */
-  async function version(builder: string, v: "v1" | "v2"): Promise<{ file: string; local: string; topGzip: number }> {
-    const local = `ru-reuse-${builder}-${process.pid}:${v}`;
-    const file = join(work, `${builder}-${v}.tar`);
+  /** `name`'s bottom layers under `top`, as an archive and loaded into the engine as the original to compare with. */
+  async function loaded(name: string, tag: string, top: TarSpec[], config: object): Promise<{ file: string; local: string }> {
+    const local = `ru-reuse-${name}-${process.pid}:${tag}`;
+    const file = join(work, `${name}-${tag}.tar`);
     // The pid in the bottom layers: each run starts with a registry that has none of its bases.
-    writeFileSync(file, await saveArchiveOf([...bottom(`${builder}-${process.pid}`), TOP[v]], { tag: local, config: CONFIG[v] }));
+    writeFileSync(file, await saveArchiveOf([...bottom(`${name}-${process.pid}`), top], { tag: local, config }));
     expect(Bun.spawnSync(["docker", "load", "-q", "-i", file]).exitCode).toBe(0);
     made.push(local);
-    return { file, local, topGzip: gzipSync(await packTar(TOP[v]), { level: 6 }).byteLength };
+    return { file, local };
+  }
+
+  /** The version's image, and the gzip -6 size of its top layer. */
+  async function version(builder: string, v: "v1" | "v2"): Promise<{ file: string; local: string; topGzip: number }> {
+    return { ...(await loaded(builder, v, TOP[v], CONFIG[v])), topGzip: gzipSync(await packTar(TOP[v]), { level: 6 }).byteLength };
   }
 
   /** Uploads, then pulls the pushed image back and compares it with the original. */
@@ -212,12 +219,7 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
       await server.configure({ build: "buildkit", registry, statuses: ["SUCCESS"], failFrom: undefined });
       const v1 = await version("engine-unsafe", "v1");
       await upload(v1, "buildkit");
-      const local = `ru-reuse-engine-unsafe-${process.pid}:3`;
-      const path = join(work, "engine-unsafe-v3.tar");
-      const top = [file("etc/.wh.motd", ""), dir("opq/"), file("opq/.wh..wh..opq", "")];
-      writeFileSync(path, await saveArchiveOf([...bottom(`engine-unsafe-${process.pid}`), top], { tag: local, config: CONFIG.v1 }));
-      expect(Bun.spawnSync(["docker", "load", "-q", "-i", path]).exitCode).toBe(0);
-      made.push(local);
+      const { local } = await loaded("engine-unsafe", "3", DELETING, CONFIG.v1);
       const r = await upload({ local }, "buildkit");
       expect(r.stderr).toContain("Nothing can be reused: layer 2 deletes files of lower layers");
       // The layered upload was cut before its closing boundary: one build, of the whole image.
@@ -259,7 +261,7 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
     [
       "a top layer that deletes files (BuildKit drops whiteouts in an ADDed tar)",
       "buildkit",
-      [file("etc/.wh.motd", ""), dir("opq/"), file("opq/.wh..wh..opq", "")],
+      DELETING,
       "layer 2 deletes files of lower layers, which not every builder carries",
     ],
   ];
@@ -267,12 +269,7 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
     "%s: flattened, the same image, and why is said",
     async (_what, builder, top, why) => {
       await server.configure({ build: builder, registry, statuses: ["SUCCESS"], failFrom: undefined });
-      const local = `ru-reuse-unsafe-${builder}-${process.pid}:1`;
-      const path = join(work, `unsafe-${builder}.tar`);
-      writeFileSync(path, await saveArchiveOf([...bottom(`unsafe-${builder}-${process.pid}`), top], { tag: local, config: CONFIG.v1 }));
-      expect(Bun.spawnSync(["docker", "load", "-q", "-i", path]).exitCode).toBe(0);
-      made.push(local);
-      const r = await upload({ file: path, local }, builder);
+      const r = await upload(await loaded(`unsafe-${builder}`, "1", top, CONFIG.v1), builder);
       expect(r.stderr).toContain(`Nothing can be reused: ${why}`);
       expect(r.received.length).toBe(1);
     },

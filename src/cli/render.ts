@@ -5,6 +5,9 @@ import type { Output } from "./output.ts";
 
 const SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏";
 
+/** What the JSON reports once the whole image went after all: what this run did in the end, no reuse. */
+const WHOLE_IMAGE = { layersTotal: undefined, layersReused: undefined, bytesReused: undefined, baseImage: undefined };
+
 function seconds(ms: number): string {
   return `${Math.ceil(ms / 1000)} s`;
 }
@@ -51,8 +54,7 @@ export class Renderer {
         out.step(`Pulling Docker image: ${e.localImage}`);
         break;
       case "no-reuse":
-        // What the JSON reports is what this run did in the end: the whole image.
-        Object.assign(facts, { layersTotal: undefined, layersReused: undefined, bytesReused: undefined, baseImage: undefined });
+        Object.assign(facts, WHOLE_IMAGE);
         out.step(`Nothing can be reused: ${e.why}; sending the whole image`);
         break;
       case "seeding":
@@ -73,8 +75,7 @@ export class Renderer {
         facts.bytesReused = e.reuse.bytesReused;
         break;
       case "reuse-failed":
-        // What the JSON reports is what this run did in the end: the whole image.
-        Object.assign(facts, { layersTotal: undefined, layersReused: undefined, bytesReused: undefined, baseImage: undefined });
+        Object.assign(facts, WHOLE_IMAGE);
         out.warn(`the build on a reused base failed (${e.why}): sending the whole image instead, once`);
         break;
       case "flattening":

@@ -6,9 +6,8 @@
 
 import { UploadError } from "../errors.ts";
 import { fromIterable, gunzip, rechunk } from "../lib/streams.ts";
-import { type Source, tornError } from "../source/source.ts";
+import { type Source, tornIn } from "../source/source.ts";
 import { END_OF_ARCHIVE, padding } from "../tar/block.ts";
-import { TornArchive } from "../tar/walk.ts";
 import { fileEntryHeader } from "../tar/write.ts";
 import { dockerfile, ROOTFS } from "./dockerfile.ts";
 import { flattened, planFlatten } from "./flatten.ts";
@@ -41,7 +40,7 @@ export async function readImage(source: Source, signal: AbortSignal): Promise<Re
     });
   }
   const open = () => (source.gzipped ? gunzip(source.open()) : source.open());
-  const torn = (e: unknown) => (e instanceof TornArchive ? tornError(source, e) : e);
+  const torn = tornIn(source);
   const archive = await indexArchive(open, signal).catch((e) => {
     throw torn(e);
   });

@@ -24,7 +24,7 @@ export interface ImageArchive {
   /** The image config's "config" object: Env, Cmd, Entrypoint, … */
   config: Record<string, unknown>;
   xattrs: Xattrs;
-  /** Each layer's tar, uncompressed, up to its end-of-archive marker: what sending it as a layer of its own costs. */
+  /** Each layer's tar, uncompressed, up to its end-of-archive marker: what it weighs, for the reuse report. */
   layerBytes: Map<string, number>;
   /**
    * What names the image by content, where its layers can be reused one by one: the layers'

@@ -38,7 +38,7 @@ export interface LayeredArchive {
   entries: () => AsyncIterable<SeekEntry>;
   /** A torn archive in the source's words. */
   torn: (e: unknown) => unknown;
-  /** The image the plan was made for: the archive's manifest and config must say the same. */
+  /** The image the plan was made for (its image ID as hex): the archive's manifest and config must say the same. */
   expected: { diffIds: readonly string[]; imageId: string };
   /** Blob names a manifest has placed already; else they are told as they pass. */
   positions?: ReadonlyMap<string, number>;
@@ -89,15 +89,13 @@ export function layeredContext(archive: LayeredArchive, layering: Layering, imag
       }
     }
     const found = docs.image();
-    const hex = (id: string) => id.replace(/^sha256:/, "");
-    if (!found.identity || hex(found.identity.imageId) !== hex(expected.imageId)) {
+    if (found.identity?.imageId !== expected.imageId) {
       throw new NotReusable(`${source.label} holds another image than the one planned for (its image ID differs)`);
     }
     for (const pos of sentPositions) {
       if (sent.get(pos) !== found.layers[pos])
         throw new NotReusable(`layer ${pos} was not found in ${source.label} where it was looked for`);
     }
-    if (sent.size !== sentPositions.length) throw new NotReusable(`${source.label} holds a layer twice`);
     layerBytes.reused = found.layers.slice(0, layering.first).reduce((n, l) => n + (sizes.get(l) ?? 0), 0);
     return found;
   }

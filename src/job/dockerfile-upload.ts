@@ -9,10 +9,9 @@ import { flattenedContext, type ReadImage, readImage } from "../context/build-co
 import { archiveDocuments } from "../context/image-archive.ts";
 import { type LayeredArchive, layeredContext, NotReusable, unfaithful } from "../context/layered-context.ts";
 import { UploadError } from "../errors.ts";
-import { type Source, tornError } from "../source/source.ts";
+import { type Source, tornIn } from "../source/source.ts";
 import { seekEntries } from "../tar/list.ts";
 import { tarEntries } from "../tar/read.ts";
-import { TornArchive } from "../tar/walk.ts";
 import { build } from "./build.ts";
 import type { JobOptions, JobResult, Reuse } from "./job.ts";
 import type { JobSource } from "./job-source.ts";
@@ -28,13 +27,13 @@ export async function dockerfileUpload(
   if (o.reuse === "never") return flattenedUpload(o, source, targetImage);
   const reading = await readForReuse(o, image);
   let { read } = reading;
-  const { archive } = reading;
   const ready = reuseReady(o, prefix, reading.identity);
   if ("why" in ready) {
     o.onEvent({ type: "no-reuse", why: ready.why });
     return flattenedUpload(o, source, targetImage, read);
   }
   const { identity } = ready;
+  const archive: LayeredArchive = { ...reading.archive, expected: identity };
   const found = await findBase(o, ready.prefix, identity);
   if (found.kind === "off") {
     o.onEvent({ type: "no-reuse", why: found.why });
@@ -104,7 +103,8 @@ function fullRead(o: JobOptions, source: Source): Promise<ReadImage> {
 
 interface ReuseReading {
   identity: ImageIdentity | undefined;
-  archive: LayeredArchive;
+  /** How the layers are read, once the plan (the identity it expects) is made. */
+  archive: Omit<LayeredArchive, "expected">;
   /** Each layer's bytes, bottom first, where they are known before the layers are read. */
   sizes?: number[];
   /** The first pass, where one was needed to name the image. */
@@ -117,33 +117,30 @@ interface ReuseReading {
  * whole, as flattening would.
  */
 async function readForReuse(o: JobOptions, { source, info }: JobSource): Promise<ReuseReading> {
-  const torn = (e: unknown) => (e instanceof TornArchive ? tornError(source, e) : e);
+  const torn = tornIn(source);
   const { file, size } = source;
   if (source.kind === "engine" && info?.id && info.diffIds && new Set(info.diffIds).size === info.diffIds.length) {
-    const identity = { diffIds: info.diffIds, imageId: info.id };
-    return { identity, archive: { source, entries: () => tarEntries(source.open()), torn, expected: identity } };
+    // The engine says sha256:HEX; an archive's config hashes to HEX.
+    const identity = { diffIds: info.diffIds, imageId: info.id.replace(/^sha256:/, "") };
+    return { identity, archive: { source, entries: () => tarEntries(source.open()), torn } };
   }
   if (file && size !== undefined && !source.gzipped) {
     const docs = await archiveDocuments(seekEntries(file, size)).catch((e) => {
       throw torn(e);
     });
-    const identity = docs.identity;
-    const expected = identity ?? { diffIds: [], imageId: "" };
     return {
-      identity,
+      identity: docs.identity,
       sizes: docs.sizes,
-      archive: { source, entries: () => seekEntries(file, size), torn, expected, positions: docs.positions },
+      archive: { source, entries: () => seekEntries(file, size), torn, positions: docs.positions },
     };
   }
   const read = await fullRead(o, source);
-  const identity = read.archive.identity;
-  const expected = identity ?? { diffIds: [], imageId: "" };
   const positions = new Map(read.archive.layers.map((l, pos) => [l, pos]));
   return {
-    identity,
+    identity: read.archive.identity,
     sizes: layerSizes(read),
     read,
-    archive: { source, entries: () => tarEntries(read.open()), torn: read.torn, expected, positions },
+    archive: { source, entries: () => tarEntries(read.open()), torn: read.torn, positions },
   };
 }
 

@@ -11,7 +11,7 @@ import { asksServer, type JobOptions } from "./job.ts";
 /** Bases asked for, top down, at most: a deep image need not cost a question per layer. */
 const MAX_QUESTIONS = 24;
 
-/** What names an image by content: its layers' diff IDs, bottom first, each once, and its image ID. */
+/** What names an image by content: its layers' diff IDs, bottom first, each once, and its image ID (hex, the sha256 of its config). */
 export interface ImageIdentity {
   diffIds: readonly string[];
   imageId: string;

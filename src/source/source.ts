@@ -3,7 +3,7 @@
  * archive is worded for each kind of source. Every source module builds one of these.
  */
 import { UploadError } from "../errors.ts";
-import type { TornArchive } from "../tar/walk.ts";
+import { TornArchive } from "../tar/walk.ts";
 
 /**
  * Where the tar bytes come from. A factory rather than a stream: a retried upload needs
@@ -39,4 +39,9 @@ export function tornError(source: Source, e: TornArchive): UploadError {
   return new UploadError("INPUT", `${source.label} is not a complete tar archive: ${e.message}; nothing was built`, {
     hint: TORN_HINT[source.kind],
   });
+}
+
+/** A torn archive in the source's words; anything else as it is. */
+export function tornIn(source: Source): (e: unknown) => unknown {
+  return (e) => (e instanceof TornArchive ? tornError(source, e) : e);
 }

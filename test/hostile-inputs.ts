@@ -5,7 +5,8 @@
  */
 import { mkdirSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { saveArchiveOf } from "./image-fixture.ts";
+import { packTar } from "./helpers.ts";
+import { forgeLayer, saveArchiveOf } from "./image-fixture.ts";
 
 const sha = (b: string | Uint8Array) => new Bun.CryptoHasher("sha256").update(b).digest("hex");
 const INDEX = "application/vnd.oci.image.index.v1+json";
@@ -80,6 +81,10 @@ export interface HostileInputs {
   layerNamedOften: string;
   paxUid: string;
   paxMtime: string;
+  /** gzip'd docker save: 1,000 tiny layers, four of whose folders hold a 7 MB json (--context dockerfile, reuse). */
+  manyLayerJsons: string;
+  /** docker save whose top layer.tar is there twice, another tar first. */
+  layerTwice: string;
 }
 
 export async function writeHostileInputs(dir: string): Promise<HostileInputs> {
@@ -133,7 +138,25 @@ export async function writeHostileInputs(dir: string): Promise<HostileInputs> {
   const paxMtime = join(dir, "pax-mtime.tar");
   writeFileSync(paxMtime, await saveArchiveOf([[{ name: "f", body: "x\n", pax: { mtime: "1e400" } }]]));
 
+  const manyLayerJsons = join(dir, "many-layer-jsons.tar.gz");
+  const bulky = (e: { name: string }) => {
+    const id = e.name.slice(0, 64);
+    return { name: `${id}/json`, body: JSON.stringify({ id, parent: "0".repeat(64), zzz: "x".repeat(7_000_000) }) };
+  };
+  const tiny = Array.from({ length: 1000 }, (_, i) => [{ name: "f", body: `${i}\n` }]);
+  const withJsons = (entries: Array<{ name: string }>) =>
+    entries.flatMap((e, i) => (i < 8 && e.name.endsWith("/layer.tar") ? [bulky(e), e] : [e]));
+  writeFileSync(manyLayerJsons, Bun.gzipSync(new Uint8Array(await saveArchiveOf(tiny, { entries: withJsons }))));
+  const layerTwice = join(dir, "layer-twice.tar");
+  const layers = [[{ name: "f", body: "real 0\n" }], [{ name: "g", body: "real 1\n" }]];
+  writeFileSync(
+    layerTwice,
+    await saveArchiveOf(layers, { entries: forgeLayer(1, await packTar([{ name: "g", body: "forged\n" }]), true) }),
+  );
+
   return {
+    manyLayerJsons,
+    layerTwice,
     fanOut,
     fifoIndex,
     zeroIndex,

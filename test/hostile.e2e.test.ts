@@ -687,6 +687,25 @@ const localInputs: Row[] = [
     ...BOUNDED,
   },
   {
+    name: "--context dockerfile --dry-run with credentials on 1,000 tiny layers and four 7 MB layer-folder jsons (gzip'd): linear, inside the documents' budget",
+    config: () => ({ registryPrefix: "registry.test/runtime" }),
+    args: () => ["--input", hostile.manyLayerJsons, "img", "--context", "dockerfile", "--form", "openhands", "--dry-run"],
+    code: 0,
+    stderr: ["would build one of the bottom 999", "Would send 1 layer"],
+    ...BOUNDED,
+  },
+  ...(["auto", "never"] as const).map(
+    (reuse): Row => ({
+      name: `--context dockerfile --reuse ${reuse} on an archive that holds a layer.tar twice (a forged copy first): refused, nothing sent`,
+      config: () => ({ registryPrefix: "registry.test/runtime" }),
+      args: () => ["--input", hostile.layerTwice, "img", "--context", "dockerfile", "--reuse", reuse, ...FAST],
+      code: 1,
+      stderr: [/the image archive holds [0-9a-f]{64}\/layer\.tar twice/, "hint: "],
+      attempts: 0,
+      ...BOUNDED,
+    }),
+  ),
+  {
     name: "--context dockerfile on a layer with four 600 KB paths: flattened in linear time",
     args: () => ["--input", hostile.deepPath, "img", "--context", "dockerfile", "--dry-run"],
     code: 0,

@@ -108,11 +108,12 @@ export function fixtureArchive(tag: string, o: { xattr?: boolean; duplicate?: bo
 
 /**
  * A docker save archive of these layers (bottom first). `manifestLayers` may rewrite the
- * list the manifest names, as a hostile archive would.
+ * list the manifest names, and `entries` the archive's entries once the config has named
+ * the layers, as a hostile archive would.
  */
 export async function saveArchiveOf(
   layerEntries: TarSpec[][],
-  o: { tag?: string; config?: object; manifestLayers?: (names: string[]) => string[] } = {},
+  o: { tag?: string; config?: object; manifestLayers?: (names: string[]) => string[]; entries?: (entries: TarSpec[]) => TarSpec[] } = {},
 ): Promise<Buffer> {
   const tars = await Promise.all(layerEntries.map(tarBytes));
   const arch = process.arch === "arm64" ? "arm64" : "amd64";
@@ -131,9 +132,20 @@ export async function saveArchiveOf(
   const manifest = JSON.stringify([
     { Config: configName, RepoTags: [o.tag ?? "fixture:1"], Layers: o.manifestLayers?.(layerNames) ?? layerNames },
   ]);
-  return tarBytes([
+  const entries = [
     ...tars.flatMap((t, i) => [dir(`${sha256(t)}/`), file(layerNames[i] as string, t)]),
     file(configName, config),
     file("manifest.json", manifest),
-  ]);
+  ];
+  return tarBytes(o.entries?.(entries) ?? entries);
+}
+
+/** `entries` with the `n`th layer's tar (bottom first) put as `forged` under the same name: before the real one with `twice`, else instead of it. */
+export function forgeLayer(n: number, forged: Buffer, twice = false): (entries: TarSpec[]) => TarSpec[] {
+  return (entries) => {
+    const layers = entries.filter((e) => e.name.endsWith("/layer.tar"));
+    const real = layers[n] as TarSpec;
+    const fake = { ...real, body: forged };
+    return entries.flatMap((e) => (e !== real ? [e] : twice ? [fake, real] : [fake]));
+  };
 }

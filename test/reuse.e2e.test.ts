@@ -10,11 +10,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { deleteFromRegistry, inRegistry } from "./builder.ts";
+import { type Builder, deleteFromRegistry, inRegistry } from "./builder.ts";
 import { dockerAvailable, removeImage, testRegistry } from "./docker-fixture.ts";
 import { apiEnv, hasTool, packTar, runCli, startServerProcess, type TarSpec, type TestServer, tempDir } from "./helpers.ts";
 import { snapshot } from "./image-compare.ts";
-import { dir, file, saveArchiveOf } from "./image-fixture.ts";
+import { dir, file, forgeLayer, saveArchiveOf } from "./image-fixture.ts";
 
 const hasDocker = dockerAvailable();
 const registry = hasDocker ? testRegistry() : undefined;
@@ -92,11 +92,13 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
     const local = `ru-reuse-${name}-${process.pid}:${tag}`;
     const file = join(work, `${name}-${tag}.tar`);
     // The pid in the bottom layers: each run starts with a registry that has none of its bases.
-    writeFileSync(file, await saveArchiveOf([...bottom(`${name}-${process.pid}`), top], { tag: local, config }));
+    writeFileSync(file, await saveArchiveOf(layersOf(name, top), { tag: local, config }));
     expect(Bun.spawnSync(["docker", "load", "-q", "-i", file]).exitCode).toBe(0);
     made.push(local);
     return { file, local };
   }
+
+  const layersOf = (name: string, top: TarSpec[]) => [...bottom(`${name}-${process.pid}`), top];
 
   /** The version's image, and the gzip -6 size of its top layer. */
   async function version(builder: string, v: "v1" | "v2"): Promise<{ file: string; local: string; topGzip: number }> {
@@ -250,30 +252,82 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
     300_000,
   );
 
+  // An archive can lie: a layer's bytes under another layer's diff ID, read for a base it would build (the
+  // first pass), or among the layers sent on a base the server has (the layered pass, one read).
+  test.skipIf(!registry).each([
+    ["a base it would build", 0],
+    ["the layers it would send on a base the server has", 2],
+  ] as const)(
+    "a forged layer in %s fails the upload, names the layer, and nothing is built from it; the real image then builds right",
+    async (_where, n) => {
+      await server.configure({ build: "classic", registry, statuses: ["SUCCESS"], failFrom: undefined });
+      // The same bottom layers under another top: the server then has their base.
+      if (n > 0) await upload(await loaded(`forged-${n}`, "other", TOP.v2, CONFIG.v2), "classic");
+      const real = await loaded(`forged-${n}`, "1", TOP.v1, CONFIG.v1);
+      const forged = join(work, `forged-${n}.tar`);
+      const wrong = await packTar([dir("base/"), file("base/marker", "forged\n"), dir("app/"), file("app/version", "forged\n")]);
+      writeFileSync(
+        forged,
+        await saveArchiveOf(layersOf(`forged-${n}`, TOP.v1), { tag: real.local, config: CONFIG.v1, entries: forgeLayer(n, wrong) }),
+      );
+      const before = (await server.state()).uploads.length;
+      const r = await runCli(["--context", "dockerfile", "--form", "openhands", "--input", forged, real.local, "--json", ...FAST], {
+        env: apiEnv(server),
+      });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toContain(`layer ${n} does not match its diff ID`);
+      expect(JSON.parse(r.stdout).ok).toBe(false);
+      // Refused before any upload (the first pass), or cut before the context ended (the layered pass).
+      expect((await server.state()).uploads.slice(before).map((u) => u.complete)).toEqual(n === 0 ? [] : [false]);
+      const honest = await upload(real, "classic");
+      expect(honest.stderr).toContain(n === 0 ? "No base of these layers on the server yet" : "Reusing 2 of 3 layers");
+    },
+    300_000,
+  );
+
+  test.skipIf(!registry).each(builders)(
+    "with %s: a layer of nothing above the base (a RUN that changed no file) adds no stray file",
+    async (builder) => {
+      await server.configure({ build: builder, registry, statuses: ["SUCCESS"], failFrom: undefined });
+      const image = await loaded(`empty-${builder}`, "1", [], CONFIG.v1);
+      const r = await upload(image, builder);
+      expect(r.stderr).toContain("No base of these layers on the server yet: building one of the bottom 2");
+      expect(r.complete).toEqual([true, true]);
+    },
+    300_000,
+  );
+
   // What a builder may not carry faithfully in a layer of its own: the image is flattened instead, and why is said.
-  const unsafe: Array<[string, "classic" | "buildkit", TarSpec[], string]> = [
+  const unsafe: Array<[string, Builder, TarSpec[], string]> = [
     [
       "a hard link to a file of a lower layer (a builder makes it a copy)",
       "classic",
       [{ name: "etc/motd-link", type: "link", linkname: "etc/motd", mode: 0o644 }],
       "layer 2 holds a hard link to a file of a lower layer",
     ],
-    [
-      "a top layer that deletes files (BuildKit drops whiteouts in an ADDed tar)",
-      "buildkit",
-      DELETING,
-      "layer 2 deletes files of lower layers, which not every builder carries",
-    ],
+    ...builders
+      .filter((b) => b !== "classic")
+      .map((builder): [string, Builder, TarSpec[], string] => [
+        `with ${builder}, a top layer that deletes files (BuildKit drops whiteouts in an ADDed tar)`,
+        builder,
+        DELETING,
+        "layer 2 deletes files of lower layers, which not every builder carries",
+      ]),
   ];
   test.skipIf(!registry).each(unsafe)(
-    "%s: flattened, the same image, and why is said",
+    "%s: flattened, the same image, and why is said; pushed as the whole image too, so an unchanged re-upload sends almost nothing",
     async (_what, builder, top, why) => {
       await server.configure({ build: builder, registry, statuses: ["SUCCESS"], failFrom: undefined });
-      const r = await upload(await loaded(`unsafe-${builder}`, "1", top, CONFIG.v1), builder);
+      const image = await loaded(`unsafe-${builder}`, "1", top, CONFIG.v1);
+      const r = await upload(image, builder);
       expect(r.stderr).toContain(`Nothing can be reused: ${why}`);
       expect(r.received.length).toBe(1);
+      const again = await upload(image, builder);
+      expect(again.stderr).toContain("Reusing 3 of 3 layers");
+      expect(again.received.length).toBe(1);
+      expect(again.received[0]).toBeLessThanOrEqual(256 * KiB);
     },
-    120_000,
+    180_000,
   );
 
   test("--reuse never and a server without a registry prefix send the whole image, the latter saying why", async () => {
@@ -290,4 +344,55 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
     expect(none.stderr).toContain("Nothing can be reused: there is no registry prefix to keep base images in");
     expect((await server.state()).uploads.every((u) => u.entries.includes("rootfs.tar"))).toBe(true);
   }, 120_000);
+});
+
+/**
+ * What reuse asks a server before it sends anything, on a server without a builder: an
+ * image of 60 layers (more bases than are asked for), read from a file, in dry runs.
+ */
+describe("asking the server which bases it has", () => {
+  let server: TestServer;
+  let deep: string;
+  const PREFIX = "registry.test/runtime";
+  const args = () => ["--context", "dockerfile", "--form", "openhands", "--input", deep, "deep:1", "--dry-run", "--json"];
+  const asked = async () => (await server.state()).requests.filter((q) => q.path === "/image_exists").length;
+
+  beforeAll(async () => {
+    server = await startServerProcess(["--statuses", "SUCCESS"]);
+    deep = join(tempDir("ru-deep-"), "deep.tar");
+    const layers = Array.from({ length: 60 }, (_, i) => [file(`layer-${i}.txt`, `${i}\n`)]);
+    writeFileSync(deep, await saveArchiveOf(layers, { tag: "deep:1" }));
+  });
+  afterAll(() => server?.stop());
+
+  test("an image of 60 layers costs at most 24 questions, the whole image's included, as the README says", async () => {
+    await server.reset();
+    await server.configure({ registryPrefix: PREFIX, faults: [] });
+    const r = await runCli(args(), { env: apiEnv(server) });
+    expect(r.code, r.stderr).toBe(0);
+    expect(await asked()).toBe(24);
+  });
+
+  test("a server that answers each question slowly costs one budget for them all: the tool stops asking, says so, and sends the image whole", async () => {
+    await server.reset();
+    await server.configure({ registryPrefix: PREFIX, faults: [{ path: "/image_exists", late: 1500, times: 30 }] });
+    const r = await runCli(args(), { env: apiEnv(server) });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(
+      "Nothing can be reused: the server took more than 20 s to say which images it has (GET /image_exists): stopped asking",
+    );
+    // 20 s of 1.5 s answers: far fewer than the 24 questions asked of a prompt server.
+    expect(await asked()).toBeLessThanOrEqual(15);
+    expect(JSON.parse(r.stdout).layers_reused).toBeNull();
+  }, 60_000);
+
+  test("a dry run where the server has no base says what it would build and what it would send, never that the server has it", async () => {
+    await server.reset();
+    await server.configure({ registryPrefix: PREFIX, faults: [] });
+    const r = await runCli(args(), { env: apiEnv(server) });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("No base of these layers on the server yet: would build one of the bottom 59");
+    expect(r.stderr).toMatch(/Would send 1 layer \([\d.]+ MiB\) on the new base of 59 layers/);
+    expect(r.stderr).not.toContain("already on the server");
+  });
 });

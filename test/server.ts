@@ -34,6 +34,8 @@ export interface Fault {
   stallAfterBytes?: number;
   /** Read the body at most this fast, in bytes per second (a slow reader, for backpressure). */
   readRate?: number;
+  /** A GET answered as usual, but this many ms late (a slow server, not a hung one). */
+  late?: number;
   /** After reading the whole body (/build): answer late by this many ms, never answer, or drop the connection. */
   afterBody?: number | "hang" | "reset";
   /** Answer with a redirect to this URL (status 302 unless `status` says otherwise). */
@@ -454,6 +456,7 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
       if (url.pathname === "/build") return handleBuild(req, fault, () => srv.timeout(req, 1));
       const scripted = hostileAnswer(fault) ?? scriptedAnswer(fault, key);
       if (scripted) return scripted;
+      if (fault?.late) await Bun.sleep(fault.late);
       if (url.pathname === "/image_exists") {
         const image = url.searchParams.get("image") ?? "";
         if (config.registry && image.startsWith(`${config.registry}/`)) {

@@ -59,15 +59,19 @@ export class Renderer {
         break;
       case "seeding":
         out.step(
-          `No base of these layers on the server yet: building one of the bottom ${e.layers} (${mib(e.bytes)}) as ${e.base}, for this upload and the next, then the rest on it`,
+          `No base of these layers on the server yet: ${e.dryRun ? "would build" : "building"} one of the bottom ${e.layers} (${mib(e.bytes)}) as ${e.base}, for this upload and the next, then the rest on it`,
         );
         break;
       case "reuse": {
         const { total, reused, bytesReused, bytesSent, base } = e.reuse;
         Object.assign(facts, { layersTotal: total, layersReused: reused, bytesReused, baseImage: base });
         const weight = (bytes: number | undefined) => (bytes === undefined ? "" : ` (${mib(bytes)})`);
+        const sent = total - reused;
+        const sending = `${e.dryRun ? "would send" : "sending"} ${sent} layer${sent === 1 ? "" : "s"}${weight(bytesSent)}`;
         out.step(
-          `Reusing ${reused} of ${total} layers${weight(bytesReused)} already on the server (${base}); sending ${total - reused} layers${weight(bytesSent)}`,
+          e.seeded
+            ? `${sending[0]?.toUpperCase()}${sending.slice(1)} on the new base of ${reused} layers${weight(bytesReused)} (${base})`
+            : `Reusing ${reused} of ${total} layers${weight(bytesReused)} already on the server (${base}); ${sending}`,
         );
         break;
       }

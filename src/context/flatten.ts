@@ -8,6 +8,7 @@ import { UploadError } from "../errors.ts";
 import { BLOCK, END_OF_ARCHIVE, padding } from "../tar/block.ts";
 import { tarEntries } from "../tar/read.ts";
 import { tarHeader } from "../tar/write.ts";
+import { checkDiffId, hashedWhole } from "./diff-id.ts";
 import type { ImageArchive } from "./image-archive.ts";
 import {
   blobKind,
@@ -140,7 +141,8 @@ export async function* flattened(
     const at = positions.get(normalPath(outer.path));
     if (at === undefined || outer.type !== "0") continue;
     const first = await readHead(outer, Math.min(BLOCK, outer.size));
-    for await (const e of tarEntries(layerTar(outer, first, blobKind(first)))) {
+    const whole = hashedWhole(layerTar(outer, first, blobKind(first)));
+    for await (const e of tarEntries(whole.stream)) {
       const path = normalPath(e.path);
       if (!path) continue;
       const rename = (target: string) => plan.renames.get(`${at}\0${target}`);
@@ -174,6 +176,9 @@ export async function* flattened(
       }
       count++;
     }
+    // What is sent is checked, not only what the first pass saw: the archive is read again.
+    const diffId = archive.identity?.diffIds[at];
+    if (diffId) checkDiffId(at, diffId, await whole.digest);
   }
   if (count !== plan.entries) throw changed(what);
   for (let left = plan.bytes - written; left > 0; left -= 1024 * 1024) yield new Uint8Array(Math.min(left, 1024 * 1024));

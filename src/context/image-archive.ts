@@ -12,10 +12,13 @@ import { BLOCK } from "../tar/block.ts";
 import type { SeekEntry } from "../tar/list.ts";
 import { tarEntries } from "../tar/read.ts";
 import { TornArchive } from "../tar/walk.ts";
+import { checkDiffId, hashedWhole } from "./diff-id.ts";
 import { blobKind, indexLayer, type LayerIndex, layerTar, normalPath, readHead, type Xattrs } from "./layers.ts";
 
-/** Where an archive's documents can be: docker save's manifest.json, config and layer folders' json, an OCI layout's index and blobs. */
-const DOCUMENT_NAME = /^(?:[^/]+\.json|[0-9a-f]{64}\/json|blobs\/[^/]+\/[^/]+)$/;
+/** Where an image's documents can be: docker save's manifest.json and config, an OCI layout's index and blobs. */
+const DOCUMENT_NAME = /^(?:[^/]+\.json|blobs\/[^/]+\/[^/]+)$/;
+/** docker save's layer folders' json: kept only for a reader that places layers by them. */
+const LAYER_JSON = /^[0-9a-f]{64}\/json$/;
 
 export interface ImageArchive {
   /** Layer blob names in the archive, bottom to top, each once: where the manifest names one twice, its topmost place. */
@@ -130,16 +133,31 @@ export class ArchiveDocuments {
       }),
   );
 
-  /** Notes a link entry; true where `e` is one. */
-  link(name: string, e: { type: string; linkpath: string }): boolean {
-    if (e.type !== "1" && e.type !== "2") return false;
+  private readonly names = new Set<string>();
+
+  /** `layerJsons`: keep docker save's layer folders' json too. */
+  constructor(private readonly layerJsons = false) {}
+
+  /**
+   * Whether `e` is a regular file to look at; a link is noted. A name held twice is refused:
+   * `docker load` reads the last copy, and a pass that took the first would send other bytes.
+   */
+  regular(name: string, e: { type: string; linkpath: string }): boolean {
+    if (e.type !== "0" && e.type !== "1" && e.type !== "2") return false;
+    if (this.names.has(name)) {
+      throw new UploadError("INPUT", `the image archive holds ${name} twice, so which copy is the image's cannot be told`, {
+        hint: "save the image again (docker save -o FILE IMAGE) and pass that file",
+      });
+    }
+    this.names.add(name);
+    if (e.type === "0") return true;
     this.aliases.set(name, normalPath(e.type === "2" ? posix.join(posix.dirname(name), e.linkpath) : e.linkpath));
-    return true;
+    return false;
   }
 
   /** Keeps the entry if it is a document (its first block `first`, already read); true where it was one. */
   async take(name: string, e: { size: number; read(max?: number): Promise<Uint8Array | undefined> }, first: Uint8Array): Promise<boolean> {
-    if (blobKind(first) !== "json" || !DOCUMENT_NAME.test(name)) return false;
+    if (blobKind(first) !== "json" || !(DOCUMENT_NAME.test(name) || (this.layerJsons && LAYER_JSON.test(name)))) return false;
     this.budget.take(e.size, name);
     this.docs.set(name, Buffer.concat([first, await readHead(e, e.size - first.byteLength)]));
     return true;
@@ -172,7 +190,7 @@ export async function archiveDocuments(
   const sizes = new Map<string, number>();
   for await (const e of entries) {
     const name = normalPath(e.path);
-    if (docs.link(name, e) || e.type !== "0" || e.size === 0) continue;
+    if (!docs.regular(name, e) || e.size === 0) continue;
     sizes.set(name, e.size);
     await docs.take(name, e, await readHead(e, Math.min(BLOCK, e.size)));
   }
@@ -188,15 +206,18 @@ export async function indexArchive(open: () => ReadableStream<Uint8Array>, signa
   const zstd = new Set<string>();
   const xattrs: Xattrs = { count: 0 };
   const layerBytes = new Map<string, number>();
+  const digests = new Map<string, string>();
   for await (const e of tarEntries(abortable(open(), signal))) {
     const name = normalPath(e.path);
-    if (docs.link(name, e) || e.type !== "0" || e.size === 0) continue;
+    if (!docs.regular(name, e) || e.size === 0) continue;
     const first = await readHead(e, Math.min(BLOCK, e.size));
     if (await docs.take(name, e, first)) continue;
     const kind = blobKind(first);
     if (kind === "tar" || kind === "gzip") {
       try {
-        index.set(name, await indexLayer(layerTar(e, first, kind), xattrs, (bytes) => layerBytes.set(name, bytes)));
+        const whole = hashedWhole(layerTar(e, first, kind));
+        index.set(name, await indexLayer(whole.stream, xattrs, (bytes) => layerBytes.set(name, bytes)));
+        digests.set(name, await whole.digest);
       } catch (err) {
         throw err instanceof TornArchive ? new TornArchive(`layer ${name}: ${err.message}`) : err;
       }
@@ -211,5 +232,7 @@ export async function indexArchive(open: () => ReadableStream<Uint8Array>, signa
     }
     if (!index.has(l)) throw new TornArchive(`it names layer ${l} but does not hold it`);
   }
+  // Refused before anything is sent: the second pass checks again what it sends.
+  for (const [pos, id] of identity?.diffIds.entries() ?? []) checkDiffId(pos, id, digests.get(layers[pos] as string) as string);
   return { layers, index, config, xattrs, layerBytes, identity };
 }

@@ -50,6 +50,21 @@ describe("where a layer blob sits in the image", () => {
     expect(positions.of(`${dir}/layer.tar`)).toBeUndefined();
   });
 
+  test("placing stops at its hashing budget, however many layers and however large their jsons: linear in the archive", () => {
+    const many = Array.from({ length: 1000 }, (_, i) => `sha256:${i.toString(16).padStart(64, "0")}`);
+    const positions = new LayerPositions(many);
+    const big = { id: "0".repeat(64), parent: "1".repeat(64), zzz: "x".repeat(7 * 1024 * 1024) };
+    const answers: boolean[] = [];
+    for (let i = 0; i < 4; i++) answers.push(positions.legacy(`${"0".repeat(64)}/json`, big));
+    // 7 MiB hashed per try: the budget ends the first json's tries, and every later json is refused at once.
+    expect(answers).toEqual([false, false, false, false]);
+  });
+
+  test("with a manifest's places known, no layer folder's json is placed by", () => {
+    expect(new LayerPositions(DIFF_IDS).placesByJson()).toBe(true);
+    expect(new LayerPositions(DIFF_IDS, new Map()).placesByJson()).toBe(false);
+  });
+
   test("an OCI blob is placed by its digest, a diff ID; a name a manifest placed wins", () => {
     const positions = new LayerPositions(DIFF_IDS, new Map([["blobs/sha256/known", 0]]));
     expect(positions.of(`blobs/sha256/${(DIFF_IDS[2] as string).slice(7)}`)).toBe(2);

@@ -11,37 +11,69 @@ import { chainIds } from "./base-images.ts";
 const V1_JSON = /^([0-9a-f]{64})\/json$/;
 const OCI_BLOB = /^blobs\/sha256\/([0-9a-f]{64})$/;
 
+/**
+ * What placing layer folders may cost in hashing, all of an archive's together: each
+ * try hashes a whole json, and an archive of many layers and large jsons would otherwise
+ * cost layers × jsons × their size.
+ */
+const HASHING_BUDGET = 64 * 1024 * 1024;
+
 export class LayerPositions {
   private readonly byName = new Map<string, number>();
   private readonly byDiff: Map<string, number>;
   private readonly chain: string[];
+  /** v1 IDs placed so far → their position: a child's parent places it one above, at the first try. */
+  private readonly byV1 = new Map<string, number>();
+  private hashed = 0;
 
-  /** `known`: blob names a manifest has already placed. */
-  constructor(diffIds: readonly string[], known?: ReadonlyMap<string, number>) {
+  /** `known`: blob names a manifest has already placed; then no layer folder needs placing. */
+  constructor(
+    diffIds: readonly string[],
+    private readonly known?: ReadonlyMap<string, number>,
+  ) {
     this.byDiff = new Map(diffIds.map((d, pos) => [d, pos]));
     this.chain = chainIds(diffIds);
     for (const [name, pos] of known ?? []) this.byName.set(name, pos);
   }
 
-  /** Whether `name` is a docker save layer folder's json, which legacy() wants to see. */
-  static wants(name: string): boolean {
+  /** Whether layer folders' json are to be placed by: only where no manifest has placed the blobs. */
+  placesByJson(): boolean {
+    return !this.known;
+  }
+
+  /** Whether `name` is a docker save layer folder's json, which legacy() places a layer by. */
+  static isLayerJson(name: string): boolean {
     return V1_JSON.test(name);
   }
 
-  /** A docker save layer folder's json: its layer.tar's position, where its v1 ID says. */
-  legacy(name: string, json: Record<string, unknown>): void {
+  /**
+   * A docker save layer folder's json: its layer.tar's position, where its v1 ID says.
+   * False where placing it went past the hashing budget: nothing more is placed.
+   */
+  legacy(name: string, json: Record<string, unknown>): boolean {
     const dir = V1_JSON.exec(name)?.[1];
     const { id, parent, ...rest } = json;
-    if (!dir || id !== dir || (parent !== undefined && typeof parent !== "string")) return;
+    if (!dir || id !== dir || (parent !== undefined && typeof parent !== "string")) return true;
+    // Only the bottom layer has no parent; a child of a placed parent sits one above it.
+    const above = parent === undefined ? undefined : this.byV1.get(parent);
+    const order =
+      parent === undefined
+        ? [0]
+        : [...new Set([(above ?? 0) + 1, ...this.chain.keys()])].filter((pos) => pos > 0 && pos < this.chain.length);
     // The engine sets the OS on a lower layer's json after deriving its ID.
     for (const fields of [rest, withoutOs(rest)]) {
-      for (let pos = 0; pos < this.chain.length; pos++) {
-        if (v1Id(fields, this.chain[pos] as string, parent) === dir) {
+      for (const pos of order) {
+        const text = v1Text(fields, this.chain[pos] as string, parent);
+        this.hashed += text.length;
+        if (this.hashed > HASHING_BUDGET) return false;
+        if (new Bun.CryptoHasher("sha256").update(text).digest("hex") === dir) {
           this.byName.set(`${dir}/layer.tar`, pos);
-          return;
+          this.byV1.set(dir, pos);
+          return true;
         }
       }
     }
+    return true;
   }
 
   of(name: string): number | undefined {
@@ -58,16 +90,12 @@ function withoutOs(fields: Record<string, unknown>): Record<string, unknown> {
 }
 
 /**
- * The engine's v1 ID: the sha256 of the layer's v1 fields with its chain ID as layer_id
+ * What the engine hashes into a v1 ID: the layer's v1 fields with its chain ID as layer_id
  * and its parent's digest, as Go writes a map (keys sorted, <, > and & escaped).
  */
-function v1Id(fields: Record<string, unknown>, chainId: string, parent: string | undefined): string {
+function v1Text(fields: Record<string, unknown>, chainId: string, parent: string | undefined): string {
   const all: Record<string, unknown> = { ...fields, layer_id: chainId };
   if (parent) all.parent = `sha256:${parent}`;
   const sorted = Object.fromEntries(Object.entries(all).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  const text = JSON.stringify(sorted).replace(
-    /[<>&\u2028\u2029]/g,
-    (c) => `\\u${(c.codePointAt(0) as number).toString(16).padStart(4, "0")}`,
-  );
-  return new Bun.CryptoHasher("sha256").update(text).digest("hex");
+  return JSON.stringify(sorted).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${(c.codePointAt(0) as number).toString(16).padStart(4, "0")}`);
 }

@@ -84,6 +84,14 @@ describe("a layered context, in one pass", () => {
     expect(context.layerBytes).toEqual(weights);
   });
 
+  test("a layer of nothing (its end-of-archive blocks alone) goes without an ADD line: ADD would copy it as a file", async () => {
+    const { archive } = await saved([]);
+    const context = layeredContext(archive, { from: "reg/base:1", first: 1, end: 3, config: true }, "layered:1");
+    const dockerfile = String(new Map(await entries(context)).get("Dockerfile"));
+    expect(dockerfile).toContain("ADD layer-1.tar /");
+    expect(dockerfile).not.toContain("layer-2.tar");
+  });
+
   test("with every layer in the base, reads nothing and sends the Dockerfile alone", async () => {
     const { archive } = await saved(TOPS.plain as TarSpec[]);
     const never: LayeredArchive = {

@@ -15,6 +15,7 @@ import { BLOCK, END_OF_ARCHIVE, padding } from "../tar/block.ts";
 import type { SeekEntry } from "../tar/list.ts";
 import { fileEntryHeader } from "../tar/write.ts";
 import { dockerfileEntry, GATHER } from "./build-context.ts";
+import { checkDiffId, hashedWhole } from "./diff-id.ts";
 import { layeredDockerfile, layerFile } from "./dockerfile.ts";
 import { ArchiveDocuments, type ArchiveImage } from "./image-archive.ts";
 import { LayerPositions } from "./layer-positions.ts";
@@ -61,18 +62,21 @@ export function layeredContext(archive: LayeredArchive, layering: Layering, imag
   const { source, expected } = archive;
   const layerBytes: LayerBytes = { sent: 0, reused: 0 };
   const sentPositions = Array.from({ length: layering.end - layering.first }, (_, i) => layering.first + i);
+  /** Sent layers that hold no entry: this pass's. */
+  const empty = new Set<number>();
 
   /** The archive, once: the layers above the base sent; then the image it holds, checked against the plan. */
   async function* layers(): AsyncGenerator<Uint8Array, ArchiveImage> {
     // A retried upload reads the archive again: the weights are this pass's.
     Object.assign(layerBytes, { sent: 0, reused: 0 });
-    const docs = new ArchiveDocuments();
+    empty.clear();
     const positions = new LayerPositions(expected.diffIds, archive.positions);
+    const docs = new ArchiveDocuments(positions.placesByJson());
     const sent = new Map<number, string>();
     const sizes = new Map<string, number>();
     for await (const e of archive.entries()) {
       const name = normalPath(e.path);
-      if (docs.link(name, e) || e.type !== "0") continue;
+      if (!docs.regular(name, e)) continue;
       sizes.set(name, e.size);
       const pos = positions.of(name);
       if (pos !== undefined && pos >= layering.first && pos < layering.end && !sent.has(pos)) {
@@ -82,10 +86,11 @@ export function layeredContext(archive: LayeredArchive, layering: Layering, imag
       }
       if (e.size === 0) continue;
       const head = await readHead(e, Math.min(BLOCK, e.size));
-      if ((await docs.take(name, e, head)) && LayerPositions.wants(name)) {
+      if ((await docs.take(name, e, head)) && LayerPositions.isLayerJson(name)) {
         // A json that is not an object places nothing: the manifest then finds its layer unsent.
         const json = jsonObject(Buffer.from(docs.get(name) as Uint8Array).toString("utf8"));
-        if (json) positions.legacy(name, json);
+        if (json && !positions.legacy(name, json))
+          throw new NotReusable("placing docker save's layer folders by their v1 IDs would take more hashing than any image needs");
       }
     }
     const found = docs.image();
@@ -107,7 +112,10 @@ export function layeredContext(archive: LayeredArchive, layering: Layering, imag
     if (kind !== "tar" && kind !== "gzip") throw new NotReusable(`layer ${pos} is ${kind === "zstd" ? "zstd-compressed" : "not a tar"}`);
     yield fileEntryHeader(layerFile(pos), e.size);
     const probe = handoff();
-    const indexing = indexLayer(kind === "gzip" ? gunzip(probe.stream) : probe.stream, { count: 0 }).finally(() => probe.stop());
+    const whole = hashedWhole(kind === "gzip" ? gunzip(probe.stream) : probe.stream);
+    const indexing = (async () => ({ index: await indexLayer(whole.stream, { count: 0 }), digest: await whole.digest }))().finally(() =>
+      probe.stop(),
+    );
     // Awaited below; a failure before then must not be reported as unhandled.
     indexing.catch(() => {});
     let got = 0;
@@ -117,12 +125,19 @@ export function layeredContext(archive: LayeredArchive, layering: Layering, imag
       yield piece;
     }
     await Promise.race([probe.give(undefined), indexing]);
-    const index = await indexing;
+    const { index, digest } = await indexing;
     if (got !== e.size) throw new NotReusable(`layer ${pos} changed while it was read`);
+    // Before the context can end: a layer that is not what its diff ID says is never built.
+    // Bytes of another of the image's layers: the blob was placed wrong, which the manifest would have said.
+    if (expected.diffIds.indexOf(`sha256:${digest}`) > -1 && expected.diffIds[pos] !== `sha256:${digest}`)
+      throw new NotReusable(`layer ${pos} was not found in ${source.label} where it was looked for`);
+    checkDiffId(pos, expected.diffIds[pos] as string, digest);
     yield new Uint8Array(padding(e.size));
     layerBytes.sent += e.size;
     const why = unfaithful(index);
     if (why) throw new NotReusable(`layer ${pos} ${why}`);
+    // A layer of nothing (a RUN that changed no file) is left out of the ADD lines: ADD copies a tar with no entry as a file.
+    if (index.paths.length === 0) empty.add(pos);
   }
 
   async function* context(): AsyncGenerator<Uint8Array> {
@@ -135,7 +150,8 @@ export function layeredContext(archive: LayeredArchive, layering: Layering, imag
         throw archive.torn(e);
       }
     }
-    yield* dockerfileEntry(layeredDockerfile(layering.from, sentPositions, layering.config ? config : undefined, image));
+    const added = sentPositions.filter((pos) => !empty.has(pos));
+    yield* dockerfileEntry(layeredDockerfile(layering.from, added, layering.config ? config : undefined, image));
     yield new Uint8Array(END_OF_ARCHIVE);
   }
 

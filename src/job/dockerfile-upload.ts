@@ -4,7 +4,7 @@
  * (where it has none, a base is built first, for this upload and the next); otherwise, and
  * wherever reuse cannot hold, the image flattened and sent whole.
  */
-import { baseName, chainIds, splitOf } from "../context/base-images.ts";
+import { baseName, chainIds, splitOf, wholeName } from "../context/base-images.ts";
 import { flattenedContext, type ReadImage, readImage } from "../context/build-context.ts";
 import { archiveDocuments } from "../context/image-archive.ts";
 import { type LayeredArchive, layeredContext, NotReusable, unfaithful } from "../context/layered-context.ts";
@@ -34,11 +34,13 @@ export async function dockerfileUpload(
   }
   const { identity } = ready;
   const archive: LayeredArchive = { ...reading.archive, expected: identity };
+  // From here, a whole upload is also pushed by content, so an unchanged image costs only the questions next time.
+  const whole = (why: string) => {
+    o.onEvent({ type: "no-reuse", why });
+    return flattenedUpload(o, source, targetImage, read, ready.prefix);
+  };
   const found = await findBase(o, ready.prefix, identity);
-  if (found.kind === "off") {
-    o.onEvent({ type: "no-reuse", why: found.why });
-    return flattenedUpload(o, source, targetImage, read);
-  }
+  if (found.kind === "off") return whole(found.why);
   const n = identity.diffIds.length;
   const below = (k: number, sizes = reading.sizes) => sizes?.slice(0, k).reduce((a, b) => a + b, 0);
   const reuse = (k: number, base: string): Reuse => {
@@ -55,7 +57,7 @@ export async function dockerfileUpload(
   try {
     if (found.kind === "whole") {
       const done = reuse(n, found.name);
-      o.onEvent({ type: "reuse", reuse: done });
+      o.onEvent({ type: "reuse", reuse: done, seeded: false, dryRun: o.dryRun });
       const built = await build(
         o,
         layeredContext(archive, { from: found.name, first: n, end: n, config: false }, o.localImage),
@@ -70,29 +72,36 @@ export async function dockerfileUpload(
       const why = unfaithfulFrom(read, split);
       if (why) throw new NotReusable(why);
       const name = baseName(ready.prefix, chainIds(identity.diffIds)[split - 1] as string);
-      o.onEvent({ type: "seeding", base: name, layers: split, bytes: below(split, layerSizes(read)) ?? 0 });
+      o.onEvent({ type: "seeding", base: name, layers: split, bytes: below(split, layerSizes(read)) ?? 0, dryRun: o.dryRun });
       await build(o, flattenedContext(read, o.localImage, { layers: split }), name, { tags: [] });
       return { first: split, base: name };
     };
     const { first, base } = found.kind === "base" ? { first: found.layers, base: found.name } : await seed();
-    o.onEvent({ type: "reuse", reuse: reuse(first, base) });
+    o.onEvent({ type: "reuse", reuse: reuse(first, base), seeded: found.kind !== "base", dryRun: o.dryRun });
     const context = layeredContext(archive, { from: base, first, end: n, config: true }, o.localImage);
     const built = await build(o, context, targetImage, { alsoAs: found.whole ? [found.whole] : [] });
     const measured: Reuse = { ...reuse(first, base), bytesReused: context.layerBytes.reused, bytesSent: context.layerBytes.sent };
     o.onEvent({ type: "reuse-measured", reuse: measured });
     return { ...built, reuse: measured };
   } catch (e) {
-    if (e instanceof NotReusable) o.onEvent({ type: "no-reuse", why: e.why });
+    if (e instanceof NotReusable) return whole(e.why);
     // A base that broke its build, or vanished between the question and the build.
-    else if (e instanceof UploadError && e.code === "BUILD_FAILED") o.onEvent({ type: "reuse-failed", why: e.message });
-    else throw e;
-    return flattenedUpload(o, source, targetImage, read);
+    if (!(e instanceof UploadError && e.code === "BUILD_FAILED")) throw e;
+    o.onEvent({ type: "reuse-failed", why: e.message });
+    return flattenedUpload(o, source, targetImage, read, ready.prefix);
   }
 }
 
-/** The image flattened, sent whole: from a first pass already made, or one made now. */
-async function flattenedUpload(o: JobOptions, source: Source, targetImage: string, read?: ReadImage): Promise<JobResult> {
-  return build(o, flattenedContext(read ?? (await fullRead(o, source)), o.localImage), targetImage);
+/**
+ * The image flattened, sent whole: from a first pass already made, or one made now. With a
+ * registry prefix and the [OH] form it is also pushed as the whole image by its image ID,
+ * the ID of the very bytes the passes read and checked against their diff IDs.
+ */
+async function flattenedUpload(o: JobOptions, source: Source, targetImage: string, read?: ReadImage, prefix?: string): Promise<JobResult> {
+  const image = read ?? (await fullRead(o, source));
+  const id = image.archive.identity?.imageId;
+  const alsoAs = prefix && id && o.form === "openhands" ? [wholeName(prefix, id)] : [];
+  return build(o, flattenedContext(image, o.localImage), targetImage, { alsoAs });
 }
 
 /** The first pass over every layer, which flattening needs. */

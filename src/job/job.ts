@@ -78,11 +78,12 @@ export type JobEvent =
   | { type: "dry-run"; result: DryRunResult }
   | { type: "polling"; buildId: string }
   | { type: "poll-notice"; notice: Notice }
-  | { type: "reuse"; reuse: Reuse }
+  /** `seeded`: the base is the one this run builds (or, in a dry run, would build), not one the server had. */
+  | { type: "reuse"; reuse: Reuse; seeded: boolean; dryRun: boolean }
   /** What the layers turned out to weigh, once the pass that sent them has ended. */
   | { type: "reuse-measured"; reuse: Reuse }
   | { type: "no-reuse"; why: string }
-  | { type: "seeding"; base: string; layers: number; bytes: number }
+  | { type: "seeding"; base: string; layers: number; bytes: number; dryRun: boolean }
   | { type: "reuse-failed"; why: string };
 
 /** What layer reuse did for an upload. */

@@ -8,8 +8,10 @@ import { imageExists } from "../api/client.ts";
 import { baseName, chainIds, wholeName } from "../context/base-images.ts";
 import { asksServer, type JobOptions } from "./job.ts";
 
-/** Bases asked for, top down, at most: a deep image need not cost a question per layer. */
+/** Questions asked, the whole image's included, at most: a deep image need not cost a question per layer. */
 const MAX_QUESTIONS = 24;
+/** All the questions together may take this long: a slow server costs a whole upload, never a long wait before one. */
+const QUESTIONS_MS = 20_000;
 
 /** What names an image by content: its layers' diff IDs, bottom first, each once, and its image ID (hex, the sha256 of its config). */
 export interface ImageIdentity {
@@ -47,21 +49,26 @@ export function reuseReady(
 /** Asks the server, top down, for the whole image and then for bases of its bottom layers. */
 export async function findBase(o: JobOptions, prefix: string, identity: ImageIdentity): Promise<Found> {
   const n = identity.diffIds.length;
-  const ask = async (ref: string) => (await imageExists(o.endpoint, ref, o.statusTimeoutMs, o.signal)).exists;
-  const cannotSay: Found = { kind: "off", why: "the server cannot say which images it has (GET /image_exists)" };
+  const budget = AbortSignal.timeout(QUESTIONS_MS);
+  const signal = AbortSignal.any([o.signal, budget]);
   // The whole image is named only where the form can push it under a second name ([OH]).
   const whole = o.form === "openhands" ? wholeName(prefix, identity.imageId) : undefined;
-  if (whole) {
-    const there = await ask(whole);
-    if (there === undefined) return cannotSay;
-    if (there) return { kind: "whole", name: whole };
-  }
   const chain = chainIds(identity.diffIds);
-  for (let k = n - 1; k >= 1 && k >= n - MAX_QUESTIONS; k--) {
-    const name = baseName(prefix, chain[k - 1] as string);
-    const there = await ask(name);
-    if (there === undefined) return cannotSay;
-    if (there) return { kind: "base", name, layers: k, whole };
+  const bases = Array.from({ length: n - 1 }, (_, i) => n - 1 - i).map((k) => ({ k, name: baseName(prefix, chain[k - 1] as string) }));
+  const questions = [...(whole ? [{ k: n, name: whole }] : []), ...bases].slice(0, MAX_QUESTIONS);
+  for (const { k, name } of questions) {
+    let there: boolean | undefined;
+    try {
+      there = (await imageExists(o.endpoint, name, o.statusTimeoutMs, signal)).exists;
+    } catch (e) {
+      if (!budget.aborted || o.signal.aborted) throw e;
+      return {
+        kind: "off",
+        why: `the server took more than ${QUESTIONS_MS / 1000} s to say which images it has (GET /image_exists): stopped asking`,
+      };
+    }
+    if (there === undefined) return { kind: "off", why: "the server cannot say which images it has (GET /image_exists)" };
+    if (there) return k === n ? { kind: "whole", name } : { kind: "base", name, layers: k, whole };
   }
   if (n < 2) return { kind: "off", why: "the image has one layer: there is no base below it to keep" };
   return { kind: "none", whole };

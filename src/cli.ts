@@ -50,7 +50,7 @@ async function main(argv: string[]): Promise<number> {
     return parsed.code;
   }
   const { args } = parsed;
-  out.mode = { quiet: args.quiet, json: args.json };
+  out.mode = { quiet: args.quiet, json: args.json, progress: "progress" in args ? args.progress : undefined };
   const session = { out, signal: controller.signal };
   try {
     if (args.command === "status") await statusCommand(args, session);

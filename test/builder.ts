@@ -75,7 +75,8 @@ export function realBuild(context: string, image: string, tags: string[], builde
 /** `docker build -t IMAGE -` on the context; BuildKit needs the engine's own CLI (no buildx here). */
 function dockerBuild(context: string, names: string[], builder: "classic" | "buildkit"): Promise<string | undefined> {
   const docker = builder === "buildkit" && Bun.which("docker", { PATH: "/usr/bin" }) ? "/usr/bin/docker" : "docker";
-  return run([docker, "build", "-q", ...names.flatMap((n) => ["-t", n]), "-"], {
+  // No network on this machine: a RUN step (a context that deletes from its base) runs without one.
+  return run([docker, "build", "-q", "--network", "none", ...names.flatMap((n) => ["-t", n]), "-"], {
     stdin: Bun.file(context),
     env: { DOCKER_BUILDKIT: builder === "buildkit" ? "1" : "0" },
   });
@@ -89,7 +90,9 @@ async function buildahBuild(context: string, names: string[]): Promise<string | 
     const untar = await run(["tar", "-xf", context, "-C", dir]);
     if (untar) return untar;
     const tags = names.flatMap((n) => ["-t", n]);
-    return await run(buildah(["bud", "--isolation", "chroot", "--format", "docker", "--tls-verify=false", "-q", ...tags, dir]));
+    // chroot isolation runs a RUN step in the host's network, and refuses any other.
+    const flags = ["--isolation", "chroot", "--format", "docker", "--tls-verify=false", "-q"];
+    return await run(buildah(["bud", ...flags, ...tags, dir]));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

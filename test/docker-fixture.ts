@@ -1,7 +1,9 @@
 /** A Docker engine for end-to-end tests: .ci/run starts one and sets REQUIRE_DOCKER=1. */
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { tempDir } from "./helpers.ts";
+import { hostOsLayer, saveArchiveOf } from "./image-fixture.ts";
 
 export function dockerAvailable(): boolean {
   const r = Bun.spawnSync(["docker", "version", "--format", "{{.Server.Version}}"], { stdout: "pipe", stderr: "pipe" });
@@ -75,4 +77,56 @@ export function publishToMirror(registry: string, name: string): void {
   sh(["docker", "push", mirrored]);
   removeImage(mirrored);
   removeImage(name);
+}
+
+/**
+ * Images as an ordinary Dockerfile makes them, built here by the classic builder (no
+ * network) on an OS layer of the host's shell and coreutils, made long ago as a FROM image
+ * is: a RUN that installs, a RUN that cleans up (deleting what it installed and a file of
+ * the OS layer), a RUN that changes a file of the OS layer, then COPY of the app. v2
+ * changes the app only, built with the cache and, as a fresh CI runner would, without it.
+ * `marker` makes the OS layer, and so every chain ID, this caller's own.
+ */
+export async function realImages(marker: string, work: string): Promise<Record<"os" | "v1" | "v2" | "v2NoCache", string>> {
+  const os = `ru-real-os-${marker}:1`;
+  const osFile = join(work, `os-${marker}.tar`);
+  writeFileSync(osFile, await saveArchiveOf([hostOsLayer(marker)], { tag: os, config: { Env: ["PATH=/bin"] } }));
+  sh(["docker", "load", "-q", "-i", osFile]);
+  const context = join(work, `real-${marker}`);
+  mkdirSync(join(context, "app"), { recursive: true });
+  writeFileSync(
+    join(context, "Dockerfile"),
+    [
+      `FROM ${os}`,
+      "RUN mkdir -p /opt/tool /opt/cache /home/app && yes tool-data | head -c 3000000 > /opt/tool/bulk && echo a > /opt/tool/a && echo x > /opt/cache/x",
+      "RUN rm -rf /opt/cache /opt/tool/a /etc/os-note",
+      'RUN cp /etc/passwd /tmp/p && cat /tmp/p > /etc/passwd && echo "app:x:1000:1000::/home/app:/bin/sh" >> /etc/passwd && rm /tmp/p',
+      "COPY app/ /app/",
+      'CMD ["/app/main"]',
+      "",
+    ].join("\n"),
+  );
+  const images = { os, v1: "", v2: "", v2NoCache: "" };
+  for (const [v, noCache] of [
+    ["v1", false],
+    ["v2", false],
+    ["v2NoCache", true],
+  ] as const) {
+    writeFileSync(join(context, "app", "main"), `#!/bin/sh\necho ${v}\n`, { mode: 0o755 });
+    writeFileSync(join(context, "app", "data.bin"), crypto.getRandomValues(new Uint8Array(64 * 1024)));
+    images[v] = `ru-real-${marker}:${v.toLowerCase()}`;
+    const args = ["docker", "build", "-q", "--network", "none", ...(noCache ? ["--no-cache"] : []), "-t", images[v], context];
+    const built = Bun.spawnSync(args, { env: { ...process.env, DOCKER_BUILDKIT: "0" }, stderr: "pipe" });
+    if (built.exitCode !== 0) throw new Error(`docker build of ${images[v]} failed: ${built.stderr.toString()}`);
+  }
+  return images;
+}
+
+/** gzip -6 of each layer of `image` from position `first` up, added: what a registry push of those layers costs. */
+export function layersGzip(image: string, first: number, work: string): number {
+  const saved = join(work, "layers.tar");
+  sh(["docker", "save", "-o", saved, image]);
+  const [manifest] = JSON.parse(sh(["tar", "-xOf", saved, "manifest.json"])) as Array<{ Layers: string[] }>;
+  const layers = manifest?.Layers.slice(first) ?? [];
+  return layers.reduce((n, l) => n + gzipSync(Bun.spawnSync(["tar", "-xOf", saved, l]).stdout, { level: 6 }).byteLength, 0);
 }

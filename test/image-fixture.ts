@@ -4,6 +4,7 @@
  * Dockerfile must set again. `docker load` takes it as is, so the tests need no registry.
  */
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { packTar, type TarSpec } from "./helpers.ts";
 
 const LONG_DIR = `usr/share/${"d".repeat(120)}`;
@@ -148,4 +149,33 @@ export function forgeLayer(n: number, forged: Buffer, twice = false): (entries: 
     const fake = { ...real, body: forged };
     return entries.flatMap((e) => (e !== real ? [e] : twice ? [fake, real] : [fake]));
   };
+}
+
+/** What an image's RUN steps need of the host: a shell and the coreutils they call, and the libraries those load. */
+const HOST_TOOLS = ["sh", "rm", "mkdir", "cat", "head", "yes", "cp", "touch"];
+
+/**
+ * A small OS layer made of the host's own shell, coreutils and libc (no network, no
+ * registry): the bottom of an image that real builders can RUN steps on. `marker` makes
+ * its chain IDs its own; /etc/os-note and /etc/passwd are the files a later layer changes.
+ */
+export function hostOsLayer(marker: string): TarSpec[] {
+  const bins = HOST_TOOLS.map((t) => Bun.which(t) as string);
+  const ldd = Bun.spawnSync(["ldd", ...bins]).stdout.toString();
+  const libs = [...new Set([...ldd.matchAll(/(\/[^\s:]+\.so[^\s:]*)/g)].map((m) => m[1] as string))];
+  // /run as every distribution has it: buildah's RUN step makes an empty one where an image has none (README).
+  const folders = new Set<string>(["bin/", "etc/", "run/", "tmp/"]);
+  const files: TarSpec[] = [];
+  for (const lib of libs) {
+    const name = lib.slice(1);
+    for (let at = name.indexOf("/"); at > 0; at = name.indexOf("/", at + 1)) folders.add(name.slice(0, at + 1));
+    files.push(file(name, readFileSync(lib), { mode: 0o755 }));
+  }
+  for (const [i, tool] of HOST_TOOLS.entries()) files.push(file(`bin/${tool}`, readFileSync(bins[i] as string), { mode: 0o755 }));
+  return [
+    ...[...folders].sort().map((f) => dir(f, f === "tmp/" ? { mode: 0o1777 } : {})),
+    ...files,
+    file("etc/os-note", `an OS layer for the tests: ${marker}\n`),
+    file("etc/passwd", "root:x:0:0::/root:/bin/sh\n"),
+  ];
 }

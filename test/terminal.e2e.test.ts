@@ -1,9 +1,17 @@
-/** What a person sees: the live progress line and build spinner at a terminal (tmux), plain lines in CI. */
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
-import { createWriteStream } from "node:fs";
+/**
+ * What a person sees at a terminal (tmux, 80 and 120 columns): the engine's export named
+ * while it is written, a bar that fits the width and stays one line through a resize, the
+ * reuse plan layer by layer, a clean prompt after Ctrl-C; plain lines in CI.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { chmodSync, createWriteStream, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeSampleImage } from "../scripts/sample-image.ts";
+import { baseName, chainIds } from "../src/context/base-images.ts";
+import { archiveDocuments } from "../src/context/image-archive.ts";
+import { seekEntries } from "../src/tar/list.ts";
 import { apiEnv, BIN, hasTool, runCli, startServerProcess, type TestServer, tempDir, until } from "./helpers.ts";
+import { file, saveArchiveOf } from "./image-fixture.ts";
 
 const hasTmux = hasTool("tmux");
 
@@ -80,3 +88,120 @@ test("not at a terminal: plain progress lines, no carriage returns or colours", 
   expect(r.stderr).not.toContain("\r");
   expect(r.stderr).not.toContain("\u001b");
 }, 60_000);
+
+/** A docker CLI stand-in whose save writes nothing for 12 s, as dockerd 20.10 does while it writes its export. */
+const SLOW_SAVE = `#!/bin/sh
+case "$1" in
+image) echo "1000000 sha256:${"a".repeat(64)} null"; exit 0 ;;
+save) sleep 12; exec cat "$SLOW_ARCHIVE" ;;
+esac
+exit 1
+`;
+
+/** The tool in a tmux session of `width` columns, in a shell whose prompt is PROMPT$; the session is killed after `check`. */
+async function atTerminal(width: number, args: string, env: Record<string, string>, check: (session: string) => Promise<void>) {
+  const session = `ru-tty-${process.pid}-${width}-${Math.random().toString(36).slice(2, 8)}`;
+  // The environment goes in with the session, never typed where the screen would show the key.
+  // (tmux puts its own PATH over one given with -e: PATH goes on the shell's command line.)
+  const { PATH = process.env.PATH, ...rest } = env;
+  const vars = Object.entries(rest).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
+  const shell = `env PATH='${PATH}' PS1='PROMPT$ ' bash --norc --noprofile`;
+  tmux("new-session", "-d", "-s", session, "-x", String(width), "-y", "40", ...vars, shell);
+  try {
+    tmux("send-keys", "-t", session, `clear; ${BIN} ${args}`, "Enter");
+    await check(session);
+  } finally {
+    tmux("kill-session", "-t", session);
+  }
+}
+
+const screen = (session: string) => tmux("capture-pane", "-p", "-t", session);
+
+/** Waits for the screen to show `pattern`; a timeout says what the screen showed instead. */
+async function showing(session: string, pattern: RegExp, what: string, timeoutMs = 20_000): Promise<string> {
+  try {
+    return await until(() => (pattern.test(screen(session)) ? screen(session) : undefined), what, timeoutMs);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; the screen:\n${screen(session)}`);
+  }
+}
+const LIVE = /MB\/s/;
+
+describe.skipIf(!hasTmux).each([80, 120])("at a terminal of %d columns", (width) => {
+  test("the engine's export is named while it is written, before its first byte", async () => {
+    const bin = join(tempDir("ru-tty-bin-"), "bin");
+    mkdirSync(bin);
+    writeFileSync(join(bin, "docker"), SLOW_SAVE);
+    chmodSync(join(bin, "docker"), 0o755);
+    const env = { ...apiEnv(server), PATH: `${bin}:${process.env.PATH}`, SLOW_ARCHIVE: archive };
+    await atTerminal(width, "img --pull never --poll-interval 0.05", env, async (session) => {
+      // Named while the save has written nothing yet (it writes after 12 s).
+      await showing(session, /waiting for docker save: \d+ s/, "the export wait to be named", 10_000);
+      await showing(session, /Build completed successfully/, "the upload to end", 60_000);
+    });
+  }, 90_000);
+
+  test("the bar fits the width, and stays one line when the terminal is made narrower", async () => {
+    await server.configure({ faults: [{ path: "/build", readRate: 1_000_000 }], statuses: ["SUCCESS"] });
+    await atTerminal(width, `--input ${archive} img --poll-interval 0.05`, apiEnv(server), async (session) => {
+      // A bar where it fits beside the rate and the ETA (100 columns and more), the numbers alone elsewhere.
+      await showing(session, width >= 100 ? /\[[= >]+\] read .* MB\/s/ : /^ {2}read .* MB\/s/m, "the bar");
+      for (const line of screen(session).split("\n")) expect(line.length).toBeLessThanOrEqual(width);
+      tmux("resize-window", "-t", session, "-x", "60");
+      await until(
+        () =>
+          screen(session)
+            .split("\n")
+            .some((l) => LIVE.test(l) && l.length <= 60 && l.length >= 40),
+        "a redraw at 60 columns",
+      );
+      const lines = screen(session).split("\n");
+      // One live line, whole: no row of an earlier, wider draw left behind.
+      expect(lines.filter((l) => LIVE.test(l) || /^\s*\[[= >]*$/.test(l)).length).toBe(1);
+      for (const line of lines) expect(line.length).toBeLessThanOrEqual(60);
+    });
+  }, 90_000);
+
+  test("a reuse upload shows the plan, one line per layer with its state", async () => {
+    const dir = tempDir("ru-tty-reuse-");
+    const layered = join(dir, "layered.tar");
+    const bytes = await saveArchiveOf(
+      [0, 1, 2].map((i) => [file(`layer-${i}.txt`, `${i} ${width}\n`)]),
+      { tag: "layered:1" },
+    );
+    writeFileSync(layered, bytes);
+    const diffIds = (await archiveDocuments(seekEntries(layered, bytes.byteLength))).identity?.diffIds ?? [];
+    const base = baseName("registry.test/runtime", chainIds(diffIds)[1] as string);
+    await server.configure({ registryPrefix: "registry.test/runtime", existing: [base], faults: [], statuses: ["SUCCESS"] });
+    const args = `--context dockerfile --form openhands --input ${layered} layered:1 --poll-interval 0.05`;
+    await atTerminal(width, args, apiEnv(server), async (session) => {
+      const shown = await showing(session, /Build completed/, "the upload to end", 60_000);
+      const joined = shown.split("\n").join("");
+      for (const [pos, state] of [
+        [0, "on the server"],
+        [1, "on the server"],
+        [2, "sending"],
+      ] as const) {
+        expect(joined).toContain(`${(diffIds[pos] as string).slice(7, 19)}: ${state}`);
+      }
+    });
+  }, 90_000);
+
+  test("Ctrl-C during the upload: exit 130, and the prompt comes back on a clean line", async () => {
+    await server.configure({
+      faults: [{ path: "/build", readRate: 500_000 }],
+      statuses: ["SUCCESS"],
+      registryPrefix: undefined,
+      existing: [],
+    });
+    await atTerminal(width, `--input ${archive} img; echo EXIT=$?`, apiEnv(server), async (session) => {
+      await showing(session, LIVE, "the progress line");
+      tmux("send-keys", "-t", session, "C-c");
+      const shown = await showing(session, /^EXIT=\d+/m, "the run to end");
+      expect(shown).toContain("EXIT=130");
+      const lines = shown.split("\n").filter((l) => l.trim());
+      expect(lines.at(-1)).toBe("PROMPT$");
+      expect(lines.filter((l) => LIVE.test(l))).toEqual([]);
+    });
+  }, 60_000);
+});

@@ -6,6 +6,7 @@ import { CONTEXTS, PULL_POLICIES, REUSE_MODES } from "../job/job.ts";
 import { VERSION_TEXT } from "../lib/version.ts";
 import { ENGINES } from "../source/engine.ts";
 import { choiceOption, imageName, intIn, numberOption, pathArg, platformArg, tagName } from "./arg-types.ts";
+import { PROGRESS_MODES } from "./output.ts";
 
 /** How to reach the API: shared by every command. */
 const keyArgs = {
@@ -131,6 +132,11 @@ const uploadParser = command({
         "compress into a null sink and report size, ratio, digest, speed (needs no credentials; with them and --context dockerfile, asks what layers the server has)",
     }),
     json,
+    progress: choiceOption(
+      "progress",
+      PROGRESS_MODES,
+      "auto (a live bar at a terminal, plain lines elsewhere), plain (lines only), json (one JSON event a line on stderr, test/progress.schema.json)",
+    ),
     ...keyArgs,
     quiet,
   },

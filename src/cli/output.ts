@@ -7,18 +7,23 @@
  *   default   steps, warnings, errors with hints   the result (image name, status)
  *   --quiet   errors with hints only               the result
  *   --json    as default (or --quiet)              one JSON object, success or failure
+ *   --progress json: stderr holds JSON events alone, one a line (test/progress.schema.json)
  */
 import { createConsola, type LogObject } from "consola";
 import type { UploadError } from "../errors.ts";
 import { redact } from "./redact.ts";
 import { type RunFacts, resultJson } from "./result-json.ts";
 
+/** How progress is shown on stderr: auto (a live line at a terminal), plain (lines only), json (one event a line). */
+export const PROGRESS_MODES = ["auto", "plain", "json"] as const;
+
 export interface Mode {
   quiet: boolean;
   json: boolean;
+  progress?: (typeof PROGRESS_MODES)[number];
 }
 
-type Sink = { write(text: string): unknown; isTTY?: boolean };
+type Sink = { write(text: string): unknown; isTTY?: boolean; columns?: number };
 
 /**
  * Server text (status, error, build ID, image) reaches a terminal: a newline there would
@@ -44,7 +49,7 @@ export class Output {
   mode: Mode = { quiet: false, json: false };
   /** What the run has learnt so far, for the JSON object and for messages. */
   readonly facts: RunFacts = {};
-  readonly tty: boolean;
+  private readonly terminal: boolean;
   private secret: string | undefined;
   private liveText = "";
   private readonly started = performance.now();
@@ -56,8 +61,8 @@ export class Output {
     private readonly out: Sink = process.stdout,
     noColor = Boolean(process.env.NO_COLOR),
   ) {
-    this.tty = Boolean(err.isTTY);
-    this.paint = this.tty && !noColor ? (code, s) => `\x1b[${code}m${s}\x1b[0m` : (_code, s) => s;
+    this.terminal = Boolean(err.isTTY);
+    this.paint = this.terminal && !noColor ? (code, s) => `\x1b[${code}m${s}\x1b[0m` : (_code, s) => s;
     this.logger = createConsola({ reporters: [{ log: (o: LogObject) => this.line(o) }] });
   }
 
@@ -87,17 +92,41 @@ export class Output {
 
   /** The end of a successful run: the JSON object, when asked for. */
   done(): void {
-    if (this.mode.json) this.writeJson(resultJson(this.facts, undefined, this.seconds()));
+    const result = resultJson(this.facts, undefined, this.seconds());
+    this.event({ event: "result", result });
+    if (this.mode.json) this.writeJson(result);
+  }
+
+  /** Whether a live line is drawn: at a terminal, unless --progress asks for plain lines or events. */
+  get tty(): boolean {
+    return this.terminal && (this.mode.progress ?? "auto") === "auto";
+  }
+
+  /** The terminal's width now (it may change while the run goes on). */
+  get width(): number {
+    return this.err.columns ?? 80;
+  }
+
+  /** Whether stderr carries JSON events (--progress json) rather than lines for a person. */
+  get events(): boolean {
+    return this.mode.progress === "json";
+  }
+
+  /** One progress event on stderr, with the seconds since the start (--progress json only). */
+  event(fields: Record<string, unknown>): void {
+    if (this.events) this.writeJson({ ...fields, time: Math.round(this.seconds() * 1000) / 1000 }, this.err);
   }
 
   /** A failure: on stderr with its hint (unless already said there), and as the JSON object with --json. */
   failure(error: UploadError, o: { stderr: boolean } = { stderr: true }): void {
     this.clearLive();
-    if (o.stderr) {
+    const result = resultJson(this.facts, error, this.seconds());
+    if (this.events) this.event({ event: "result", result });
+    else if (o.stderr) {
       this.logger.error(error.message);
       if (error.hint) this.logger.withTag("hint").error(error.hint);
     }
-    if (this.mode.json) this.writeJson(resultJson(this.facts, error, this.seconds()));
+    if (this.mode.json) this.writeJson(result);
   }
 
   /** cmd-ts's own help, version and usage text: ours, shown as written. */
@@ -105,17 +134,30 @@ export class Output {
     (toStdout ? this.out : this.err).write(`${text}\n`);
   }
 
-  /** Redraws the one live line (progress, spinner) in place; terminals only. */
+  /**
+   * Redraws the one live line (progress, spinner) in place; terminals only. Cut to the
+   * terminal's width as it is now: a line that wraps cannot be redrawn in place. A terminal
+   * made narrower since the last draw has wrapped that line (tmux, VTE and most others
+   * reflow): the rows it now takes are cleared from the first.
+   */
   live(text: string): void {
     if (!this.tty) return;
-    this.liveText = text;
-    this.err.write(`\r${escapeText(this.mask(text))}\x1b[K`);
+    const width = this.width;
+    const cut = [...escapeText(this.mask(text))].slice(0, Math.max(1, width - 1)).join("");
+    this.err.write(`${this.toLiveStart(width)}${cut}\x1b[J`);
+    this.liveText = cut;
   }
 
   clearLive(): void {
     if (!this.liveText) return;
+    this.err.write(`${this.toLiveStart(this.width)}\x1b[J`);
     this.liveText = "";
-    this.err.write("\r\x1b[K");
+  }
+
+  /** The cursor to where the live line begins, over the rows it wraps into at `width`. */
+  private toLiveStart(width: number): string {
+    const rows = Math.ceil([...this.liveText].length / width) - 1;
+    return rows > 0 ? `\r\x1b[${rows}A` : "\r";
   }
 
   seconds(): number {
@@ -124,6 +166,8 @@ export class Output {
 
   private line(o: LogObject): void {
     this.clearLive();
+    if (this.events)
+      return void this.event({ event: "message", level: o.type === "warn" ? "warn" : "info", text: o.args.map(String).join(" ") });
     const text = escapeText(this.mask(o.args.map(String).join(" ")));
     if (o.tag === "hint") return void this.err.write(`  hint: ${text}\n`);
     const prefix = o.type === "error" ? this.paint("31", "Error: ") : o.type === "warn" ? this.paint("33", "Warning: ") : "";
@@ -135,9 +179,9 @@ export class Output {
   }
 
   /** The key is masked in each value before it is escaped, so JSON escaping cannot hide it. */
-  private writeJson(value: unknown): void {
+  private writeJson(value: unknown, to: Sink = this.out): void {
     // "#" as \u0023 is the same JSON to any parser, and no runner command to a log reader.
     const text = JSON.stringify(value, (_k, v) => (typeof v === "string" ? this.mask(v) : v)).replaceAll("#", "\\u0023");
-    this.out.write(`${text}\n`);
+    to.write(`${text}\n`);
   }
 }

@@ -1,9 +1,19 @@
 /** What the user sees of each step of a run, with the live progress line and the build spinner. */
-import type { JobEvent } from "../job/job.ts";
+import type { JobEvent, LayerPlan } from "../job/job.ts";
 import { mib } from "../lib/units.ts";
 import type { Output } from "./output.ts";
+import { WindowRate } from "./window-rate.ts";
 
 const SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏";
+
+/** A layer's state in the plan, in the words docker push uses where it has them. */
+const LAYER_STATE: Record<LayerPlan["state"], string> = {
+  "on-server": "on the server",
+  "new-base": "in a new base",
+  sending: "sending",
+  flattened: "sending, flattened with its run after what it deletes below",
+};
+const BAR = 20;
 
 /** What the JSON reports once the whole image went after all: what this run did in the end, no reuse. */
 const WHOLE_IMAGE = { layersTotal: undefined, layersReused: undefined, bytesReused: undefined, baseImage: undefined };
@@ -31,6 +41,9 @@ export class Renderer {
   event(e: JobEvent): void {
     const { out } = this;
     const facts = out.facts;
+    // A new phase ends the live line of the last one; these only add to the one that goes on.
+    if (e.type !== "poll-notice" && e.type !== "upload-retry" && e.type !== "reuse-measured") this.stop();
+    if (out.events) this.progressEvent(e);
     switch (e.type) {
       case "named":
         if (e.from === "no-endpoint") out.warn(`the server has no /registry_prefix (HTTP 404): uploading as ${e.targetImage}`);
@@ -53,15 +66,29 @@ export class Renderer {
       case "pulling":
         out.step(`Pulling Docker image: ${e.localImage}`);
         break;
+      case "asking":
+        out.step(`Asking the server which bases it has (at most ${e.questions} questions)`);
+        this.watchPhase("asking the server which bases it has");
+        break;
+      case "layers":
+        for (const l of e.layers)
+          out.step(
+            `  ${l.diffId.replace(/^sha256:/, "").slice(0, 12)}: ${LAYER_STATE[l.state]}${l.base ? ` (${l.base})` : ""}${l.bytes === undefined ? "" : `  ${mib(l.bytes)}`}`,
+          );
+        break;
       case "no-reuse":
         Object.assign(facts, WHOLE_IMAGE);
         out.step(`Nothing can be reused: ${e.why}; sending the whole image`);
         break;
-      case "seeding":
+      case "seeding": {
+        const building = e.dryRun ? "would build" : "building";
         out.step(
-          `No base of these layers on the server yet: ${e.dryRun ? "would build" : "building"} one of the bottom ${e.layers} (${mib(e.bytes)}) as ${e.base}, for this upload and the next, then the rest on it`,
+          e.on === undefined
+            ? `No base of these layers on the server yet: ${building} one of the bottom ${e.end} (${mib(e.bytes)}) as ${e.base}, for this upload and the next, then the rest on it`
+            : `${building[0]?.toUpperCase()}${building.slice(1)} a base of layers ${e.first} to ${e.end - 1} (${mib(e.bytes)}) on ${e.on} as ${e.base}, for the next upload`,
         );
         break;
+      }
       case "reuse": {
         const { total, reused, bytesReused, bytesSent, base } = e.reuse;
         Object.assign(facts, { layersTotal: total, layersReused: reused, bytesReused, baseImage: base });
@@ -84,6 +111,7 @@ export class Renderer {
         break;
       case "flattening":
         out.step(`Reading the layers of ${e.source.label} to flatten them into a Dockerfile build context`);
+        this.watchPhase("reading the layers");
         break;
       case "saving":
         out.step(
@@ -142,24 +170,95 @@ export class Renderer {
     }
   }
 
-  /** Upload progress: a live line on a TTY, a plain line every few seconds elsewhere (CI logs). */
+  /**
+   * Upload progress: a live bar on a TTY, a plain line every few seconds elsewhere (CI
+   * logs). The rate and ETA are over the last few seconds; before the engine's first byte
+   * the line says what it waits for (dockerd writes its whole export before it streams).
+   */
   private watchUpload(e: Extract<JobEvent, { type: "uploading" }>): void {
     const started = performance.now();
-    const line = () => {
+    const rate = new WindowRate();
+    const tty = this.out.tty;
+    const line = (now: number) => {
       const { read, sent } = e.progress;
-      const secs = (performance.now() - started) / 1000;
-      const rate = read.bytes / 1e6 / Math.max(secs, 0.001);
+      if (read.bytes === 0 && e.from === "engine") return `waiting for docker save: ${Math.floor((now - started) / 1000)} s`;
+      const perSecond = rate.perSecond();
       const ratio = sent.bytes > 0 ? ` ratio ${(read.bytes / sent.bytes).toFixed(2)},` : "";
       let of = "";
       let eta = "";
+      let bar = "";
       if (e.size) {
-        of = ` of ${mib(e.size)} (${Math.min(100, (100 * read.bytes) / e.size).toFixed(0)}%)`;
-        if (rate > 0) eta = `, ETA ${Math.max(0, Math.round((e.size - read.bytes) / 1e6 / rate))} s`;
+        const done = Math.min(1, read.bytes / e.size);
+        of = ` of ${mib(e.size)} (${(100 * done).toFixed(0)}%)`;
+        if (perSecond > 0) eta = `, ETA ${Math.max(0, Math.round((e.size - read.bytes) / perSecond))} s`;
+        const filled = Math.round(done * BAR);
+        // Only where the rate and ETA still fit beside it.
+        if (tty && this.out.width >= 100)
+          bar = `[${"=".repeat(Math.max(0, filled - 1))}${filled > 0 ? ">" : ""}${" ".repeat(BAR - filled)}] `;
       }
-      return `read ${mib(read.bytes)}${of}, sent ${mib(sent.bytes)},${ratio} ${rate.toFixed(1)} MB/s${eta}`;
+      return `${bar}read ${mib(read.bytes)}${of}, sent ${mib(sent.bytes)},${ratio} ${(perSecond / 1e6).toFixed(1)} MB/s${eta}`;
     };
-    const tty = this.out.tty;
-    this.ticker = setInterval(() => (tty ? this.out.live(`  ${line()}`) : this.out.step(line())), tty ? 250 : 5000);
+    // The rate is sampled four times a second whatever is shown: a bar each time, an event each second, a plain line every 5 s.
+    const every = this.out.events ? 4 : tty ? 1 : 20;
+    let tick = 0;
+    this.ticker = setInterval(() => {
+      const now = performance.now();
+      rate.sample(now, e.progress.read.bytes);
+      if (++tick % every !== 0) return;
+      if (this.out.events)
+        this.out.event({ event: "bytes", read: e.progress.read.bytes, sent: e.progress.sent.bytes, total: e.size ?? null });
+      else if (tty) this.out.live(`  ${line(now)}`);
+      else this.out.step(line(now));
+    }, 250);
+    this.ticker.unref();
+  }
+
+  /** --progress json: what a machine follows, beside the human lines (each a "message" event). */
+  private progressEvent(e: JobEvent): void {
+    const { out } = this;
+    const phase = (name: string, more: Record<string, unknown> = {}) => out.event({ event: "phase", phase: name, ...more });
+    switch (e.type) {
+      case "asking":
+        return void phase("asking", { questions: e.questions });
+      case "flattening":
+        return void phase("reading");
+      case "seeding":
+        return void phase("building-base", { base: e.base, first: e.first, end: e.end });
+      case "saving":
+        return void phase("sending", { source: e.source.label });
+      case "uploading":
+        return void phase("uploading", { total: e.size ?? null });
+      case "polling":
+        return void phase("waiting-for-build", { build_id: e.buildId });
+      case "layers":
+        for (const l of e.layers) {
+          out.event({
+            event: "layer",
+            position: l.position,
+            diff_id: l.diffId,
+            bytes: l.bytes ?? null,
+            state: l.state,
+            base: l.base ?? null,
+          });
+        }
+        return;
+      case "poll-notice":
+        if (e.notice.kind === "status") out.event({ event: "status", status: e.notice.status });
+        return;
+      case "dry-run":
+      case "uploaded":
+        return void out.event({ event: "sent", bytes_read: e.result.bytesRead, bytes_sent: e.result.bytesSent, sha256: e.result.sha256 });
+    }
+  }
+
+  /** A phase that makes no bytes to count: its name and elapsed time, on a TTY only. */
+  private watchPhase(label: string): void {
+    if (!this.out.tty) return;
+    const started = performance.now();
+    let frame = 0;
+    this.ticker = setInterval(() => {
+      this.out.live(`${SPINNER[frame++ % SPINNER.length]} ${label}: ${Math.floor((performance.now() - started) / 1000)} s`);
+    }, 100);
     this.ticker.unref();
   }
 

@@ -1,7 +1,7 @@
 /** Bases named by content, and where a new base ends. */
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { baseName, chainIds, splitOf, wholeName } from "./base-images.ts";
+import { baseName, chainIds, cutsOf, wholeName } from "./base-images.ts";
 
 const id = (c: string) => `sha256:${c.repeat(64)}`;
 
@@ -26,15 +26,18 @@ describe("chain IDs and names", () => {
   });
 });
 
-describe("where a new base ends", () => {
+describe("where the bases end that an upload builds", () => {
   const at = (minutes: number) => new Date(Date.UTC(2026, 0, 1, 12, minutes)).toISOString();
   test.each([
-    ["below the layers made in the top layer's build", [at(0), at(0), at(58), at(59), at(60)], 2],
-    ["below the top layer where all were made in one build", [at(0), at(1), at(2)], 2],
-    ["below the top layer where the history says nothing", [undefined, undefined, undefined], 2],
-    ["at the one layer below a two-layer image", [at(0), at(60)], 1],
-    ["where a layer of unknown time stops the walk down", [at(0), undefined, at(59), at(60)], 2],
-  ] as const)("%s", (_what, created, split) => {
-    expect(splitOf(created)).toBe(split);
+    ["below the layers made in the top layer's build, and below the top layer", [at(0), at(0), at(58), at(59), at(60)], 0, [2, 4]],
+    ["above a base found at the first of them: below the top layer alone", [at(0), at(0), at(58), at(59), at(60)], 2, [4]],
+    ["none where the base found is below the top layer", [at(0), at(0), at(58), at(59), at(60)], 4, []],
+    ["below the top layer where all were made in one build", [at(0), at(1), at(2)], 0, [2]],
+    ["below the top layer where the history says nothing", [undefined, undefined, undefined], 0, [2]],
+    ["at the one layer below a two-layer image", [at(0), at(60)], 0, [1]],
+    ["where a layer of unknown time stops the walk down", [at(0), undefined, at(59), at(60)], 0, [2, 3]],
+    ["none for an image of one layer", [at(0)], 0, []],
+  ] as const)("%s", (_what, created, found, cuts) => {
+    expect(cutsOf(created, found)).toEqual([...cuts]);
   });
 });

@@ -31,16 +31,18 @@ export function wholeName(prefix: string, imageId: string): string {
 const SAME_BUILD_MS = 10 * 60 * 1000;
 
 /**
- * Where a new base ends, when the server has none yet: below the layers made in the same
- * build as the top one (those usually change from one build to the next), or else below
- * the top layer alone. Always at least one layer above it and one in it.
+ * Where the bases end that an upload builds on its way to the image, above the base it
+ * found (`found` layers; 0 for none): below the layers made in the top layer's own build (a
+ * rebuild without the cache makes them all anew, and then finds the base below them), and
+ * below the top layer (a rebuild with the cache changes it alone, and finds the base below
+ * it). Bottom first; the image itself is built on the last.
  */
-export function splitOf(created: ReadonlyArray<string | undefined>): number {
+export function cutsOf(created: ReadonlyArray<string | undefined>, found: number): number[] {
   const n = created.length;
   const top = Date.parse(created[n - 1] ?? "");
-  let split = n - 1;
+  let own = n - 1;
   if (!Number.isNaN(top)) {
-    while (split > 0 && top - Date.parse(created[split - 1] ?? "") < SAME_BUILD_MS) split--;
+    while (own > 0 && top - Date.parse(created[own - 1] ?? "") < SAME_BUILD_MS) own--;
   }
-  return split === 0 ? n - 1 : split;
+  return [...new Set([own, n - 1])].filter((cut) => cut > found && cut > 0).sort((a, b) => a - b);
 }

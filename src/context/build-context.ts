@@ -9,7 +9,7 @@ import { fromIterable, gunzip, rechunk } from "../lib/streams.ts";
 import { type Source, tornIn } from "../source/source.ts";
 import { END_OF_ARCHIVE, padding } from "../tar/block.ts";
 import { fileEntryHeader } from "../tar/write.ts";
-import { dockerfile, ROOTFS } from "./dockerfile.ts";
+import { dockerfile, type FlattenedOn, ROOTFS } from "./dockerfile.ts";
 import { flattened, planFlatten } from "./flatten.ts";
 import { type ImageArchive, indexArchive } from "./image-archive.ts";
 
@@ -47,40 +47,51 @@ export async function readImage(source: Source, signal: AbortSignal): Promise<Re
   return { source, archive, open, torn };
 }
 
+/** A run of the image's layers, first..end-1, flattened on `on` (else on scratch); with the config where it ends the image. */
+export interface FlattenedPart {
+  first: number;
+  end: number;
+  on?: FlattenedOn;
+  config: boolean;
+}
+
 /**
  * The image flattened: FROM scratch, its root filesystem as one tar, its config as
- * instructions. With `base`, only its bottom layers, and no config: a base image to build on.
+ * instructions. With `part`, a run of its layers only: a base image to build on (no
+ * config), or the image's top layers on a base (deleting first what they delete from it).
  */
-export function flattenedContext(read: ReadImage, image: string, base?: { layers: number }): Source {
+export function flattenedContext(read: ReadImage, image: string, part?: FlattenedPart): Source {
   const { source, open, torn } = read;
-  const archive = base ? { ...read.archive, layers: read.archive.layers.slice(0, base.layers) } : read.archive;
+  const first = part?.first ?? 0;
+  const archive = part ? { ...read.archive, layers: read.archive.layers.slice(first, part.end) } : read.archive;
   const plan = planFlatten(archive);
-  if (!base) {
+  if (!part) {
     // The second pass needs the plan only: the layers' path lists go before it starts.
     archive.index.clear();
     Bun.gc(true);
   }
-  const head = dockerfileEntry(dockerfile(base ? undefined : archive.config, image));
+  const head = dockerfileEntry(dockerfile(part && !part.config ? undefined : archive.config, image, part?.on));
   const rootHeader = fileEntryHeader(ROOTFS, plan.bytes);
   const size = head.reduce((n, b) => n + b.byteLength, 0) + rootHeader.byteLength + plan.bytes + END_OF_ARCHIVE;
-  const { count, first } = archive.xattrs;
+  const { count, first: xattrFirst } = archive.xattrs;
   const xattrs =
     count > 0
-      ? `${count} entries carry extended attributes (file capabilities or security labels; ${first} first): they are passed on, but a builder may drop them`
+      ? `${count} entries carry extended attributes (file capabilities or security labels; ${xattrFirst} first): they are passed on, but a builder may drop them`
       : undefined;
   async function* context(): AsyncGenerator<Uint8Array> {
     yield* head;
     yield rootHeader;
     try {
-      yield* flattened(open, archive, plan, source.label);
+      yield* flattened(open, archive, plan, source.label, first);
     } catch (e) {
       throw torn(e);
     }
     yield new Uint8Array(END_OF_ARCHIVE);
   }
+  const which = !part ? "" : first === 0 ? `its bottom ${part.end} layers ` : `its layers ${first} to ${part.end - 1} `;
   return {
     kind: source.kind,
-    label: `${source.label}, ${base ? `its bottom ${base.layers} layers ` : ""}flattened into a Dockerfile build context`,
+    label: `${source.label}, ${which}flattened into a Dockerfile build context${part?.on ? ` on ${part.on.from}` : ""}`,
     size,
     replayable: source.replayable,
     gzipped: false,

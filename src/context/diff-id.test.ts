@@ -70,7 +70,7 @@ describe("a layer's bytes against its diff ID", () => {
 
   const passes: Array<[string, (path: string) => Promise<Source>]> = [
     [
-      "the first pass, before anything is sent",
+      "the flattened pass that sends it (the first pass only plans)",
       async (path) => flattenedContext(await readImage(fileSource(path), AbortSignal.timeout(10_000)), "forged:1"),
     ],
     [

@@ -61,9 +61,33 @@ function healthcheck(h: Record<string, unknown>): string | undefined {
   return ["HEALTHCHECK", ...flags, "CMD", cmd].join(" ");
 }
 
-/** The Dockerfile that rebuilds the image from ROOTFS and its config (none for a base image). */
-export function dockerfile(config: Record<string, unknown> | undefined, image: string): string {
-  const lines = ["FROM scratch", `# ${oneLine(image)}, rebuilt from its root filesystem by runtime-upload`, `ADD ${ROOTFS} /`];
+/** What a flattened run of layers is added on: a base the server has, and what they delete from it first. */
+export interface FlattenedOn {
+  from: string;
+  /** Absolute paths, deleted with `rm` (exec form: no shell is needed, and no word is expanded). */
+  removals: readonly string[];
+  rm?: string;
+}
+
+/** Paths per physical line of a RUN rm: each line stays short for any Dockerfile reader. */
+const PATHS_PER_LINE = 16;
+
+/**
+ * The Dockerfile that rebuilds the image from ROOTFS and its config (none for a base
+ * image): on scratch, or on a base, after deleting from it what the layers deleted.
+ */
+export function dockerfile(config: Record<string, unknown> | undefined, image: string, on?: FlattenedOn): string {
+  const lines = [`FROM ${on?.from ?? "scratch"}`, `# ${oneLine(image)}, rebuilt from its root filesystem by runtime-upload`];
+  if (on?.rm && on.removals.length > 0) {
+    const words = [on.rm, "-rf", "--", ...on.removals].map((w) => {
+      word(w, "deleted path");
+      return JSON.stringify(w);
+    });
+    const rows: string[] = [];
+    for (let i = 0; i < words.length; i += PATHS_PER_LINE) rows.push(words.slice(i, i + PATHS_PER_LINE).join(", "));
+    lines.push(`RUN [${rows.join(", \\\n  ")}]`);
+  }
+  lines.push(`ADD ${ROOTFS} /`);
   return `${[...lines, ...(config ? configLines(config) : [])].join("\n")}\n`;
 }
 

@@ -125,6 +125,8 @@ export async function* flattened(
   archive: ImageArchive,
   plan: Plan,
   what: string,
+  /** The position in the image of the archive's first layer: a run of the image's layers may be flattened alone. */
+  offset = 0,
 ): AsyncGenerator<Uint8Array> {
   // Each layer is in the list once (image-archive keeps its topmost place).
   const positions = new Map(archive.layers.map((l, pos) => [l, pos]));
@@ -176,9 +178,9 @@ export async function* flattened(
       }
       count++;
     }
-    // What is sent is checked, not only what the first pass saw: the archive is read again.
-    const diffId = archive.identity?.diffIds[at];
-    if (diffId) checkDiffId(at, diffId, await whole.digest);
+    // The pass that sends the bytes checks them (the first pass, which only plans, does not: one hash a byte).
+    const diffId = archive.identity?.diffIds[offset + at];
+    if (diffId) checkDiffId(offset + at, diffId, await whole.digest);
   }
   if (count !== plan.entries) throw changed(what);
   for (let left = plan.bytes - written; left > 0; left -= 1024 * 1024) yield new Uint8Array(Math.min(left, 1024 * 1024));

@@ -9,7 +9,7 @@ import { entryStream, type TarEntry, type TarHeader, tarEntries } from "../tar/r
 import { type Format, sniff } from "../tar/sniff.ts";
 import { headerLength } from "../tar/write.ts";
 
-const DIR = 0;
+export const DIR = 0;
 export const FILE = 1;
 export const OTHER = 2;
 export const LINK = 3;

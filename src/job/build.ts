@@ -30,7 +30,7 @@ export async function build(
     o.onEvent({ type: "dry-run", result });
     return { outcome: "dry-run", upload: result, targetImage, uploadSeconds: (o.clock.now() - started) / 1000 };
   }
-  o.onEvent({ type: "uploading", url: `${o.endpoint.baseUrl}/build`, progress, size: source.size });
+  o.onEvent({ type: "uploading", url: `${o.endpoint.baseUrl}/build`, progress, size: source.size, from: source.kind });
   const hinted = (e: unknown) => {
     throw wrongContext(e, source.flattened === true);
   };

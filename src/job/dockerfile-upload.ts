@@ -4,16 +4,17 @@
  * (where it has none, a base is built first, for this upload and the next); otherwise, and
  * wherever reuse cannot hold, the image flattened and sent whole.
  */
-import { baseName, chainIds, splitOf, wholeName } from "../context/base-images.ts";
+import { baseName, chainIds, cutsOf, wholeName } from "../context/base-images.ts";
 import { flattenedContext, type ReadImage, readImage } from "../context/build-context.ts";
 import { archiveDocuments } from "../context/image-archive.ts";
-import { type LayeredArchive, layeredContext, NotReusable, unfaithful } from "../context/layered-context.ts";
+import { type LayerBytes, type LayeredArchive, layeredContext, NotReusable } from "../context/layered-context.ts";
+import { planSegments, type Segment } from "../context/segments.ts";
 import { UploadError } from "../errors.ts";
 import { type Source, tornIn } from "../source/source.ts";
 import { seekEntries } from "../tar/list.ts";
 import { tarEntries } from "../tar/read.ts";
 import { build } from "./build.ts";
-import type { JobOptions, JobResult, Reuse } from "./job.ts";
+import type { JobOptions, JobResult, LayerPlan, Reuse } from "./job.ts";
 import type { JobSource } from "./job-source.ts";
 import { findBase, type ImageIdentity, reuseReady } from "./reuse.ts";
 
@@ -55,7 +56,17 @@ export async function dockerfileUpload(
     };
   };
   try {
+    /** The plan, layer by layer: each layer's state and base, from its position. */
+    const tell = (sizes: number[] | undefined, where: (pos: number) => [LayerPlan["state"], string | undefined]) =>
+      o.onEvent({
+        type: "layers",
+        layers: identity.diffIds.map((diffId, position) => {
+          const [state, base] = where(position);
+          return { position, diffId, bytes: sizes?.[position], state, base };
+        }),
+      });
     if (found.kind === "whole") {
+      tell(reading.sizes, () => ["on-server", found.name]);
       const done = reuse(n, found.name);
       o.onEvent({ type: "reuse", reuse: done, seeded: false, dryRun: o.dryRun });
       const built = await build(
@@ -65,24 +76,62 @@ export async function dockerfileUpload(
       );
       return { ...built, reuse: done };
     }
-    // No base yet: the bottom layers are built into one first (flattened: right on any builder), for this upload and the next.
-    const seed = async () => {
-      read ??= await fullRead(o, source);
-      const split = splitOf(read.archive.identity?.created ?? []);
-      const why = unfaithfulFrom(read, split);
-      if (why) throw new NotReusable(why);
-      const name = baseName(ready.prefix, chainIds(identity.diffIds)[split - 1] as string);
-      o.onEvent({ type: "seeding", base: name, layers: split, bytes: below(split, layerSizes(read)) ?? 0, dryRun: o.dryRun });
-      await build(o, flattenedContext(read, o.localImage, { layers: split }), name, { tags: [] });
-      return { first: split, base: name };
+    const found_ = found.kind === "base" ? { layers: found.layers, name: found.name } : { layers: 0, name: undefined };
+    const alsoAs = found.whole ? [found.whole] : [];
+    /** A segment's context on `on` (a base image; none for scratch). */
+    const contextOf = (segment: Segment, on: string | undefined, config: boolean): Source & { layerBytes?: LayerBytes } => {
+      const { first, end, how, removals, rm } = segment;
+      if (how === "layers") return layeredContext(archive, { from: on as string, first, end, config }, o.localImage);
+      return flattenedContext(read as ReadImage, o.localImage, {
+        first,
+        end,
+        config,
+        on: on === undefined ? undefined : { from: on, removals, rm },
+      });
     };
-    const { first, base } = found.kind === "base" ? { first: found.layers, base: found.name } : await seed();
-    o.onEvent({ type: "reuse", reuse: reuse(first, base), seeded: found.kind !== "base", dryRun: o.dryRun });
-    const context = layeredContext(archive, { from: base, first, end: n, config: true }, o.localImage);
-    const built = await build(o, context, targetImage, { alsoAs: found.whole ? [found.whole] : [] });
-    const measured: Reuse = { ...reuse(first, base), bytesReused: context.layerBytes.reused, bytesSent: context.layerBytes.sent };
-    o.onEvent({ type: "reuse-measured", reuse: measured });
-    return { ...built, reuse: measured };
+    /** Builds each segment but the last as a base named by content, each on the one before; then the image on the last. */
+    const segments = async (plan: Segment[], sizes: number[] | undefined): Promise<JobResult> => {
+      const bases = plan.map((p) => baseName(ready.prefix, chainIds(identity.diffIds)[p.end - 1] as string));
+      tell(sizes, (pos) => {
+        if (pos < found_.layers) return ["on-server", found_.name];
+        const i = plan.findIndex((p) => pos >= p.first && pos < p.end);
+        const segment = plan[i] as Segment;
+        if (i < plan.length - 1) return ["new-base", bases[i]];
+        return [segment.how === "layers" ? "sending" : "flattened", undefined];
+      });
+      let on = found_.name;
+      for (const [i, segment] of plan.slice(0, -1).entries()) {
+        const { first, end } = segment;
+        const name = bases[i] as string;
+        const bytes = (below(end, sizes) ?? 0) - (below(first, sizes) ?? 0);
+        o.onEvent({ type: "seeding", base: name, first, end, on, bytes, dryRun: o.dryRun });
+        await build(o, contextOf(segment, on, false), name, { tags: [] });
+        on = name;
+      }
+      const top = plan.at(-1) as Segment;
+      const planned = reuse(top.first, on as string);
+      o.onEvent({ type: "reuse", reuse: planned, seeded: top.first !== found_.layers, dryRun: o.dryRun });
+      const context = contextOf(top, on, true);
+      const built = await build(o, context, targetImage, { alsoAs });
+      if (!context.layerBytes) return { ...built, reuse: planned };
+      const measured: Reuse = { ...planned, bytesReused: context.layerBytes.reused, bytesSent: context.layerBytes.sent };
+      o.onEvent({ type: "reuse-measured", reuse: measured });
+      return { ...built, reuse: measured };
+    };
+    // The top layer alone on a base the server has: sent in the one pass that checks it, no layer below it read.
+    if (found_.layers === n - 1 && !read) {
+      try {
+        return await segments([{ first: n - 1, end: n, how: "layers", removals: [] }], reading.sizes);
+      } catch (e) {
+        // A layer that deletes or links down: planned again below, from every layer's paths.
+        if (!(e instanceof NotReusable)) throw e;
+      }
+    }
+    read ??= await fullRead(o, source);
+    const own = read.archive.identity;
+    if (own?.imageId !== identity.imageId || own.diffIds.join() !== identity.diffIds.join())
+      throw new NotReusable(`${source.label} holds another image than the one planned for (its image ID differs)`);
+    return await segments(planSegments(read.archive, found_.layers, cutsOf(own.created, found_.layers)), layerSizes(read));
   } catch (e) {
     if (e instanceof NotReusable) return whole(e.why);
     // A base that broke its build, or vanished between the question and the build.
@@ -155,15 +204,4 @@ async function readForReuse(o: JobOptions, { source, info }: JobSource): Promise
 
 function layerSizes(read: ReadImage): number[] {
   return read.archive.layers.map((l) => read.archive.layerBytes.get(l) ?? 0);
-}
-
-/** The first layer from `first` up that a builder would not carry faithfully, and why. */
-function unfaithfulFrom(read: ReadImage, first: number): string | undefined {
-  const { archive } = read;
-  for (let pos = first; pos < archive.layers.length; pos++) {
-    const layer = archive.index.get(archive.layers[pos] as string);
-    const why = layer && unfaithful(layer);
-    if (why) return `layer ${pos} ${why}`;
-  }
-  return undefined;
 }

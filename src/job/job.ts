@@ -72,7 +72,12 @@ export type JobEvent =
   | { type: "pulling"; localImage: string }
   | { type: "flattening"; source: Source }
   | { type: "saving"; source: Source }
-  | { type: "uploading"; url: string; progress: Progress; size: number | undefined }
+  /** `from`: where the bytes come from (the engine writes its whole export before its first byte). */
+  | { type: "uploading"; url: string; progress: Progress; size: number | undefined; from: Source["kind"] }
+  /** Asking the server which bases it has, at most `questions` questions. */
+  | { type: "asking"; questions: number }
+  /** The reuse plan, layer by layer, bottom first. */
+  | { type: "layers"; layers: LayerPlan[] }
   | { type: "upload-retry"; retry: RetryNotice }
   | { type: "uploaded"; result: UploadResult }
   | { type: "dry-run"; result: DryRunResult }
@@ -83,8 +88,21 @@ export type JobEvent =
   /** What the layers turned out to weigh, once the pass that sent them has ended. */
   | { type: "reuse-measured"; reuse: Reuse }
   | { type: "no-reuse"; why: string }
-  | { type: "seeding"; base: string; layers: number; bytes: number; dryRun: boolean }
+  /** A base of layers first..end-1 built (on `on`, else on scratch), named by content, for this upload and the next. */
+  | { type: "seeding"; base: string; first: number; end: number; on: string | undefined; bytes: number; dryRun: boolean }
   | { type: "reuse-failed"; why: string };
+
+/** One layer in the reuse plan: where it is, or how it goes. */
+export interface LayerPlan {
+  position: number;
+  diffId: string;
+  /** Its tar's bytes, where known before it is read. */
+  bytes: number | undefined;
+  /** on-server: in the base found; new-base: in a base this upload builds; sending: as it is; flattened: in one tar with its run, after what it deletes. */
+  state: "on-server" | "new-base" | "sending" | "flattened";
+  /** The base it is in (on-server, new-base). */
+  base?: string;
+}
 
 /** What layer reuse did for an upload. */
 export interface Reuse {

@@ -56,6 +56,7 @@ export async function findBase(o: JobOptions, prefix: string, identity: ImageIde
   const chain = chainIds(identity.diffIds);
   const bases = Array.from({ length: n - 1 }, (_, i) => n - 1 - i).map((k) => ({ k, name: baseName(prefix, chain[k - 1] as string) }));
   const questions = [...(whole ? [{ k: n, name: whole }] : []), ...bases].slice(0, MAX_QUESTIONS);
+  o.onEvent({ type: "asking", questions: questions.length });
   for (const { k, name } of questions) {
     let there: boolean | undefined;
     try {

@@ -1,0 +1,33 @@
+/** The live rate: over the last few seconds, so a wait or a stall leaves it soon. */
+import { describe, expect, test } from "bun:test";
+import { WindowRate } from "./window-rate.ts";
+
+/** Samples every 250 ms: `stallS` seconds of nothing, then `steadyS` at `mbps` MB/s. */
+function after(stallS: number, steadyS: number, mbps: number): number {
+  const rate = new WindowRate();
+  let bytes = 0;
+  for (let t = 0; t <= (stallS + steadyS) * 1000; t += 250) {
+    if (t > stallS * 1000) bytes += (mbps * 1e6) / 4;
+    rate.sample(t, bytes);
+  }
+  return rate.perSecond();
+}
+
+describe("the live rate", () => {
+  test.each([
+    ["after a 10 s stall and 5 s of steady sending, within 25 % of the steady rate", 10, 5, 40],
+    ["after a 15 s wait for the engine and 6 s of reading", 15, 6, 100],
+    ["with no wait at all", 0, 8, 20],
+  ] as const)("%s", (_what, stall, steady, mbps) => {
+    expect(Math.abs(after(stall, steady, mbps) / (mbps * 1e6) - 1)).toBeLessThan(0.25);
+  });
+
+  test("is 0 before it has two samples, and over a stall", () => {
+    const rate = new WindowRate();
+    expect(rate.perSecond()).toBe(0);
+    rate.sample(0, 100);
+    expect(rate.perSecond()).toBe(0);
+    for (let t = 250; t <= 10_000; t += 250) rate.sample(t, 100);
+    expect(rate.perSecond()).toBe(0);
+  });
+});

@@ -1,0 +1,25 @@
+/**
+ * A rate over the last few seconds, not since the start: a wait before the first byte (the
+ * engine writing its export) or a stall must not hold the rate and the ETA down for the
+ * rest of the run. Times are given, so the arithmetic is tested on made-up clocks.
+ */
+export class WindowRate {
+  private readonly samples: Array<{ at: number; bytes: number }> = [];
+
+  constructor(private readonly windowMs = 5000) {}
+
+  /** The running total at `at` (ms). */
+  sample(at: number, bytes: number): void {
+    this.samples.push({ at, bytes });
+    // Keep one sample at or before the window's start, so the window is always spanned.
+    while (this.samples.length > 2 && (this.samples[1] as { at: number }).at <= at - this.windowMs) this.samples.shift();
+  }
+
+  /** Bytes per second over the window, or 0 before two samples. */
+  perSecond(): number {
+    const first = this.samples[0];
+    const last = this.samples.at(-1);
+    if (!first || !last || last.at <= first.at) return 0;
+    return ((last.bytes - first.bytes) * 1000) / (last.at - first.at);
+  }
+}

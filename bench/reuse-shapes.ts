@@ -65,6 +65,6 @@ for (const builder of builders) {
   for (const image of Object.values(images)) removeImage(image);
 }
 server.stop();
-console.log("| builder | upload | layers reused | builds | received by the server | bound | within | end to end s |");
+console.log("| builder | upload | layers in the base built on | builds | received by the server | bound | within | end to end s |");
 console.log("|---|---|---|---|---|---|---|---|");
 for (const r of rows) console.log(r);

@@ -13,7 +13,8 @@
  *   - with --baseline OLD_BIN: the v2 upload phase from a file and from the engine (v3), and
  *     a flattened dry run of v2 (--reuse never), by this build and by OLD_BIN in turn, --runs
  *     each (3), against a server that builds nothing and has the base below the top layer
- *     (the upload phase ends when /build answers: no build is waited for).
+ *     (the upload phase ends when /build answers: no build is waited for), and forgets what
+ *     it built before each run, so every run sends the top layer.
  *
  *   RU_TEST_REGISTRY=127.0.0.1:PORT bun bench/reuse.ts [--size 1100MiB] [--top 20MiB] [--baseline OLD_BIN [--runs N] [--baseline-only]]
  *
@@ -227,14 +228,23 @@ async function versusBaseline(): Promise<void> {
     const plain = await startServerProcess(["--statuses", "SUCCESS"]);
     const prefix = `${registry}/runtime`;
     const layers = JSON.parse(sh(["docker", "image", "inspect", "--format", "{{json .RootFS.Layers}}", tags.v2 as string])) as string[];
-    await plain.configure({ registryPrefix: prefix, existing: [baseName(prefix, chainIds(layers).at(-2) as string)], forgets: true });
+    // Before each run the server forgets what it built: it has the base, never the image.
+    const fresh = async () => {
+      await plain.reset();
+      await plain.configure({
+        registryPrefix: prefix,
+        existing: [baseName(prefix, chainIds(layers).at(-2) as string)],
+        statuses: ["SUCCESS"],
+      });
+    };
     const quick = apiEnv(plain);
+    const onBase = async (input: string[], local: string, bin: string) => {
+      await fresh();
+      return (await upload(args(input, local), quick, bin)).phase;
+    };
     const cases: Array<[string, (bin: string) => Promise<number>]> = [
-      ["v2 upload phase from a file, reuse", async (bin) => (await upload(args(["--input", v2], tags.v2 as string), quick, bin)).phase],
-      [
-        "v3 upload phase from the engine, reuse",
-        async (bin) => (await upload(args(["--pull", "never"], tags.v3 as string), quick, bin)).phase,
-      ],
+      ["v2 upload phase from a file, reuse", (bin) => onBase(["--input", v2], tags.v2 as string, bin)],
+      ["v3 upload phase from the engine, reuse", (bin) => onBase(["--pull", "never"], tags.v3 as string, bin)],
       [
         "v2 flattened whole, dry run (--reuse never)",
         async (bin) => (await upload(args(["--input", v2], tags.v2 as string, ["--reuse", "never", "--dry-run"]), {}, bin)).total,

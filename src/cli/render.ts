@@ -15,6 +15,12 @@ const LAYER_STATE: Record<LayerPlan["state"], string> = {
 };
 const BAR = 20;
 
+/** A digest as docker shows it: 12 hex digits. */
+const short = (digest: string) => digest.replace(/^sha256:/, "").slice(0, 12);
+
+/** An image named by content, as its repository's last part and a short tag. */
+const shortName = (image: string) => image.replace(/^.*\//, "").replace(/:([0-9a-f]{12})[0-9a-f]{52}$/, ":$1");
+
 /** What the JSON reports once the whole image went after all: what this run did in the end, no reuse. */
 const WHOLE_IMAGE = { layersTotal: undefined, layersReused: undefined, bytesReused: undefined, baseImage: undefined };
 
@@ -71,10 +77,11 @@ export class Renderer {
         this.watchPhase("asking the server which bases it has");
         break;
       case "layers":
-        for (const l of e.layers)
-          out.step(
-            `  ${l.diffId.replace(/^sha256:/, "").slice(0, 12)}: ${LAYER_STATE[l.state]}${l.base ? ` (${l.base})` : ""}${l.bytes === undefined ? "" : `  ${mib(l.bytes)}`}`,
-          );
+        // As docker push lists them: short IDs, and bases by their short name (the lines above and --json give them whole).
+        for (const l of e.layers) {
+          const base = l.base ? ` (${shortName(l.base)})` : "";
+          out.step(`  ${short(l.diffId)}: ${LAYER_STATE[l.state]}${base}${l.bytes === undefined ? "" : `  ${mib(l.bytes)}`}`);
+        }
         break;
       case "no-reuse":
         Object.assign(facts, WHOLE_IMAGE);
@@ -192,11 +199,11 @@ export class Renderer {
         of = ` of ${mib(e.size)} (${(100 * done).toFixed(0)}%)`;
         if (perSecond > 0) eta = `, ETA ${Math.max(0, Math.round((e.size - read.bytes) / perSecond))} s`;
         const filled = Math.round(done * BAR);
-        // Only where the rate and ETA still fit beside it.
-        if (tty && this.out.width >= 100)
-          bar = `[${"=".repeat(Math.max(0, filled - 1))}${filled > 0 ? ">" : ""}${" ".repeat(BAR - filled)}] `;
+        bar = `[${"=".repeat(Math.max(0, filled - 1))}${filled > 0 ? ">" : ""}${" ".repeat(BAR - filled)}] `;
       }
-      return `${bar}read ${mib(read.bytes)}${of}, sent ${mib(sent.bytes)},${ratio} ${(perSecond / 1e6).toFixed(1)} MB/s${eta}`;
+      const numbers = `read ${mib(read.bytes)}${of}, sent ${mib(sent.bytes)},${ratio} ${(perSecond / 1e6).toFixed(1)} MB/s${eta}`;
+      // The bar only where the numbers (the rate and the ETA last) still fit beside it.
+      return tty && bar.length + numbers.length + 4 < this.out.width ? `${bar}${numbers}` : numbers;
     };
     // The rate is sampled four times a second whatever is shown: a bar each time, an event each second, a plain line every 5 s.
     const every = this.out.events ? 4 : tty ? 1 : 20;

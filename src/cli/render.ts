@@ -185,6 +185,8 @@ export class Renderer {
   private watchUpload(e: Extract<JobEvent, { type: "uploading" }>): void {
     const started = performance.now();
     const rate = new WindowRate();
+    // Counted from the start until the window has filled: a read that ends within the first tick still has a rate.
+    rate.sample(started, e.progress.read.bytes);
     const tty = this.out.tty;
     const line = (now: number) => {
       const { read, sent } = e.progress;

@@ -9,10 +9,10 @@ function terminal(columns: number) {
 }
 
 describe("the live line", () => {
-  test("is cut to the terminal's width, so it never wraps", () => {
+  test("is cut to the terminal's width, with room for an echoed ^C, so it never wraps", () => {
     const { out, written } = terminal(80);
     out.live("x".repeat(200));
-    expect(written.at(-1)).toBe(`\r${"x".repeat(79)}\x1b[J`);
+    expect(written.at(-1)).toBe(`\r${"x".repeat(77)}\x1b[J`);
   });
 
   test.each([
@@ -24,7 +24,7 @@ describe("the live line", () => {
     out.live("y".repeat(300));
     err.columns = to;
     out.live("z".repeat(300));
-    expect(written.at(-1)).toBe(`${start}${"z".repeat(to - 1)}\x1b[J`);
+    expect(written.at(-1)).toBe(`${start}${"z".repeat(to - 3)}\x1b[J`);
   });
 
   test("--progress plain draws no live line at a terminal; json writes events alone", () => {

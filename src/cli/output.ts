@@ -143,7 +143,8 @@ export class Output {
   live(text: string): void {
     if (!this.tty) return;
     const width = this.width;
-    const cut = [...escapeText(this.mask(text))].slice(0, Math.max(1, width - 1)).join("");
+    // Room for the "^C" a terminal echoes after it: echoed past the last column, it would wrap the line.
+    const cut = [...escapeText(this.mask(text))].slice(0, Math.max(1, width - 3)).join("");
     this.err.write(`${this.toLiveStart(width)}${cut}\x1b[J`);
     this.liveText = cut;
   }

@@ -1,8 +1,8 @@
 /**
  * --context dockerfile: the image as a build context. With --reuse auto on a server whose
- * registry can keep base images, only the layers above the highest base it has are sent
- * (where it has none, a base is built first, for this upload and the next); otherwise, and
- * wherever reuse cannot hold, the image flattened and sent whole.
+ * registry can keep base images, only the layers above the highest base it has are sent,
+ * a run at a time (segments), each run built as a base for the next upload; otherwise,
+ * and wherever reuse cannot hold, the image flattened and sent whole.
  */
 import { baseName, chainIds, cutsOf, wholeName } from "../context/base-images.ts";
 import { flattenedContext, type ReadImage, readImage } from "../context/build-context.ts";
@@ -76,7 +76,8 @@ export async function dockerfileUpload(
       );
       return { ...built, reuse: done };
     }
-    const found_ = found.kind === "base" ? { layers: found.layers, name: found.name } : { layers: 0, name: undefined };
+    /** What the server has: the bottom `layers` (none where it has no base), under `name`. */
+    const held = found.kind === "base" ? { layers: found.layers, name: found.name } : { layers: 0, name: undefined };
     const alsoAs = found.whole ? [found.whole] : [];
     /** A segment's context on `on` (a base image; none for scratch). */
     const contextOf = (segment: Segment, on: string | undefined, config: boolean): Source & { layerBytes?: LayerBytes } => {
@@ -93,13 +94,13 @@ export async function dockerfileUpload(
     const segments = async (plan: Segment[], sizes: number[] | undefined): Promise<JobResult> => {
       const bases = plan.map((p) => baseName(ready.prefix, chainIds(identity.diffIds)[p.end - 1] as string));
       tell(sizes, (pos) => {
-        if (pos < found_.layers) return ["on-server", found_.name];
+        if (pos < held.layers) return ["on-server", held.name];
         const i = plan.findIndex((p) => pos >= p.first && pos < p.end);
         const segment = plan[i] as Segment;
         if (i < plan.length - 1) return ["new-base", bases[i]];
         return [segment.how === "layers" ? "sending" : "flattened", undefined];
       });
-      let on = found_.name;
+      let on = held.name;
       for (const [i, segment] of plan.slice(0, -1).entries()) {
         const { first, end } = segment;
         const name = bases[i] as string;
@@ -110,7 +111,7 @@ export async function dockerfileUpload(
       }
       const top = plan.at(-1) as Segment;
       const planned = reuse(top.first, on as string);
-      o.onEvent({ type: "reuse", reuse: planned, seeded: top.first !== found_.layers, dryRun: o.dryRun });
+      o.onEvent({ type: "reuse", reuse: planned, seeded: top.first !== held.layers, dryRun: o.dryRun });
       const context = contextOf(top, on, true);
       const built = await build(o, context, targetImage, { alsoAs });
       if (!context.layerBytes) return { ...built, reuse: planned };
@@ -119,7 +120,7 @@ export async function dockerfileUpload(
       return { ...built, reuse: measured };
     };
     // The top layer alone on a base the server has: sent in the one pass that checks it, no layer below it read.
-    if (found_.layers === n - 1 && !read) {
+    if (held.layers === n - 1 && !read) {
       try {
         return await segments([{ first: n - 1, end: n, how: "layers", removals: [] }], reading.sizes);
       } catch (e) {
@@ -131,7 +132,7 @@ export async function dockerfileUpload(
     const own = read.archive.identity;
     if (own?.imageId !== identity.imageId || own.diffIds.join() !== identity.diffIds.join())
       throw new NotReusable(`${source.label} holds another image than the one planned for (its image ID differs)`);
-    return await segments(planSegments(read.archive, found_.layers, cutsOf(own.created, found_.layers)), layerSizes(read));
+    return await segments(planSegments(read.archive, held.layers, cutsOf(own.created, held.layers)), layerSizes(read));
   } catch (e) {
     if (e instanceof NotReusable) return whole(e.why);
     // A base that broke its build, or vanished between the question and the build.

@@ -82,10 +82,11 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
     work = tempDir("ru-reuse-");
     server = await startServerProcess(["--statuses", "SUCCESS"]);
   });
+  // Dozens of images to remove, one `docker rmi` each: more than a hook's default 5 s on a busy host.
   afterAll(() => {
     server?.stop();
     for (const image of made) removeImage(image);
-  });
+  }, 120_000);
 
   /** `name`'s bottom layers under `top`, as an archive and loaded into the engine as the original to compare with. */
   async function loaded(name: string, tag: string, top: TarSpec[], config: object): Promise<{ file: string; local: string }> {

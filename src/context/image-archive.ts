@@ -12,12 +12,11 @@ import { BLOCK } from "../tar/block.ts";
 import type { SeekEntry } from "../tar/list.ts";
 import { tarEntries } from "../tar/read.ts";
 import { TornArchive } from "../tar/walk.ts";
+import { LayerPositions } from "./layer-positions.ts";
 import { blobKind, indexLayer, type LayerIndex, layerTar, normalPath, readHead, type Xattrs } from "./layers.ts";
 
 /** Where an image's documents can be: docker save's manifest.json and config, an OCI layout's index and blobs. */
 const DOCUMENT_NAME = /^(?:[^/]+\.json|blobs\/[^/]+\/[^/]+)$/;
-/** docker save's layer folders' json: kept only for a reader that places layers by them. */
-const LAYER_JSON = /^[0-9a-f]{64}\/json$/;
 
 export interface ImageArchive {
   /** Layer blob names in the archive, bottom to top, each once: where the manifest names one twice, its topmost place. */
@@ -156,7 +155,7 @@ export class ArchiveDocuments {
 
   /** Keeps the entry if it is a document (its first block `first`, already read); true where it was one. */
   async take(name: string, e: { size: number; read(max?: number): Promise<Uint8Array | undefined> }, first: Uint8Array): Promise<boolean> {
-    if (blobKind(first) !== "json" || !(DOCUMENT_NAME.test(name) || (this.layerJsons && LAYER_JSON.test(name)))) return false;
+    if (blobKind(first) !== "json" || !(DOCUMENT_NAME.test(name) || (this.layerJsons && LayerPositions.isLayerJson(name)))) return false;
     this.budget.take(e.size, name);
     this.docs.set(name, Buffer.concat([first, await readHead(e, e.size - first.byteLength)]));
     return true;

@@ -129,7 +129,8 @@ export function layeredContext(archive: LayeredArchive, layering: Layering, imag
     if (got !== e.size) throw new NotReusable(`layer ${pos} changed while it was read`);
     // Before the context can end: a layer that is not what its diff ID says is never built.
     // Bytes of another of the image's layers: the blob was placed wrong, which the manifest would have said.
-    if (expected.diffIds.indexOf(`sha256:${digest}`) > -1 && expected.diffIds[pos] !== `sha256:${digest}`)
+    const id = `sha256:${digest}`;
+    if (expected.diffIds[pos] !== id && expected.diffIds.includes(id))
       throw new NotReusable(`layer ${pos} was not found in ${source.label} where it was looked for`);
     checkDiffId(pos, expected.diffIds[pos] as string, digest);
     yield new Uint8Array(padding(e.size));

@@ -108,15 +108,15 @@ export function fixtureArchive(tag: string, o: { xattr?: boolean; duplicate?: bo
 }
 
 /**
- * A docker save archive of these layers (bottom first). `manifestLayers` may rewrite the
- * list the manifest names, and `entries` the archive's entries once the config has named
- * the layers, as a hostile archive would.
+ * A docker save archive of these layers (bottom first), each its entries or its tar as is.
+ * `manifestLayers` may rewrite the list the manifest names, and `entries` the archive's
+ * entries once the config has named the layers, as a hostile archive would.
  */
 export async function saveArchiveOf(
-  layerEntries: TarSpec[][],
+  layerEntries: Array<TarSpec[] | Buffer>,
   o: { tag?: string; config?: object; manifestLayers?: (names: string[]) => string[]; entries?: (entries: TarSpec[]) => TarSpec[] } = {},
 ): Promise<Buffer> {
-  const tars = await Promise.all(layerEntries.map(tarBytes));
+  const tars = await Promise.all(layerEntries.map((l) => (Buffer.isBuffer(l) ? l : tarBytes(l))));
   const arch = process.arch === "arm64" ? "arm64" : "amd64";
   const config = Buffer.from(
     JSON.stringify({

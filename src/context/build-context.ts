@@ -73,10 +73,14 @@ export function flattenedContext(read: ReadImage, image: string, part?: Flattene
   const head = dockerfileEntry(dockerfile(part && !part.config ? undefined : archive.config, image, part?.on));
   const rootHeader = fileEntryHeader(ROOTFS, plan.bytes);
   const size = head.reduce((n, b) => n + b.byteLength, 0) + rootHeader.byteLength + plan.bytes + END_OF_ARCHIVE;
-  const { count, first: xattrFirst } = archive.xattrs;
+  const { xattrs: x, leftOut } = archive.notes;
   const xattrs =
-    count > 0
-      ? `${count} entries carry extended attributes (file capabilities or security labels; ${xattrFirst} first): they are passed on, but a builder may drop them`
+    x.count > 0
+      ? `${x.count} entries carry extended attributes (file capabilities or security labels; ${x.first} first): they are passed on, but a builder may drop them`
+      : undefined;
+  const notFiles =
+    leftOut.count > 0
+      ? `${leftOut.count} entries are not files (${leftOut.first} first: a volume label or the like, which no builder unpacks): they are left out`
       : undefined;
   async function* context(): AsyncGenerator<Uint8Array> {
     yield* head;
@@ -96,7 +100,7 @@ export function flattenedContext(read: ReadImage, image: string, part?: Flattene
     replayable: source.replayable,
     gzipped: false,
     flattened: true,
-    note: [source.note, xattrs].filter(Boolean).join("; ") || undefined,
+    note: [source.note, xattrs, notFiles].filter(Boolean).join("; ") || undefined,
     open: () => rechunk(fromIterable(context()), GATHER),
   };
 }

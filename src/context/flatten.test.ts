@@ -8,7 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { packTar, type TarSpec } from "../../test/helpers.ts";
 import { planFlatten } from "./flatten.ts";
 import type { ImageArchive } from "./image-archive.ts";
-import { indexLayer, type LayerIndex } from "./layers.ts";
+import { indexLayer, type LayerIndex, layerNotes } from "./layers.ts";
 
 const file = (name: string, body = "x"): TarSpec => ({ name, body });
 const dir = (name: string): TarSpec => ({ name, type: "directory" });
@@ -16,12 +16,12 @@ const link = (name: string, target: string): TarSpec => ({ name, type: "link", l
 
 async function archiveOf(layers: TarSpec[][]): Promise<ImageArchive> {
   const index = new Map<string, LayerIndex>();
-  const xattrs = { count: 0 };
+  const notes = layerNotes();
   for (const [i, entries] of layers.entries()) {
     const bytes = await packTar(entries);
-    index.set(`l${i}`, await indexLayer(new Blob([bytes]).stream(), xattrs));
+    index.set(`l${i}`, await indexLayer(new Blob([bytes]).stream(), notes));
   }
-  return { layers: layers.map((_, i) => `l${i}`), index, config: {}, xattrs, layerBytes: new Map() };
+  return { layers: layers.map((_, i) => `l${i}`), index, config: {}, notes, layerBytes: new Map() };
 }
 
 /** The plan as "path@layer", sorted. */

@@ -12,10 +12,12 @@ import { checkDiffId, hashedWhole } from "./diff-id.ts";
 import type { ImageArchive } from "./image-archive.ts";
 import {
   blobKind,
+  carried,
   emitted,
   FILE,
   type LayerIndex,
   LINK,
+  layerEntries,
   layerTar,
   linkOf,
   normalPath,
@@ -144,9 +146,9 @@ export async function* flattened(
     if (at === undefined || outer.type !== "0") continue;
     const first = await readHead(outer, Math.min(BLOCK, outer.size));
     const whole = hashedWhole(layerTar(outer, first, blobKind(first)));
-    for await (const e of tarEntries(whole.stream)) {
+    for await (const e of layerEntries(whole.stream)) {
       const path = normalPath(e.path);
-      if (!path) continue;
+      if (!path || !carried(e)) continue;
       const rename = (target: string) => plan.renames.get(`${at}\0${target}`);
       const keptHere = plan.keep.get(path) === at;
       let link = linkOf(e);
@@ -160,20 +162,22 @@ export async function* flattened(
       if (as === undefined || (repeats.size > 0 && superseded(repeats, `${plan.keep.get(path)}\0${path}`, keptHere))) continue;
       const header = emitted(e, as, link);
       const headerBytes = tarHeader(header);
+      // Only a file's data is written: what a folder or link carries (GNU's dump folder listing) is not the file system's.
+      const read = header.size > 0 ? () => e.read() : async () => undefined;
       const pad = padding(header.size);
       if (header.size <= SMALL) {
         // Header, data and padding as one chunk: most files of an image are small.
         const whole = new Uint8Array(headerBytes.byteLength + header.size + pad);
         whole.set(headerBytes);
         let offset = headerBytes.byteLength;
-        for (let c = await e.read(); c; c = await e.read()) {
+        for (let c = await read(); c; c = await read()) {
           whole.set(c, offset);
           offset += c.byteLength;
         }
         yield put(whole);
       } else {
         yield put(headerBytes);
-        for (let c = await e.read(); c; c = await e.read()) yield put(c);
+        for (let c = await read(); c; c = await read()) yield put(c);
         if (pad > 0) yield put(new Uint8Array(pad));
       }
       count++;

@@ -11,9 +11,9 @@ import { blobPath, imageManifests, manifestBlobs, platformText } from "../source
 import { BLOCK } from "../tar/block.ts";
 import type { SeekEntry } from "../tar/list.ts";
 import { tarEntries } from "../tar/read.ts";
-import { TornArchive } from "../tar/walk.ts";
+import { TornArchive } from "../tar/torn-archive.ts";
 import { LayerPositions } from "./layer-positions.ts";
-import { blobKind, indexLayer, type LayerIndex, layerTar, normalPath, readHead, type Xattrs } from "./layers.ts";
+import { blobKind, indexLayer, type LayerIndex, type LayerNotes, layerNotes, layerTar, normalPath, readHead } from "./layers.ts";
 
 /** Where an image's documents can be: docker save's manifest.json and config, an OCI layout's index and blobs. */
 const DOCUMENT_NAME = /^(?:[^/]+\.json|blobs\/[^/]+\/[^/]+)$/;
@@ -24,7 +24,7 @@ export interface ImageArchive {
   index: Map<string, LayerIndex>;
   /** The image config's "config" object: Env, Cmd, Entrypoint, … */
   config: Record<string, unknown>;
-  xattrs: Xattrs;
+  notes: LayerNotes;
   /** Each layer's tar, uncompressed, up to its end-of-archive marker: what it weighs, for the reuse report. */
   layerBytes: Map<string, number>;
   /**
@@ -202,7 +202,8 @@ export async function indexArchive(open: () => ReadableStream<Uint8Array>, signa
   const docs = new ArchiveDocuments();
   const index = new Map<string, LayerIndex>();
   const zstd = new Set<string>();
-  const xattrs: Xattrs = { count: 0 };
+  const notes = layerNotes();
+  const notTar = new Map<string, string>();
   const layerBytes = new Map<string, number>();
   for await (const e of tarEntries(abortable(open(), signal))) {
     const name = normalPath(e.path);
@@ -212,11 +213,12 @@ export async function indexArchive(open: () => ReadableStream<Uint8Array>, signa
     const kind = blobKind(first);
     if (kind === "tar" || kind === "gzip") {
       try {
-        index.set(name, await indexLayer(layerTar(e, first, kind), xattrs, (bytes) => layerBytes.set(name, bytes)));
+        index.set(name, await indexLayer(layerTar(e, first, kind), notes, (bytes) => layerBytes.set(name, bytes)));
       } catch (err) {
         throw err instanceof TornArchive ? new TornArchive(`layer ${name}: ${err.message}`) : err;
       }
     } else if (kind === "zstd") zstd.add(name);
+    else notTar.set(name, kind);
   }
   const { layers, config, identity } = docs.image();
   for (const l of layers) {
@@ -225,7 +227,10 @@ export async function indexArchive(open: () => ReadableStream<Uint8Array>, signa
         hint: "convert it to gzip layers (skopeo copy --dest-compress-format gzip …) or send it with --context image",
       });
     }
+    const other = notTar.get(l);
+    if (other)
+      throw new TornArchive(`layer ${l} is not a tar (${other === "json" ? "it holds JSON" : "its first block is no tar header"})`);
     if (!index.has(l)) throw new TornArchive(`it names layer ${l} but does not hold it`);
   }
-  return { layers, index, config, xattrs, layerBytes, identity };
+  return { layers, index, config, notes, layerBytes, identity };
 }

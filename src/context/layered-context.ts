@@ -19,7 +19,7 @@ import { checkDiffId, hashedWhole } from "./diff-id.ts";
 import { layeredDockerfile, layerFile } from "./dockerfile.ts";
 import { ArchiveDocuments, type ArchiveImage } from "./image-archive.ts";
 import { LayerPositions } from "./layer-positions.ts";
-import { blobKind, indexLayer, type LayerIndex, normalPath, OPAQUE, readHead, WHITEOUT } from "./layers.ts";
+import { blobKind, indexLayer, type LayerIndex, layerNotes, normalPath, OPAQUE, readHead, WHITEOUT } from "./layers.ts";
 
 export interface Layering {
   /** What the Dockerfile builds on: a base image the server has. */
@@ -113,7 +113,8 @@ export function layeredContext(archive: LayeredArchive, layering: Layering, imag
     yield fileEntryHeader(layerFile(pos), e.size);
     const probe = handoff();
     const whole = hashedWhole(kind === "gzip" ? gunzip(probe.stream) : probe.stream);
-    const indexing = (async () => ({ index: await indexLayer(whole.stream, { count: 0 }), digest: await whole.digest }))().finally(() =>
+    const notes = layerNotes();
+    const indexing = (async () => ({ index: await indexLayer(whole.stream, notes), digest: await whole.digest }))().finally(() =>
       probe.stop(),
     );
     // Awaited below; a failure before then must not be reported as unhandled.
@@ -135,6 +136,8 @@ export function layeredContext(archive: LayeredArchive, layering: Layering, imag
     checkDiffId(pos, expected.diffIds[pos] as string, digest);
     yield new Uint8Array(padding(e.size));
     layerBytes.sent += e.size;
+    // A volume label in an ADDed tar fails the classic builder's build ("unhandled tar header type").
+    if (notes.leftOut.count > 0) throw new NotReusable(`layer ${pos} holds entries that are not files (${notes.leftOut.first} first)`);
     const why = unfaithful(index);
     if (why) throw new NotReusable(`layer ${pos} ${why}`);
     // A layer of nothing (a RUN that changed no file) is left out of the ADD lines: ADD copies a tar with no entry as a file.

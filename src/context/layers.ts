@@ -5,7 +5,8 @@
 import { posix } from "node:path";
 import { gunzip } from "../lib/streams.ts";
 import { BLOCK, isZero, padding } from "../tar/block.ts";
-import { entryStream, type TarEntry, type TarHeader, tarEntries } from "../tar/read.ts";
+import type { TarHeader } from "../tar/header.ts";
+import { entryStream, type TarEntry, tarEntries } from "../tar/read.ts";
 import { type Format, sniff } from "../tar/sniff.ts";
 import { headerLength } from "../tar/write.ts";
 
@@ -26,10 +27,34 @@ export interface LayerIndex {
   links: Map<number, string>;
 }
 
-/** Entries carrying extended attributes (file capabilities, SELinux labels), for the note. */
-export interface Xattrs {
+/** Entries of one sort, counted for a note said once: how many, and the first one's path. */
+interface Tally {
   count: number;
   first?: string;
+}
+
+/**
+ * What is said once of an image's layers: entries carrying extended attributes (file
+ * capabilities, SELinux labels), and entries that are not files (a GNU volume label, a
+ * multi-volume continuation), which no builder unpacks and so are left out.
+ */
+export interface LayerNotes {
+  xattrs: Tally;
+  leftOut: Tally;
+}
+
+export function layerNotes(): LayerNotes {
+  return { xattrs: { count: 0 }, leftOut: { count: 0 } };
+}
+
+/** What a root filesystem can hold: files, links, devices, folders, FIFOs. Anything else is left out. */
+export function carried(e: TarHeader): boolean {
+  return e.type.length === 1 && "0123456".includes(e.type);
+}
+
+/** A layer's own tar read as docker load reads it: its bytes are checked against its diff ID, so its end-of-archive marker may be missing. */
+export function layerEntries(input: ReadableStream<Uint8Array>, onEnd?: (bytes: number) => void): AsyncGenerator<TarEntry> {
+  return tarEntries(input, { onEnd, markerOptional: true });
 }
 
 /** "./a/b/" → "a/b"; the root → "". */
@@ -77,11 +102,20 @@ export function layerTar(e: TarEntry, first: Uint8Array, kind: Format): Readable
 }
 
 /** `onEnd` learns the layer tar's length up to its end-of-archive marker: what is sent of it as a layer of its own. */
-export async function indexLayer(input: ReadableStream<Uint8Array>, xattrs: Xattrs, onEnd?: (bytes: number) => void): Promise<LayerIndex> {
+export async function indexLayer(
+  input: ReadableStream<Uint8Array>,
+  notes: LayerNotes,
+  onEnd?: (bytes: number) => void,
+): Promise<LayerIndex> {
   const layer: LayerIndex = { paths: [], kinds: [], sizes: [], links: new Map() };
-  for await (const e of tarEntries(input, onEnd)) {
+  for await (const e of layerEntries(input, onEnd)) {
     const path = normalPath(e.path);
     if (!path) continue;
+    if (!carried(e)) {
+      notes.leftOut.count++;
+      notes.leftOut.first ??= `${path} (type ${JSON.stringify(e.type)})`;
+      continue;
+    }
     const base = posix.basename(path);
     if (base.startsWith(".wh..wh.") && base !== ".wh..wh..opq") continue;
     const kind = kindOf(e, base);
@@ -96,8 +130,8 @@ export async function indexLayer(input: ReadableStream<Uint8Array>, xattrs: Xatt
     layer.paths.push(path);
     if (kind === LINK) layer.links.set(at, linkOf(e));
     if (e.xattrs.length > 0) {
-      xattrs.count++;
-      xattrs.first ??= path;
+      notes.xattrs.count++;
+      notes.xattrs.first ??= path;
     }
     layer.sizes.push(headerLength(emitted(e, path, linkOf(e))) + (kind === FILE ? e.size + padding(e.size) : 0));
   }

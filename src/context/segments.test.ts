@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import type { ImageArchive } from "./image-archive.ts";
 import { NotReusable } from "./layered-context.ts";
-import { DIR, FILE, type LayerIndex, LINK, OPAQUE, WHITEOUT } from "./layers.ts";
+import { DIR, FILE, type LayerIndex, LINK, layerNotes, OPAQUE, WHITEOUT } from "./layers.ts";
 import { planSegments, type Segment } from "./segments.ts";
 
 type Entry = [string, number] | [string, typeof LINK, string];
@@ -24,7 +24,7 @@ function archive(layers: Entry[][]): ImageArchive {
     layers: names,
     index: new Map(names.map((n, i) => [n, layer(layers[i] as Entry[])])),
     config: {},
-    xattrs: { count: 0 },
+    notes: layerNotes(),
     layerBytes: new Map(),
   };
 }

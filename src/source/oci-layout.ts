@@ -148,8 +148,8 @@ export function ociArchive(path: string, size: number, platform: Platform | unde
   if (!index || !byName.has("oci-layout")) return undefined;
   const budget = new DocumentBudget((message) => layoutError(`--input ${path} is not a usable OCI archive: ${message}`));
   const document = (e: Entry, what: string) => {
-    budget.take(e.size, what);
-    return readRange(path, e.dataStart, e.size);
+    budget.take(e.stored, what);
+    return readRange(path, e.dataStart, e.stored);
   };
   const read = once((digest) => {
     const e = byName.get(blobPath(digest));

@@ -3,7 +3,7 @@
  * archive is worded for each kind of source. Every source module builds one of these.
  */
 import { UploadError } from "../errors.ts";
-import { TornArchive } from "../tar/walk.ts";
+import { TornArchive } from "../tar/torn-archive.ts";
 
 /**
  * Where the tar bytes come from. A factory rather than a stream: a retried upload needs

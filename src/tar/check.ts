@@ -7,20 +7,36 @@
 import type { UploadError } from "../errors.ts";
 import { BLOCK } from "./block.ts";
 import { fileEntries } from "./list.ts";
-import { TarWalk, TornArchive } from "./walk.ts";
+import { TornArchive } from "./torn-archive.ts";
+import { following, TarWalk } from "./walk.ts";
 
-/** Feeds arbitrary chunks to a TarWalk: headers gathered across chunk edges, data skipped. */
+/** Feeds arbitrary chunks to a TarWalk: headers and metadata gathered across chunk edges, data skipped. */
 class TarChecker {
   private walk = new TarWalk();
   private skip = 0;
   private head = new Uint8Array(BLOCK);
   private have = 0;
   private total = 0;
+  /** A metadata body being gathered, and the padding after it. */
+  private meta: { body: Uint8Array; have: number; pad: number } | undefined;
 
   push(chunk: Uint8Array): void {
     let at = 0;
     this.total += chunk.byteLength;
     while (at < chunk.byteLength && !this.walk.done) {
+      if (this.meta) {
+        const m = this.meta;
+        const n = Math.min(m.body.byteLength - m.have, chunk.byteLength - at);
+        m.body.set(chunk.subarray(at, at + n), m.have);
+        m.have += n;
+        at += n;
+        if (m.have === m.body.byteLength) {
+          this.walk.meta(m.body);
+          this.skip = m.pad;
+          this.meta = undefined;
+        }
+        continue;
+      }
       if (this.skip > 0) {
         const n = Math.min(this.skip, chunk.byteLength - at);
         this.skip -= n;
@@ -33,14 +49,17 @@ class TarChecker {
       at += n;
       if (this.have === BLOCK) {
         this.have = 0;
-        this.skip = this.walk.header(this.head, this.total - (chunk.byteLength - at));
+        const step = this.walk.header(this.head, this.total - (chunk.byteLength - at));
+        if (step.kind === "meta") this.meta = { body: new Uint8Array(step.size), have: 0, pad: following(step) - step.size };
+        else this.skip = following(step);
       }
     }
   }
 
   end(): void {
     if (this.have > 0 && !this.walk.done) throw new TornArchive(`it ends inside a header, at byte ${this.total}`);
-    this.walk.end(this.total, this.skip);
+    const m = this.meta;
+    this.walk.end(this.total, m ? m.body.byteLength - m.have + m.pad : this.skip);
   }
 }
 

@@ -1,9 +1,11 @@
 /** The entries of a tar file and where each lies, for copying some of them byte for byte or reading a few. */
 import { closeSync, openSync } from "node:fs";
 import { preadFully } from "../lib/pread.ts";
-import { BLOCK, entryName, entrySize, isZero, latin1, META } from "./block.ts";
-import { paxRecords } from "./pax.ts";
-import { TarWalk, TornArchive } from "./walk.ts";
+import { BLOCK } from "./block.ts";
+import type { DecodedHeader } from "./header.ts";
+import { type ReadPiece, readBack } from "./sparse.ts";
+import { TornArchive } from "./torn-archive.ts";
+import { following, TarWalk } from "./walk.ts";
 
 /**
  * The entries of a tar file, with where each starts (its long-name or pax headers
@@ -22,8 +24,6 @@ export function* fileEntries(path: string, size: number): Generator<Entry> {
   try {
     let at = 0;
     let start: number | undefined;
-    let longName: string | undefined;
-    let longLink: string | undefined;
     while (!walk.done) {
       const got = at < size ? preadFully(fd, h, at) : 0;
       if (got > 0 && got < BLOCK) throw new TornArchive(`it ends inside a header, at byte ${size}`);
@@ -32,56 +32,35 @@ export function* fileEntries(path: string, size: number): Generator<Entry> {
         break;
       }
       const dataStart = at + BLOCK;
-      const skip = walk.header(h, dataStart);
+      const step = walk.header(h, dataStart);
+      const skip = following(step);
       if (dataStart + skip > size) walk.end(size, dataStart + skip - size);
       at = dataStart + skip;
-      if (isZero(h)) continue;
-      const length = entrySize(h);
-      const type = String.fromCharCode(h[156] as number);
+      if (step.kind === "zero") continue;
       start ??= dataStart - BLOCK;
-      if (META.includes(type)) {
-        const data = new Uint8Array(length);
+      if (step.kind === "meta") {
+        const data = new Uint8Array(step.size);
         preadFully(fd, data, dataStart);
-        if (type === "L") longName = latin1(data, 0, length);
-        else if (type === "K") longLink = latin1(data, 0, length);
-        else if (type === "x") {
-          const pax = paxRecords(data);
-          longName = pax.get("path") ?? longName;
-          longLink = pax.get("linkpath") ?? longLink;
-        }
+        walk.meta(data);
         continue;
       }
-      const linkpath = longLink ?? latin1(h, 157, 100);
-      yield {
-        name: longName ?? entryName(h),
-        type: type === "\0" || type === "7" ? "0" : type,
-        linkpath,
-        start,
-        dataStart,
-        end: at,
-        size: length,
-      };
+      if (step.kind === "extension") continue;
+      yield { ...step.entry, name: step.entry.path, start, dataStart, end: at };
       start = undefined;
-      longName = undefined;
-      longLink = undefined;
     }
   } finally {
     closeSync(fd);
   }
 }
 
-export interface Entry {
+export interface Entry extends DecodedHeader {
   name: string;
-  /** The typeflag: "0" a file ("\0" and "7" too), "5" a folder, … */
-  type: string;
-  /** What a link entry points to. */
-  linkpath: string;
   /** Where the entry's first header starts (a long-name or pax header, if it has one). */
   start: number;
+  /** Where its stored data starts: `stored` bytes of it. */
   dataStart: number;
   /** Where its data, padded to a block, ends. */
   end: number;
-  size: number;
 }
 
 /** Data read from a file entry at once, at most. */
@@ -96,8 +75,8 @@ export async function* seekEntries(path: string, size: number): AsyncGenerator<S
   try {
     for (const e of fileEntries(path, size)) {
       let at = e.dataStart;
-      const end = e.dataStart + e.size;
-      const read = async (max = PIECE) => {
+      const end = e.dataStart + e.stored;
+      const physical: ReadPiece = async (max = PIECE) => {
         if (at >= end) return undefined;
         const piece = new Uint8Array(Math.min(max, end - at));
         const got = preadFully(fd, piece, at);
@@ -105,6 +84,7 @@ export async function* seekEntries(path: string, size: number): AsyncGenerator<S
         at += got;
         return piece;
       };
+      const read = await readBack(physical, e);
       yield { path: e.name, type: e.type, linkpath: e.linkpath, size: e.size, read };
     }
   } finally {

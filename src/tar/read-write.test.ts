@@ -9,8 +9,9 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../../test/helpers.ts";
 import { BLOCK, END_OF_ARCHIVE, numeric, padding } from "./block.ts";
-import { type TarHeader, tarEntries } from "./read.ts";
-import { TornArchive } from "./walk.ts";
+import type { TarHeader } from "./header.ts";
+import { tarEntries } from "./read.ts";
+import { TornArchive } from "./torn-archive.ts";
 import { headerLength, tarHeader } from "./write.ts";
 
 const base: TarHeader = {
@@ -68,6 +69,7 @@ describe("the tar writer and reader", () => {
     ["a long user name, through pax", { uname: "u".repeat(40) }],
     ["extended attributes, kept as pax records", { xattrs: [["SCHILY.xattr.security.capability", "\x01\x02"]] }],
     ["a device node", { path: "dev/null", type: "3", devmajor: 1, devminor: 3 }],
+    ["a time before 1970, through pax", { mtime: -2_146_608_000 }],
   ];
   test.each(rows)("round trip: %s", async (_what, fields) => {
     const h = { ...base, ...fields };
@@ -111,6 +113,68 @@ describe("what GNU tar writes is read", () => {
     const size = 8 * 1024 ** 3 + 5;
     for (let i = 135, n = size; i > 124; i--, n = Math.floor(n / 256)) h[i] = n % 256;
     expect(numeric(h, 124, 12)).toBe(size);
+  });
+
+  test("a base-256 time before 1970 reads as its negative number (two's complement)", () => {
+    const h = new Uint8Array(BLOCK).fill(0xff, 136, 148);
+    h[147] = 0xfe;
+    expect(numeric(h, 136, 12)).toBe(-2);
+  });
+});
+
+/** One entry behind a pax header of these records, each written "LEN key=value\n" unless given whole. */
+function withPax(records: string[], h = base): Uint8Array {
+  const body = records
+    .map((r) => {
+      if (/^\d+ /.test(r)) return r;
+      const rest = ` ${r}\n`;
+      const digits = String(rest.length + 2).length;
+      return `${rest.length + digits}${rest}`;
+    })
+    .join("");
+  const pax = tarHeader({ ...base, path: "PaxHeaders/f", type: "x", size: Buffer.byteLength(body, "latin1") });
+  return Buffer.concat([pax, Buffer.from(body, "latin1"), new Uint8Array(padding(body.length)), archiveOf(h)]);
+}
+
+describe("pax records, as Go's archive/tar (so docker load) reads them", () => {
+  test.each([
+    ["a record without its newline", ["11 path=abc"], "a record without its newline"],
+    ["a NUL in a path", ["path=a\0b"], "a NUL in path"],
+    ["a NUL in a key", ["SCHILY.xattr.a\0b=1"], "a NUL in SCHILY.xattr.a"],
+    ["a record without a key", ["=value"], "a record without a key"],
+    ["a length past the header", ["99 path=a\n"], "a length that does not fit"],
+    ["sparse pairs out of order", ["GNU.sparse.numbytes=5"], "a sparse map out of order"],
+  ])("%s is refused", async (_what, records, why) => {
+    const error = await readAll(streamOf(withPax(records))).catch((e) => e);
+    expect(error).toBeInstanceOf(TornArchive);
+    expect((error as Error).message).toContain(why);
+  });
+
+  test("a size of 24 digits with leading zeros is read as its number", async () => {
+    const [e] = await readAll(streamOf(withPax(["size=000000000000000000000003"], { ...base, size: 3 })));
+    expect(e?.size).toBe(3);
+  });
+
+  test("a NUL in an extended attribute's value is kept (it is bytes, not a name)", async () => {
+    const [e] = await readAll(streamOf(withPax(["SCHILY.xattr.user.x=a\0b"])));
+    expect(e?.xattrs).toEqual([["SCHILY.xattr.user.x", "a\0b"]]);
+  });
+});
+
+describe("a layer's tar may end without the end-of-archive marker", () => {
+  const whole = archiveOf({ ...base, size: 3 }, new Uint8Array(3));
+  const cut = whole.subarray(0, whole.byteLength - END_OF_ARCHIVE);
+  test("read to its last entry where the marker is optional (its bytes are checked against its diff ID)", async () => {
+    const names: string[] = [];
+    let bytes = 0;
+    for await (const e of tarEntries(streamOf(cut), { markerOptional: true, onEnd: (n) => (bytes = n) })) names.push(e.path);
+    expect([names, bytes]).toEqual([["f"], cut.byteLength]);
+  });
+  test("…but not cut inside an entry", async () => {
+    const error = await (async () => {
+      for await (const _ of tarEntries(streamOf(cut.subarray(0, BLOCK + 1)), { markerOptional: true }));
+    })().catch((e) => e);
+    expect((error as Error).message).toContain("it ends inside entry f");
   });
 });
 

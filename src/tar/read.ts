@@ -1,34 +1,19 @@
 /**
  * A tar archive read entry by entry from a stream: headers parsed whole (pax and GNU long
- * names folded in), data handed on in the pieces it arrives in, never held. Names are
- * kept as latin1 strings, one character a byte, so any name survives a round trip.
+ * names folded in), data handed on in the pieces it arrives in, never held; a sparse file
+ * handed on whole, its holes as zeros. Names are kept as latin1 strings, one character a
+ * byte, so any name survives a round trip.
  */
 import { pullStream } from "../lib/streams.ts";
-import { BLOCK, entrySize, isZero, latin1, META, numeric, padding } from "./block.ts";
-import { paxRecords } from "./pax.ts";
-import { TarWalk, TornArchive } from "./walk.ts";
-
-export interface TarHeader {
-  path: string;
-  /** The typeflag: "0" a file, "1" a hard link, "2" a symlink, "5" a folder, … */
-  type: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: number;
-  linkpath: string;
-  uname: string;
-  gname: string;
-  devmajor: number;
-  devminor: number;
-  /** pax records kept as they came: extended attributes (file capabilities among them). */
-  xattrs: Array<[string, string]>;
-}
+import { BLOCK, padding } from "./block.ts";
+import type { TarHeader } from "./header.ts";
+import { type ReadPiece, readBack } from "./sparse.ts";
+import { TornArchive } from "./torn-archive.ts";
+import { TarWalk, type WalkOptions } from "./walk.ts";
 
 export interface TarEntry extends TarHeader {
   /** The next piece of the entry's data, or undefined once it is all read. */
-  read(max?: number): Promise<Uint8Array | undefined>;
+  read: ReadPiece;
 }
 
 /** Bytes by count from a stream: exactly n for a header, up to n for data. */
@@ -88,90 +73,51 @@ class ByteReader {
   }
 }
 
-/** What a pax number may be: whole ids and sizes, a decimal time (before 1970 too); no more digits than a double holds. */
-const PAX_NUMBER = { uid: /^\d{1,15}$/, gid: /^\d{1,15}$/, size: /^\d{1,15}$/, mtime: /^-?\d{1,15}(\.\d{0,9})?$/ } as const;
-
-/** A pax number, or the header's own where pax has none; anything else is refused, never written on as NaN. */
-function paxNumber(pax: Map<string, string>, key: keyof typeof PAX_NUMBER, fallback: number): number {
-  const text = pax.get(key);
-  if (text === undefined) return fallback;
-  if (!PAX_NUMBER[key].test(text))
-    throw new TornArchive(`a pax header's ${key} is not a number that fits: ${JSON.stringify(text.slice(0, 40))}`);
-  return Number(text);
+export interface TarReadOptions extends WalkOptions {
+  /** Learns how many bytes the archive took, its end-of-archive marker included (what follows is padding). */
+  onEnd?: (bytes: number) => void;
 }
 
 /** The entries of a tar stream; the data of each is skipped if the caller does not read it. */
-/** `onEnd` learns how many bytes the archive took, its end-of-archive marker included (what follows is padding). */
-export async function* tarEntries(input: ReadableStream<Uint8Array>, onEnd?: (bytes: number) => void): AsyncGenerator<TarEntry> {
+export async function* tarEntries(input: ReadableStream<Uint8Array>, options: TarReadOptions = {}): AsyncGenerator<TarEntry> {
   const r = new ByteReader(input.getReader());
-  let pax = new Map<string, string>();
-  let longName: string | undefined;
-  let longLink: string | undefined;
   // The same checks as the torn-archive check on a stream: valid headers, a clean end.
-  const walk = new TarWalk();
+  const walk = new TarWalk(options);
   try {
     for (;;) {
       const at = r.offset;
       const h = await r.exactly(BLOCK);
       if (h.byteLength < BLOCK) {
         if (h.byteLength > 0) throw new TornArchive(`it ends inside a header, at byte ${r.offset}`);
-        // The walk has not ended, so this throws: empty, or no end-of-archive marker.
+        // Throws unless the walk may end here: empty, or no end-of-archive marker.
         walk.end(at, 0);
       }
-      walk.header(h, r.offset);
+      const step = walk.done ? { kind: "zero" as const } : walk.header(h, r.offset);
       if (walk.done) {
-        onEnd?.(r.offset);
+        options.onEnd?.(r.offset);
         return;
       }
-      if (isZero(h)) continue;
-      const type = String.fromCharCode(h[156] as number);
-      const size = entrySize(h);
-      if (META.includes(type)) {
-        const body = await r.exactly(size);
-        if (body.byteLength < size || (await r.skip(padding(size))) > 0)
+      if (step.kind === "meta") {
+        const body = await r.exactly(step.size);
+        if (body.byteLength < step.size || (await r.skip(padding(step.size))) > 0)
           throw new TornArchive(`it ends inside a metadata header at byte ${at}`);
-        if (type === "x") pax = paxRecords(body);
-        else if (type === "L") longName = latin1(body, 0, body.byteLength);
-        else if (type === "K") longLink = latin1(body, 0, body.byteLength);
+        walk.meta(body);
         continue;
       }
-      if (type === "S") throw new TornArchive(`entry ${latin1(h, 0, 100)} is a GNU sparse file, which is not supported here`);
-      const prefix = latin1(h, 257, 6) === "ustar" ? latin1(h, 345, 155) : "";
-      const name = latin1(h, 0, 100);
-      const num = (key: keyof typeof PAX_NUMBER, fallback: number) => paxNumber(pax, key, fallback);
-      const entry: TarHeader = {
-        path: pax.get("path") ?? longName ?? (prefix ? `${prefix}/${name}` : name),
-        type: type === "\0" || type === "7" ? "0" : type,
-        mode: numeric(h, 100, 8) & 0o7777,
-        uid: num("uid", numeric(h, 108, 8)),
-        gid: num("gid", numeric(h, 116, 8)),
-        size: num("size", size),
-        mtime: Math.floor(num("mtime", numeric(h, 136, 12))),
-        linkpath: pax.get("linkpath") ?? longLink ?? latin1(h, 157, 100),
-        uname: pax.get("uname") ?? latin1(h, 265, 32),
-        gname: pax.get("gname") ?? latin1(h, 297, 32),
-        devmajor: numeric(h, 329, 8),
-        devminor: numeric(h, 337, 8),
-        xattrs: pax.size === 0 ? [] : [...pax].filter(([k]) => k.startsWith("SCHILY.xattr.") || k.startsWith("LIBARCHIVE.xattr.")),
-      };
-      // Base-256 fields can say more than a double holds: such an id or size is no real one.
-      for (const k of ["uid", "gid", "size"] as const) {
-        if (!Number.isSafeInteger(entry[k])) throw new TornArchive(`entry ${entry.path} has a ${k} too large to be real`);
-      }
-      if (pax.size > 0) pax = new Map();
-      longName = undefined;
-      longLink = undefined;
-      let left = entry.size;
-      const read = async (max = 1024 * 1024) => {
+      if (step.kind !== "entry") continue;
+      const { stored, sparse, ...header } = step.entry;
+      let left = stored;
+      const physical: ReadPiece = async (max = 1024 * 1024) => {
         if (left === 0) return undefined;
         const c = await r.some(Math.min(max, left));
-        if (!c) throw new TornArchive(`it ends inside entry ${entry.path} (${entry.size - left} of ${entry.size} bytes)`);
+        if (!c) throw new TornArchive(`it ends inside entry ${header.path} (${stored - left} of ${stored} bytes)`);
         left -= c.byteLength;
         return c;
       };
-      yield Object.assign(entry, { read });
-      const missing = await r.skip(left + padding(entry.size));
-      if (missing > 0) throw new TornArchive(`it ends inside entry ${entry.path}`);
+      const read = await readBack(physical, { ...header, stored, sparse });
+      yield Object.assign(header, { read });
+      const missing = await r.skip(left + padding(stored));
+      if (missing > 0) throw new TornArchive(`it ends inside entry ${header.path}`);
       left = 0;
     }
   } finally {

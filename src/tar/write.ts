@@ -4,7 +4,7 @@
  * are latin1, a character a byte, as tar-read gives them.
  */
 import { BLOCK, padding } from "./block.ts";
-import type { TarHeader } from "./read.ts";
+import type { TarHeader } from "./header.ts";
 
 const MAX_OCTAL_8 = 0o7777777;
 const MAX_OCTAL_12 = 0o77777777777;
@@ -39,6 +39,8 @@ function paxNeeded(f: HeaderFields): Array<[string, string]> {
   if (!splitName(f.path)) records.push(["path", f.path]);
   if (f.linkpath.length > 100) records.push(["linkpath", f.linkpath]);
   if (f.size > MAX_OCTAL_12) records.push(["size", String(f.size)]);
+  // Octal has no sign: a time before 1970 (or past 2242) goes as a pax record, as Go writes it.
+  if (f.mtime < 0 || f.mtime > MAX_OCTAL_12) records.push(["mtime", String(f.mtime)]);
   if (f.uid > MAX_OCTAL_8) records.push(["uid", String(f.uid)]);
   if (f.gid > MAX_OCTAL_8) records.push(["gid", String(f.gid)]);
   if (f.uname.length > 32) records.push(["uname", f.uname]);

@@ -81,6 +81,8 @@ export interface HostileInputs {
   layerNamedOften: string;
   paxUid: string;
   paxMtime: string;
+  /** docker save whose one layer holds a sparse file of 1 PiB, all of it holes. */
+  sparseBomb: string;
   /** gzip'd docker save: 1,000 tiny layers, four of whose folders hold a 7 MB json (--context dockerfile, reuse). */
   manyLayerJsons: string;
   /** docker save whose top layer.tar is there twice, another tar first. */
@@ -138,6 +140,14 @@ export async function writeHostileInputs(dir: string): Promise<HostileInputs> {
   const paxMtime = join(dir, "pax-mtime.tar");
   writeFileSync(paxMtime, await saveArchiveOf([[{ name: "f", body: "x\n", pax: { mtime: "1e400" } }]]));
 
+  // GNU sparse 0.1 with no data at all: a petabyte of holes in a few KB.
+  const sparseBomb = join(dir, "sparse-bomb.tar");
+  const petabyte = { "GNU.sparse.major": "0", "GNU.sparse.minor": "1", "GNU.sparse.size": String(1024 ** 5) };
+  writeFileSync(
+    sparseBomb,
+    await saveArchiveOf([[{ name: "f", body: "", pax: { ...petabyte, "GNU.sparse.numblocks": "0", "GNU.sparse.map": "" } }]]),
+  );
+
   const manyLayerJsons = join(dir, "many-layer-jsons.tar.gz");
   const bulky = (e: { name: string }) => {
     const id = e.name.slice(0, 64);
@@ -169,5 +179,6 @@ export async function writeHostileInputs(dir: string): Promise<HostileInputs> {
     layerNamedOften,
     paxUid,
     paxMtime,
+    sparseBomb,
   };
 }

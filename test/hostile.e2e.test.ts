@@ -734,6 +734,13 @@ const localInputs: Row[] = [
     }),
   ),
   {
+    name: "--context dockerfile on a layer whose sparse file claims a petabyte of holes: refused by its size, never expanded",
+    args: () => ["--input", hostile.sparseBomb, "img", "--context", "dockerfile", "--dry-run"],
+    code: 1,
+    stderr: ["the image's sparse files would flatten to 1048576.0 GiB", "past the 64 GiB of holes", "--context image"],
+    ...BOUNDED,
+  },
+  {
     name: "--output FILE never writes through a symlink planted where its partial file would be",
     args: () => {
       const victim = join(dir, "victim.txt");

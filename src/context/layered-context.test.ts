@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { packTar, type TarSpec, tempDir } from "../../test/helpers.ts";
 import { dir, file, saveArchiveOf } from "../../test/image-fixture.ts";
@@ -19,16 +19,31 @@ const BOTTOM: TarSpec[][] = [
   [dir("etc/"), file("etc/motd", "hello\n")],
   [dir("usr/"), file("usr/tool", "tool\n")],
 ];
-const TOPS: Record<string, TarSpec[]> = {
+/** A layer as GNU tar writes it (a sparse file, a volume label): shapes tar-stream does not write. */
+function gnuLayer(args: string): Buffer {
+  const at = tempDir("ru-gnu-layer-");
+  const r = Bun.spawnSync(
+    ["sh", "-ec", `truncate -s 1M s && printf x | dd of=s bs=1 seek=1048575 conv=notrunc status=none && tar ${args} -cf layer.tar s`],
+    {
+      cwd: at,
+    },
+  );
+  if (r.exitCode !== 0) throw new Error(String(r.stderr));
+  return readFileSync(join(at, "layer.tar"));
+}
+
+const TOPS: Record<string, TarSpec[] | Buffer> = {
   plain: [dir("app/"), file("app/main", "v2\n")],
   deleting: [file("etc/.wh.motd", "")],
   opaque: [dir("usr/"), file("usr/.wh..wh..opq", "")],
   "linking down": [{ name: "app-motd", type: "link", linkname: "etc/motd" }],
+  sparse: gnuLayer("--sparse --format=posix"),
+  labelled: gnuLayer("--format=gnu -V 'a volume label'"),
 };
 const MB = { tag: "layered:1", config: { Env: ["A=1"] } };
 
 /** The archive of BOTTOM + top in a file, and what a plan made from its documents expects. */
-async function saved(top: TarSpec[]) {
+async function saved(top: TarSpec[] | Buffer) {
   const path = join(tempDir("ru-layered-"), "image.tar");
   writeFileSync(path, await saveArchiveOf([...BOTTOM, top], MB));
   const size = Bun.file(path).size;
@@ -84,6 +99,13 @@ describe("a layered context, in one pass", () => {
     expect(context.layerBytes).toEqual(weights);
   });
 
+  test("a layer holding a sparse file goes as the archive holds it: the builders' own tar readers expand it", async () => {
+    const { archive } = await saved(TOPS.sparse as Buffer);
+    const got = await entries(layeredContext(archive, { from: "reg/base:1", first: 2, end: 3, config: true }, "layered:1"));
+    expect(got.map(([name]) => name)).toEqual(["layer-2.tar", "Dockerfile"]);
+    expect(got[0]?.[1].equals(TOPS.sparse as Buffer)).toBe(true);
+  });
+
   test("a layer of nothing (its end-of-archive blocks alone) goes without an ADD line: ADD would copy it as a file", async () => {
     const { archive } = await saved([]);
     const context = layeredContext(archive, { from: "reg/base:1", first: 1, end: 3, config: true }, "layered:1");
@@ -136,6 +158,12 @@ describe("a layered context, in one pass", () => {
     ],
     ["a stream whose layers cannot be placed as they pass", "plain", (a) => ({ ...a, positions: undefined }), "layer 2 was not found"],
     ["a top layer that deletes a file", "deleting", (a) => a, "layer 2 deletes files of lower layers"],
+    [
+      "a top layer holding a volume label (the classic builder's ADD fails on one)",
+      "labelled",
+      (a) => a,
+      "layer 2 holds entries that are not files",
+    ],
     ["a top layer that makes a folder opaque", "opaque", (a) => a, "layer 2 deletes files of lower layers"],
     [
       "a top layer with a hard link to a lower layer's file",
@@ -145,7 +173,7 @@ describe("a layered context, in one pass", () => {
     ],
   ];
   test.each(refusals)("refuses %s before the context ends", async (_what, top, change, why) => {
-    const { archive } = await saved(TOPS[top] as TarSpec[]);
+    const { archive } = await saved(TOPS[top] as TarSpec[] | Buffer);
     const context = layeredContext(change(archive), { from: "reg/base:1", first: 2, end: 3, config: true }, "layered:1");
     const names: string[] = [];
     const error = await (async () => {

@@ -113,8 +113,7 @@ export function layeredContext(archive: LayeredArchive, layering: Layering, imag
     yield fileEntryHeader(layerFile(pos), e.size);
     const probe = handoff();
     const whole = hashedWhole(kind === "gzip" ? gunzip(probe.stream) : probe.stream);
-    const notes = layerNotes();
-    const indexing = (async () => ({ index: await indexLayer(whole.stream, notes), digest: await whole.digest }))().finally(() =>
+    const indexing = (async () => ({ index: await indexLayer(whole.stream, layerNotes()), digest: await whole.digest }))().finally(() =>
       probe.stop(),
     );
     // Awaited below; a failure before then must not be reported as unhandled.
@@ -136,8 +135,6 @@ export function layeredContext(archive: LayeredArchive, layering: Layering, imag
     checkDiffId(pos, expected.diffIds[pos] as string, digest);
     yield new Uint8Array(padding(e.size));
     layerBytes.sent += e.size;
-    // A volume label in an ADDed tar fails the classic builder's build ("unhandled tar header type").
-    if (notes.leftOut.count > 0) throw new NotReusable(`layer ${pos} holds entries that are not files (${notes.leftOut.first} first)`);
     const why = unfaithful(index);
     if (why) throw new NotReusable(`layer ${pos} ${why}`);
     // A layer of nothing (a RUN that changed no file) is left out of the ADD lines: ADD copies a tar with no entry as a file.
@@ -173,12 +170,15 @@ export function layeredContext(archive: LayeredArchive, layering: Layering, imag
 }
 
 /**
- * What a builder would not carry faithfully from a layer's own tar. A hard link to a file
+ * What a builder would not carry faithfully from a layer's own tar. An entry that is no
+ * file (a volume label) fails its ADD. A hard link to a file
  * of a lower layer comes out as a copy. Whiteouts and opaque markers are carried by the
  * classic builder and buildah but not by BuildKit (measured: test/reuse.e2e.test.ts), and
  * the tool cannot know which builder a server runs.
  */
 export function unfaithful(layer: LayerIndex): string | undefined {
+  // A volume label in an ADDed tar fails the classic builder's build ("unhandled tar header type").
+  if (layer.leftOut) return `holds entries that are not files (${layer.leftOut} first), which a builder's ADD refuses`;
   const own = new Set(layer.paths);
   if ([...layer.links.values()].some((target) => !own.has(target)))
     return "holds a hard link to a file of a lower layer, which a builder would turn into a copy";

@@ -25,6 +25,8 @@ export interface LayerIndex {
   sizes: number[];
   /** Hard link entries: their index → the path they link to. */
   links: Map<number, string>;
+  /** The first entry that is not a file (a volume label), where the layer holds one: left out of its paths. */
+  leftOut?: string;
 }
 
 /** Entries of one sort, counted for a note said once: how many, and the first one's path. */
@@ -112,8 +114,9 @@ export async function indexLayer(
     const path = normalPath(e.path);
     if (!path) continue;
     if (!carried(e)) {
+      layer.leftOut ??= `${path} (type ${JSON.stringify(e.type)})`;
       notes.leftOut.count++;
-      notes.leftOut.first ??= `${path} (type ${JSON.stringify(e.type)})`;
+      notes.leftOut.first ??= layer.leftOut;
       continue;
     }
     const base = posix.basename(path);

@@ -132,6 +132,16 @@ describe("segments", () => {
     expect(shape(planSegments(archive(layers as unknown as Entry[][]), found, cuts))).toEqual(want as unknown as unknown[]);
   });
 
+  test("a layer holding an entry that is no file (a volume label) is flattened, which leaves the entry out: ADD would refuse it", () => {
+    const image = archive([OS, INSTALL, APP]);
+    const app = image.index.get("l2/layer.tar") as LayerIndex;
+    image.index.set("l2/layer.tar", { ...app, leftOut: 'label (type "V")' });
+    expect(shape(planSegments(image, 1, [2]))).toEqual([
+      [1, 2, "layers", [], null],
+      [2, 3, "flattened", [], null],
+    ]);
+  });
+
   test.each([
     [
       "a deletion from a base that holds no rm",

@@ -5,7 +5,7 @@
  * server ever builds from a torn image. Only headers are parsed; data is counted.
  */
 import type { UploadError } from "../errors.ts";
-import { BLOCK } from "./block.ts";
+import { BLOCK, padding } from "./block.ts";
 import { fileEntries } from "./list.ts";
 import { TornArchive } from "./torn-archive.ts";
 import { following, TarWalk } from "./walk.ts";
@@ -50,7 +50,7 @@ class TarChecker {
       if (this.have === BLOCK) {
         this.have = 0;
         const step = this.walk.header(this.head, this.total - (chunk.byteLength - at));
-        if (step.kind === "meta") this.meta = { body: new Uint8Array(step.size), have: 0, pad: following(step) - step.size };
+        if (step.kind === "meta") this.meta = { body: new Uint8Array(step.size), have: 0, pad: padding(step.size) };
         else this.skip = following(step);
       }
     }

@@ -99,13 +99,20 @@ export function decodeHeader(h: Uint8Array, pending: Pending, sparseMap?: Sparse
     return n;
   };
   const paxText = (key: string, fallback: string) => pax.get(key) || fallback;
-  let path = pending.longName || paxText("path", name);
+  const paxSparse = raw === "S" ? undefined : paxSparseVersion(pax);
+  // Go's order: pax path, then a GNU long name (what a V7 folder is told by), then a PAX sparse file's own name.
+  const named = pending.longName || paxText("path", name);
+  const path = (paxSparse && pax.get("GNU.sparse.name")) || named;
   const size = paxNum("size", num(124, 12));
   if (size < 0) throw new TornArchive(`entry ${path} has a negative size`);
-  let type = raw === "\0" ? (path.endsWith("/") ? "5" : "0") : raw === "7" ? "0" : raw;
+  // As Go reads it: a V7 entry whose name ends in "/" is a folder; what it reads decides what is stored.
+  const goType = raw === "\0" ? (named.endsWith("/") ? "5" : "0") : raw;
+  if ((raw === "S" || paxSparse) && headerOnly(goType))
+    throw new TornArchive(`entry ${path} is a sparse ${goType === "5" ? "folder" : "link"}, which no tar writes`);
   const header: DecodedHeader = {
     path,
-    type,
+    // A sparse file and "7" are files; GNU's dump folder lists its contents as data, and is a folder all the same.
+    type: raw === "S" || paxSparse || goType === "7" ? "0" : goType === "D" ? "5" : goType,
     mode: num(100, 8) & 0o7777,
     uid: paxNum("uid", num(108, 8)),
     gid: paxNum("gid", num(116, 8)),
@@ -117,7 +124,7 @@ export function decodeHeader(h: Uint8Array, pending: Pending, sparseMap?: Sparse
     devmajor: v7 ? 0 : num(329, 8),
     devminor: v7 ? 0 : num(337, 8),
     xattrs: pax.size === 0 ? [] : [...pax].filter(([k]) => k.startsWith("SCHILY.xattr.") || k.startsWith("LIBARCHIVE.xattr.")),
-    stored: headerOnly(type) ? 0 : size,
+    stored: headerOnly(goType) ? 0 : size,
   };
   for (const k of ["uid", "gid"] as const) {
     if (header[k] < 0) throw new TornArchive(`entry ${path} has a negative ${k}`);
@@ -126,24 +133,18 @@ export function decodeHeader(h: Uint8Array, pending: Pending, sparseMap?: Sparse
     if (!sparseMap || m !== GNU) throw new TornArchive(`entry ${path} is a sparse file of no format known here`);
     header.size = num(483, 12);
     header.sparse = sparseMap;
-  } else {
-    const major = pax.get("GNU.sparse.major");
-    const minor = pax.get("GNU.sparse.minor");
-    const v0 = (major === "0" && (minor === "0" || minor === "1")) || (major === undefined && minor === undefined && !!pax.get(SPARSE_MAP));
-    const v1 = major === "1" && minor === "0";
-    if (v0 || v1) {
-      path = pax.get("GNU.sparse.name") || path;
-      header.path = path;
-      const real = pax.get("GNU.sparse.size") || pax.get("GNU.sparse.realsize");
-      if (real !== undefined) header.size = paxNum(pax.get("GNU.sparse.size") ? "GNU.sparse.size" : "GNU.sparse.realsize", size);
-      header.sparse = v1 ? "in-data" : listedMap(pax.get(SPARSE_MAP), pax.get("GNU.sparse.numblocks"), path);
-    }
+  } else if (paxSparse) {
+    header.size = paxNum(pax.get("GNU.sparse.size") ? "GNU.sparse.size" : "GNU.sparse.realsize", size);
+    header.sparse = paxSparse === "1.0" ? "in-data" : listedMap(pax.get(SPARSE_MAP), pax.get("GNU.sparse.numblocks"), path);
   }
-  if (header.sparse && headerOnly(type))
-    throw new TornArchive(`entry ${path} is a sparse ${type === "5" ? "folder" : "link"}, which no tar writes`);
-  if (header.sparse) type = "0";
-  // GNU's dump folder lists its contents as data: a folder all the same.
-  if (type === "D") type = "5";
-  header.type = type;
   return header;
+}
+
+/** Which of GNU's PAX sparse formats the records say, as Go tells them: 0.0 and 0.1 (their map in the records) or 1.0 (its map heads the data). */
+function paxSparseVersion(pax: Map<string, string>): "0.x" | "1.0" | undefined {
+  const major = pax.get("GNU.sparse.major");
+  const minor = pax.get("GNU.sparse.minor");
+  if (major === "1" && minor === "0") return "1.0";
+  if (major === "0" && (minor === "0" || minor === "1")) return "0.x";
+  return major === undefined && minor === undefined && pax.get(SPARSE_MAP) ? "0.x" : undefined;
 }

@@ -92,7 +92,7 @@ export async function* tarEntries(input: ReadableStream<Uint8Array>, options: Ta
         // Throws unless the walk may end here: empty, or no end-of-archive marker.
         walk.end(at, 0);
       }
-      const step = walk.done ? { kind: "zero" as const } : walk.header(h, r.offset);
+      const step = walk.header(h, r.offset);
       if (walk.done) {
         options.onEnd?.(r.offset);
         return;

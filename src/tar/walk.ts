@@ -42,7 +42,7 @@ export class TarWalk {
   private current: { name: string; size: number } | undefined;
   private pending: Pending = { pax: new Map() };
   private metaType = "";
-  private sparse: { header: Uint8Array; map: SparseMap; blocks: number } | undefined;
+  private sparse: { header: Uint8Array; name: string; map: SparseMap; blocks: number } | undefined;
 
   constructor(private readonly options: WalkOptions = {}) {}
 
@@ -77,8 +77,9 @@ export class TarWalk {
     }
     if (type === "S" && isGnuHeader(h)) {
       const map: SparseMap = [];
-      if (oldGnuPairs(h, true, map, latin1(h, 0, 100))) {
-        this.sparse = { header: h.slice(), map, blocks: 0 };
+      const name = latin1(h, 0, 100);
+      if (oldGnuPairs(h, true, map, name)) {
+        this.sparse = { header: h.slice(), name, map, blocks: 0 };
         return { kind: "extension" };
       }
       return this.entry(h, map);
@@ -88,8 +89,8 @@ export class TarWalk {
 
   private extension(h: Uint8Array): Step {
     const s = this.sparse as NonNullable<typeof this.sparse>;
-    if (++s.blocks > MAX_EXTENSIONS) throw new TornArchive(`entry ${latin1(s.header, 0, 100)}'s sparse map is too large to be real`);
-    if (oldGnuPairs(h, false, s.map, latin1(s.header, 0, 100))) return { kind: "extension" };
+    if (++s.blocks > MAX_EXTENSIONS) throw new TornArchive(`entry ${s.name}'s sparse map is too large to be real`);
+    if (oldGnuPairs(h, false, s.map, s.name)) return { kind: "extension" };
     this.sparse = undefined;
     return this.entry(s.header, s.map);
   }
@@ -119,7 +120,7 @@ export class TarWalk {
       const { name, size } = this.current;
       throw new TornArchive(`it ends inside entry ${name} (${Math.max(0, size - missing)} of ${size} bytes)`);
     }
-    if (this.sparse) throw new TornArchive(`it ends inside entry ${latin1(this.sparse.header, 0, 100)}'s sparse map`);
+    if (this.sparse) throw new TornArchive(`it ends inside entry ${this.sparse.name}'s sparse map`);
     if (this.options.markerOptional) {
       this.ended = true;
       return;

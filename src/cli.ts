@@ -43,9 +43,11 @@ function usageError(text: string): UploadError {
 async function main(argv: string[]): Promise<number> {
   const parsed = await parse(argv);
   if (parsed.kind === "text") {
-    out.raw(parsed.text, parsed.toStdout);
+    // A program that asked for events reads stderr as events alone: the usage error is the result event.
+    const events = argv.some((a, i) => a === "--progress=json" || (a === "--progress" && argv[i + 1] === "json"));
+    if (parsed.code === 0 || !events) out.raw(parsed.text, parsed.toStdout);
     if (parsed.code === 0) return 0;
-    out.mode = { quiet: true, json: argv.includes("--json") };
+    out.mode = { quiet: true, json: argv.includes("--json"), progress: events ? "json" : undefined };
     out.failure(usageError(parsed.text), { stderr: false });
     return parsed.code;
   }

@@ -825,3 +825,37 @@ describe("server text that a CI runner would read as a command is written inert"
     },
   );
 });
+
+/** Where a line splitter (Python's splitlines, a log viewer) ends a line: more than at "\n". */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the controls a line splitter ends a line at
+const LINE_ENDS = /\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]/;
+/** Server text that a splitter cuts, or a terminal obeys (the 8-bit CSI, a right-to-left override). */
+const SPLIT = "RUNNING\u2028::add-mask::x\u2029y\u0085z\u009b2Jw\u202eq";
+
+describe("server text with separators and C1 controls: escaped in JSON and on the terminal", () => {
+  test.each([
+    ["--progress json", ["--progress", "json"]],
+    ["--json", ["--json"]],
+    ["plain lines", ["--progress", "plain"]],
+  ])("%s: every line a splitter finds is a whole line, and no runner command starts one", async (_what, flags) => {
+    await server.configure({ image: `img${SPLIT}`, statuses: [SPLIT, "SUCCESS"] });
+    const r = await runCli([...sampleArgs(), ...flags], { env: apiEnv(server) });
+    for (const out of [r.stdout, r.stderr]) {
+      expect(out).not.toMatch(/[\x85\x9b\u2028\u2029\u202e]/);
+      expect(out).not.toMatch(RUNNER_COMMAND);
+      const lines = out.split(LINE_ENDS).filter(Boolean);
+      expect(lines).toEqual(out.split("\n").filter(Boolean));
+    }
+    expect(r.code, r.stderr).toBe(0);
+    // The text is all there for a JSON parser, and shown escaped to a person.
+    if (flags[0] === "--json") expect(JSON.parse(r.stdout).image).toBe(`img${SPLIT}`);
+    else if (flags[1] === "json")
+      expect(
+        r.stderr
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => JSON.parse(l).status),
+      ).toContain(SPLIT);
+    else expect(r.stderr).toContain("RUNNING\\u2028::add-mask::x\\u2029y\\u0085z\\u009b2Jw\\u202eq");
+  });
+});

@@ -90,6 +90,18 @@ describe("--progress json", () => {
     expect(all.at(-1)).toMatchObject({ event: "result", result: { ok: true, layers_reused: 2, layers_total: 3 } });
   });
 
+  test.each([
+    ["an unknown option", ["img", "--bogus", "--progress", "json"]],
+    ["a level out of range", ["img", "--level", "12", "--progress=json"]],
+    ["a tag that is not a Docker tag", ["--progress", "json", "img", "bad tag"]],
+  ])("a usage error (%s): one result event with the error, and nothing else on stderr", async (_what, args) => {
+    const r = await runCli(args, { env: apiEnv(server) });
+    expect(r.code).toBe(2);
+    const all = events(r.stderr);
+    expect(all).toHaveLength(1);
+    expect(all[0]).toMatchObject({ event: "result", result: { ok: false, error: { code: "USAGE" } } });
+  });
+
   test("a failure: the error in the result event, and no line for a person", async () => {
     await server.reset();
     const r = await runCli(["--input", sample, "img", "--progress", "json"], { env: apiEnv(server, "rk_wrong_key_0123456789") });

@@ -33,7 +33,18 @@ function escapeText(text: string): string {
   return inert(text.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, escapeChar));
 }
 
+/**
+ * What JSON.stringify leaves raw that a reader of lines still splits on or obeys: C1
+ * controls (U+0085 ends a line, U+009B opens a terminal command), format characters
+ * (U+202E turns text around) and U+2028/U+2029. Escaped as Go's encoder (docker, gh) does,
+ * and "#" too, which no runner command can then start with: the same JSON to any parser.
+ */
+const JSON_UNSAFE = /[\u007f-\u009f\p{Cf}\p{Zl}\p{Zp}#]/gu;
+
 const escapeChar = (c: string) => `\\u${(c.codePointAt(0) as number).toString(16).padStart(4, "0")}`;
+
+/** JSON's escape is of UTF-16 units: a character past U+FFFF is two. */
+const escapeUnits = (c: string) => Array.from({ length: c.length }, (_, i) => escapeChar(c.charAt(i))).join("");
 
 /**
  * A CI runner reads its logs for commands: GitHub's `::name::` at the start of a line,
@@ -43,6 +54,19 @@ const escapeChar = (c: string) => `\\u${(c.codePointAt(0) as number).toString(16
  */
 function inert(line: string): string {
   return line.replace(/^(\s*):(?=:)/, (_m, space: string) => `${space}${escapeChar(":")}`).replace(/#(?=#(vso)?\[)/g, escapeChar);
+}
+
+/** The longest start of `text` that takes at most `columns` on a terminal (a wide character takes two). */
+function cutToWidth(text: string, columns: number): string {
+  if (Bun.stringWidth(text) <= columns) return text;
+  let used = 0;
+  let end = 0;
+  for (const c of text) {
+    used += Bun.stringWidth(c);
+    if (used > columns) break;
+    end += c.length;
+  }
+  return text.slice(0, end);
 }
 
 export class Output {
@@ -104,7 +128,9 @@ export class Output {
 
   /** The terminal's width now (it may change while the run goes on). */
   get width(): number {
-    return this.err.columns ?? 80;
+    // A terminal not sized yet (script, docker exec -t before a resize) says 0: unknown.
+    const columns = this.err.columns;
+    return columns && Number.isInteger(columns) && columns > 0 ? columns : 80;
   }
 
   /** Whether stderr carries JSON events (--progress json) rather than lines for a person. */
@@ -144,7 +170,7 @@ export class Output {
     if (!this.tty) return;
     const width = this.width;
     // Room for the "^C" a terminal echoes after it: echoed past the last column, it would wrap the line.
-    const cut = [...escapeText(this.mask(text))].slice(0, Math.max(1, width - 3)).join("");
+    const cut = cutToWidth(escapeText(this.mask(text)), Math.max(1, width - 3));
     this.err.write(`${this.toLiveStart(width)}${cut}\x1b[J`);
     this.liveText = cut;
   }
@@ -157,7 +183,7 @@ export class Output {
 
   /** The cursor to where the live line begins, over the rows it wraps into at `width`. */
   private toLiveStart(width: number): string {
-    const rows = Math.ceil([...this.liveText].length / width) - 1;
+    const rows = Math.ceil(Bun.stringWidth(this.liveText) / width) - 1;
     return rows > 0 ? `\r\x1b[${rows}A` : "\r";
   }
 
@@ -181,8 +207,7 @@ export class Output {
 
   /** The key is masked in each value before it is escaped, so JSON escaping cannot hide it. */
   private writeJson(value: unknown, to: Sink = this.out): void {
-    // "#" as \u0023 is the same JSON to any parser, and no runner command to a log reader.
-    const text = JSON.stringify(value, (_k, v) => (typeof v === "string" ? this.mask(v) : v)).replaceAll("#", "\\u0023");
+    const text = JSON.stringify(value, (_k, v) => (typeof v === "string" ? this.mask(v) : v)).replace(JSON_UNSAFE, escapeUnits);
     to.write(`${text}\n`);
   }
 }

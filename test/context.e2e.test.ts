@@ -11,10 +11,13 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { extract } from "tar-stream";
+import { baseName, chainIds } from "../src/context/base-images.ts";
+import { archiveDocuments } from "../src/context/image-archive.ts";
+import { seekEntries } from "../src/tar/list.ts";
 import { dockerAvailable, importTestImage, removeImage, testRegistry } from "./docker-fixture.ts";
 import { apiEnv, hasTool, runCli, startServerProcess, type TestServer, tarOf, tempDir } from "./helpers.ts";
 import { listing, type Node, snapshot } from "./image-compare.ts";
-import { FIXTURE_CONFIG, fixtureArchive, LONG_NAME, UNICODE_NAME } from "./image-fixture.ts";
+import { FIXTURE_CONFIG, file, fixtureArchive, LONG_NAME, saveArchiveOf, UNICODE_NAME } from "./image-fixture.ts";
 
 const hasDocker = dockerAvailable();
 const hasSkopeo = hasTool("skopeo");
@@ -177,6 +180,30 @@ describe("what --context dockerfile cannot do is said", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(message);
     expect(r.stderr).toContain("hint:");
+  });
+
+  test("--dry-run --output where reuse would plan several contexts writes the one that builds by itself, and says why", async () => {
+    const layers = [0, 1, 2].map((i) => [file(`layer-${i}.txt`, `${i}\n`)]);
+    const layered = join(dir, "layered.tar");
+    const bytes = await saveArchiveOf(layers, { tag: "layered:1" });
+    writeFileSync(layered, bytes);
+    const ids = (await archiveDocuments(seekEntries(layered, bytes.byteLength))).identity?.diffIds ?? [];
+    const server = await startServerProcess();
+    try {
+      // The server has a base of the bottom two: without --output, the plan is the top layer on it.
+      await server.configure({ registryPrefix: "reg.test/runtime", existing: [baseName("reg.test/runtime", chainIds(ids)[1] as string)] });
+      const out = join(dir, "planned.tar.gz");
+      const args = ["--dry-run", "--context", "dockerfile", "--form", "openhands", "--input", layered, "layered:1"];
+      const r = await runCli([...args, "--output", out], { env: apiEnv(server) });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain("Nothing can be reused: --output writes one context that builds by itself");
+      const context = await readContext(out);
+      expect(context.dockerfile.split("\n")[0]).toMatch(/^FROM (--platform=\S+ )?scratch$/);
+      expect([...context.rootfs.keys()].sort()).toEqual(["layer-0.txt", "layer-1.txt", "layer-2.txt"]);
+      expect((await runCli(args, { env: apiEnv(server) })).stderr).toContain("Reusing 2 of 3 layers");
+    } finally {
+      server.stop();
+    }
   });
 
   test("--output without --dry-run is a usage error", async () => {

@@ -9,6 +9,7 @@ import { appendFileSync, copyFileSync, createWriteStream, readdirSync, rmSync, t
 import { join } from "node:path";
 import { writeSampleImage } from "../scripts/sample-image.ts";
 import { apiEnv, KEY, peakRss, runCli, startServerProcess, stillRunning, type TestServer, tempDir, until } from "./helpers.ts";
+import { file, saveArchiveOf } from "./image-fixture.ts";
 import type { Fault, ServerConfig } from "./server.ts";
 
 let server: TestServer;
@@ -19,6 +20,8 @@ let changing: string;
 const BIG_MIB = 320;
 const FAST = ["--poll-interval", "0.05"];
 let scratch: string;
+/** Three layers, none on the server: a reuse upload's first build is a base of the bottom two. */
+let layered: string;
 
 beforeAll(async () => {
   server = await startServerProcess();
@@ -28,6 +31,14 @@ beforeAll(async () => {
   changing = join(dir, "changing.tar");
   await writeSampleImage(createWriteStream(small), { size: 24 * 1024 * 1024, tag: "sample:small", seed: 3 });
   await writeSampleImage(createWriteStream(big), { size: BIG_MIB * 1024 * 1024, tag: "sample:big", seed: 4 });
+  layered = join(dir, "layered.tar");
+  writeFileSync(
+    layered,
+    await saveArchiveOf(
+      [0, 1, 2].map((i) => [file(`layer-${i}.txt`, `${i}\n`)]),
+      { tag: "layered:1" },
+    ),
+  );
 }, 60_000);
 afterAll(() => server.stop());
 beforeEach(async () => {
@@ -256,6 +267,34 @@ const rows: Row[] = [
     stderr: [/interrupted by SIGTERM; build [0-9a-f-]+ was started/, /hint: resume waiting with: runtime-upload wait [0-9a-f-]+/],
     complete: 1,
   },
+  ...(["SIGTERM", "--timeout"] as const).map(
+    (how): Row => ({
+      name: `${how} while a reuse upload's first build (a base) runs: said to be a base, the upload to run again, no wait hint; --json says so`,
+      config: () => ({ statuses: ["RUNNING"] }),
+      args: () => [
+        ...["--input", layered, "layered:1", "--context", "dockerfile", "--form", "openhands"],
+        ...["--registry-prefix", "reg.test/runtime", "--json", ...FAST, ...(how === "--timeout" ? ["--timeout", "0.01"] : [])],
+      ],
+      during:
+        how === "SIGTERM"
+          ? async (proc) => {
+              await until(async () => ((await firstUpload())?.statusCalls ?? 0) > 0, "polling to start");
+              proc.kill("SIGTERM");
+            }
+          : undefined,
+      code: how === "SIGTERM" ? 143 : 1,
+      stderr: [/build [0-9a-f-]+ was of a base of this image's layers, not of the image/, "hint: run the same upload again"],
+      complete: 1,
+      check: (r) => {
+        expect(r.stderr).not.toContain("runtime-upload wait");
+        expect(JSON.parse(r.stdout)).toMatchObject({
+          ok: false,
+          build_kind: "base",
+          error: { code: how === "SIGTERM" ? "INTERRUPTED" : "TIMEOUT" },
+        });
+      },
+    }),
+  ),
   {
     name: "connection refused: retried, then a clear error",
     env: () => ({ ...apiEnv(server), RUNTIME_API_URL: "http://127.0.0.1:1" }),

@@ -116,6 +116,41 @@ const rows: Row[] = [
     stderr: ["Not confirmed: the server's /image_exists answer holds no boolean 'exists'"],
     askedPrefix: false,
   },
+  ...["Reg.Local/Team", "reg.local/my team", `reg.local/app@sha256:${"a".repeat(64)}`, "<b>", "//"].map(
+    (prefix): Row => ({
+      name: `a server prefix that makes no image reference (${JSON.stringify(prefix)}) fails before any upload, naming the prefix`,
+      config: { registryPrefix: prefix },
+      args: ["img:1", "--form", "openhands", "--context", "dockerfile"],
+      code: 1,
+      target: "",
+      stdout: "",
+      stderr: [`Error: the server's registry prefix ${JSON.stringify(prefix)} (GET /registry_prefix) does not make an image reference`],
+      askedPrefix: true,
+    }),
+  ),
+  ...[
+    [
+      "--registry-prefix that makes no image reference",
+      ["img:1", "--registry-prefix", "reg.local/Team"],
+      '--registry-prefix "reg.local/Team" does not make an image reference: reg.local/Team/img:1',
+    ],
+    [
+      "an uppercase local image name inside the server's prefix",
+      ["MyApp:1", "--form", "openhands"],
+      `the target image ${PREFIX}/MyApp:1 is not an image reference`,
+    ],
+  ].map(
+    ([what, args, error]): Row => ({
+      name: `${what as string} is a usage error before any upload`,
+      config: { registryPrefix: PREFIX },
+      args: args as string[],
+      code: 2,
+      target: "",
+      stdout: "",
+      stderr: [`Error: ${error}`],
+      askedPrefix: (args as string[]).includes("openhands"),
+    }),
+  ),
   {
     name: "SUCCESS for an image the server then says does not exist is a failure",
     config: { forgets: true },

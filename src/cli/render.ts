@@ -155,8 +155,8 @@ export class Renderer {
         if (e.type === "dry-run") out.summary(numbers);
         else out.step(numbers);
         if (e.type === "uploaded") {
-          facts.buildId = e.result.buildId;
-          out.step(`Build initiated with ID: ${e.result.buildId}`);
+          Object.assign(facts, { buildId: e.result.buildId, buildKind: e.build });
+          out.step(`Build initiated with ID: ${e.result.buildId}${e.build === "base" ? " (a base of this image's layers)" : ""}`);
         }
         break;
       }

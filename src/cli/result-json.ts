@@ -8,6 +8,8 @@ export interface JsonResult {
   ok: boolean;
   outcome: "built" | "skipped" | "dry-run" | "status" | "failed";
   build_id: string | null;
+  /** What build_id builds: the image, or a base a reuse upload builds before it. */
+  build_kind: "image" | "base" | null;
   status: string | null;
   image: string | null;
   bytes_read: number | null;
@@ -29,6 +31,7 @@ export interface JsonResult {
 export interface RunFacts {
   outcome?: "built" | "skipped" | "dry-run" | "status";
   buildId?: string;
+  buildKind?: "image" | "base";
   status?: string;
   image?: string;
   bytesRead?: number;
@@ -49,6 +52,7 @@ export function resultJson(f: RunFacts, error: UploadError | undefined, totalSec
     ok: error === undefined && f.outcome !== undefined,
     outcome: error ? "failed" : (f.outcome ?? "failed"),
     build_id: f.buildId ?? null,
+    build_kind: f.buildKind ?? null,
     status: f.status ?? null,
     image: error ? null : (f.image ?? null),
     bytes_read: f.bytesRead ?? null,

@@ -79,6 +79,12 @@ export async function uploadCommand(args: UploadArgs, session: Session): Promise
     out.done();
   } catch (e) {
     const id = out.facts.buildId;
+    // Waiting for a base helps nothing: the image is built on it by the upload, which must run again.
+    if (id && out.facts.buildKind === "base" && e instanceof UploadError && (e.code === "INTERRUPTED" || e.code === "TIMEOUT")) {
+      throw new UploadError(e.code, `${e.message}; build ${id} was of a base of this image's layers, not of the image`, {
+        hint: "run the same upload again: it builds the image on that base once the server has it (or builds the base again)",
+      });
+    }
     if (id && e instanceof UploadError && e.code === "INTERRUPTED") {
       throw new UploadError("INTERRUPTED", `${e.message}; build ${id} was started and goes on on the server`, {
         hint: `resume waiting with: runtime-upload wait ${id}`,

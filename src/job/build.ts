@@ -18,7 +18,7 @@ export async function build(
   o: JobOptions,
   source: Source,
   targetImage: string,
-  names: { tags?: readonly string[]; alsoAs?: readonly string[] } = {},
+  names: { tags?: readonly string[]; alsoAs?: readonly string[]; base?: boolean } = {},
 ): Promise<JobResult> {
   o.onEvent({ type: "saving", source });
   const progress: Progress = { read: { bytes: 0 }, sent: { bytes: 0 } };
@@ -42,7 +42,7 @@ export async function build(
     signal: o.signal,
     onRetry: (retry) => o.onEvent({ type: "upload-retry", retry }),
   }).catch(hinted);
-  o.onEvent({ type: "uploaded", result });
+  o.onEvent({ type: "uploaded", result, build: names.base ? "base" : "image" });
   const uploaded = o.clock.now();
   const built = (await waitForBuild(o, result.buildId).catch(hinted)) || targetImage;
   const record = await confirm(o, built, result.buildId);

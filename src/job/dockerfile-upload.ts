@@ -26,6 +26,11 @@ export async function dockerfileUpload(
 ): Promise<JobResult> {
   const { source } = image;
   if (o.reuse === "never") return flattenedUpload(o, source, targetImage);
+  // A reuse plan is several contexts, each FROM the one before: the file must build by itself.
+  if (o.output) {
+    o.onEvent({ type: "no-reuse", why: "--output writes one context that builds by itself (docker build - < FILE)" });
+    return flattenedUpload(o, source, targetImage);
+  }
   const reading = await readForReuse(o, image);
   let { read } = reading;
   const ready = reuseReady(o, prefix, reading.identity);
@@ -106,7 +111,7 @@ export async function dockerfileUpload(
         const name = bases[i] as string;
         const bytes = (below(end, sizes) ?? 0) - (below(first, sizes) ?? 0);
         o.onEvent({ type: "seeding", base: name, first, end, on, bytes, dryRun: o.dryRun });
-        await build(o, contextOf(segment, on, false), name, { tags: [] });
+        await build(o, contextOf(segment, on, false), name, { tags: [], base: true });
         on = name;
       }
       const top = plan.at(-1) as Segment;

@@ -79,7 +79,8 @@ export type JobEvent =
   /** The reuse plan, layer by layer, bottom first. */
   | { type: "layers"; layers: LayerPlan[] }
   | { type: "upload-retry"; retry: RetryNotice }
-  | { type: "uploaded"; result: UploadResult }
+  /** `build`: what the server now builds, the image or a base of its layers (a reuse upload builds those first). */
+  | { type: "uploaded"; result: UploadResult; build: "image" | "base" }
   | { type: "dry-run"; result: DryRunResult }
   | { type: "polling"; buildId: string }
   | { type: "poll-notice"; notice: Notice }

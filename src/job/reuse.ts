@@ -39,9 +39,6 @@ export function reuseReady(
       why: "a dry run without credentials asks no server what it has (with RUNTIME_API_URL and a key it asks /image_exists for base images)",
     };
   if (!prefix) return { why: "there is no registry prefix to keep base images in (from GET /registry_prefix or --registry-prefix)" };
-  // It becomes a FROM line: nothing but what an image reference is made of.
-  if (!/^[a-z0-9][a-z0-9._:/-]*$/i.test(prefix))
-    return { why: `the registry prefix ${JSON.stringify(prefix)} is not part of an image reference` };
   if (!identity) return { why: "the image's config does not name each of its layers once (rootfs.diff_ids)" };
   return { prefix, identity };
 }

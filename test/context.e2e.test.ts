@@ -136,7 +136,7 @@ describe("the flattened root filesystem (a docker save file, no engine)", () => 
 
   test("the Dockerfile starts FROM scratch, adds the root filesystem, then sets the config", () => {
     const lines = dockerfile.trim().split("\n");
-    expect(lines[0]).toBe("FROM scratch");
+    expect(lines[0]).toMatch(/^FROM --platform=linux\/(amd64|arm64) scratch$/);
     expect(lines).toContain("ADD rootfs.tar /");
     expect(lines).toContain(`ENTRYPOINT ${JSON.stringify(FIXTURE_CONFIG.Entrypoint)}`);
     expect(lines.at(-1)).toBe(`CMD ${JSON.stringify(FIXTURE_CONFIG.Cmd)}`);

@@ -53,7 +53,7 @@ const FAKE_DOCKER = `#!/bin/sh
 echo "$$ $1" >> "$FAKE_PIDS"
 env > "$FAKE_PIDS.env.$$"
 case "$1" in
-image) [ "$FAKE_INSPECT" = hang ] && exec sleep 300; echo 1000000; exit 0 ;;
+image) [ "$FAKE_INSPECT" = hang ] && exec sleep 300; echo '[{"Size": 1000000}]'; exit 0 ;;
 pull) exec sleep 300 ;;
 save)
   case "$FAKE_SAVE" in

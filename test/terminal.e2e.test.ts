@@ -92,7 +92,7 @@ test("not at a terminal: plain progress lines, no carriage returns or colours", 
 /** A docker CLI stand-in whose save writes nothing for 12 s, as dockerd 20.10 does while it writes its export. */
 const SLOW_SAVE = `#!/bin/sh
 case "$1" in
-image) echo "1000000 sha256:${"a".repeat(64)} null"; exit 0 ;;
+image) echo '[{"Size": 1000000, "Id": "sha256:${"a".repeat(64)}"}]'; exit 0 ;;
 save) sleep 12; exec cat "$SLOW_ARCHIVE" ;;
 esac
 exit 1

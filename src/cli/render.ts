@@ -31,6 +31,7 @@ function seconds(ms: number): string {
 /** Turns run events into lines, and keeps the run's facts for the result. */
 export class Renderer {
   private ticker: ReturnType<typeof setInterval> | undefined;
+  private readonly noted = new Set<string>();
 
   constructor(
     private readonly out: Output,
@@ -128,7 +129,11 @@ export class Renderer {
               ? `Saving Docker image as tar.gz: ${this.localImage}`
               : `Reading image from ${e.source.label}`,
         );
-        if (e.source.note) out.step(`Note: ${e.source.note}`);
+        for (const note of e.source.notes ?? []) {
+          // A reuse upload sends several contexts of one image: what is true of each is said once.
+          if (!this.noted.has(note)) out.step(`Note: ${note}`);
+          this.noted.add(note);
+        }
         break;
       case "uploading":
         out.step(`Uploading image to Runtime-API: ${e.url}`);

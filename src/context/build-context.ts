@@ -9,7 +9,7 @@ import { fromIterable, gunzip, rechunk } from "../lib/streams.ts";
 import { type Source, tornIn } from "../source/source.ts";
 import { END_OF_ARCHIVE, padding } from "../tar/block.ts";
 import { fileEntryHeader } from "../tar/write.ts";
-import { dockerfile, type FlattenedOn, ROOTFS } from "./dockerfile.ts";
+import { dockerfile, type FlattenedOn, platformNote, ROOTFS } from "./dockerfile.ts";
 import { flattened, planFlatten } from "./flatten.ts";
 import { type ImageArchive, indexArchive } from "./image-archive.ts";
 
@@ -70,7 +70,7 @@ export function flattenedContext(read: ReadImage, image: string, part?: Flattene
     archive.index.clear();
     Bun.gc(true);
   }
-  const head = dockerfileEntry(dockerfile(part && !part.config ? undefined : archive.config, image, part?.on));
+  const head = dockerfileEntry(dockerfile(part && !part.config ? undefined : archive.config, image, archive.platform, part?.on));
   const rootHeader = fileEntryHeader(ROOTFS, plan.bytes);
   const size = head.reduce((n, b) => n + b.byteLength, 0) + rootHeader.byteLength + plan.bytes + END_OF_ARCHIVE;
   const { xattrs: x, leftOut } = archive.notes;
@@ -100,9 +100,16 @@ export function flattenedContext(read: ReadImage, image: string, part?: Flattene
     replayable: source.replayable,
     gzipped: false,
     flattened: true,
-    note: [source.note, xattrs, notFiles].filter(Boolean).join("; ") || undefined,
+    notes: [...(source.notes ?? []), platformNote(archive.platform), mountedNote(part?.on?.mounted), xattrs, notFiles].filter(
+      (n) => n !== undefined,
+    ),
     open: () => rechunk(fromIterable(context()), GATHER),
   };
+}
+
+function mountedNote(mounted: readonly string[] | undefined): string | undefined {
+  if (!mounted?.length) return undefined;
+  return `the layers delete ${mounted.join(", ")}, which are left as the base has them: every builder and container runtime mounts its own there, so what an image holds is never seen`;
 }
 
 /**

@@ -64,31 +64,83 @@ function healthcheck(h: Record<string, unknown>): string | undefined {
 /** What a flattened run of layers is added on: a base the server has, and what they delete from it first. */
 export interface FlattenedOn {
   from: string;
-  /** Absolute paths, deleted with `rm` (exec form: no shell is needed, and no word is expanded). */
+  /** Absolute paths, deleted with `rm` (exec form: no shell is needed, no word is expanded, and JSON carries any character). */
   removals: readonly string[];
   rm?: string;
+  /** Deleted paths left out of the rm, which every builder mounts over in a RUN step (see segments.ts). */
+  mounted?: readonly string[];
 }
 
 /** Paths per physical line of a RUN rm: each line stays short for any Dockerfile reader. */
 const PATHS_PER_LINE = 16;
+/**
+ * The arguments of one RUN rm, in the bytes execve counts (each string, its NUL and its
+ * pointer): a quarter of the 2 MiB that Linux allows a command's arguments and environment
+ * together at the default 8 MiB stack, so a builder's environment never tips it over.
+ */
+export const RM_ARGS_BYTES = 512 * 1024;
+
+/** The FROM line, on the image's platform where it names one (see platformNote). */
+const fromLine = (from: string, platform: string | undefined) => `FROM ${platform ? `--platform=${platform} ` : ""}${from}`;
+
+/** One `RUN rm` (exec form) per run of paths whose arguments stay within RM_ARGS_BYTES. */
+function rmSteps(rm: string, paths: readonly string[]): string[] {
+  const head = [rm, "-rf", "--"];
+  const cost = (w: string) => Buffer.byteLength(w) + 1 + 8;
+  const steps: string[][] = [];
+  let step: string[] = [];
+  let bytes = head.reduce((n, w) => n + cost(w), 0);
+  for (const path of paths) {
+    if (step.length > 0 && bytes + cost(path) > RM_ARGS_BYTES) {
+      steps.push(step);
+      [step, bytes] = [[], head.reduce((n, w) => n + cost(w), 0)];
+    }
+    step.push(path);
+    bytes += cost(path);
+  }
+  if (step.length > 0) steps.push(step);
+  return steps.map((run) => {
+    const words = [...head, ...run].map((w) => JSON.stringify(w));
+    const rows: string[] = [];
+    for (let i = 0; i < words.length; i += PATHS_PER_LINE) rows.push(words.slice(i, i + PATHS_PER_LINE).join(", "));
+    return `RUN [${rows.join(", \\\n  ")}]`;
+  });
+}
 
 /**
  * The Dockerfile that rebuilds the image from ROOTFS and its config (none for a base
  * image): on scratch, or on a base, after deleting from it what the layers deleted.
  */
-export function dockerfile(config: Record<string, unknown> | undefined, image: string, on?: FlattenedOn): string {
-  const lines = [`FROM ${on?.from ?? "scratch"}`, `# ${oneLine(image)}, rebuilt from its root filesystem by runtime-upload`];
-  if (on?.rm && on.removals.length > 0) {
-    const words = [on.rm, "-rf", "--", ...on.removals].map((w) => {
-      word(w, "deleted path");
-      return JSON.stringify(w);
-    });
-    const rows: string[] = [];
-    for (let i = 0; i < words.length; i += PATHS_PER_LINE) rows.push(words.slice(i, i + PATHS_PER_LINE).join(", "));
-    lines.push(`RUN [${rows.join(", \\\n  ")}]`);
-  }
+export function dockerfile(
+  config: Record<string, unknown> | undefined,
+  image: string,
+  platform: string | undefined,
+  on?: FlattenedOn,
+): string {
+  const lines = [fromLine(on?.from ?? "scratch", platform), `# ${oneLine(image)}, rebuilt from its root filesystem by runtime-upload`];
+  if (on?.rm && on.removals.length > 0) lines.push(...rmSteps(on.rm, on.removals));
   lines.push(`ADD ${ROOTFS} /`);
   return `${[...lines, ...(config ? configLines(config) : [])].join("\n")}\n`;
+}
+
+/**
+ * Whether the config holds ONBUILD triggers: a FROM of such an image runs them (a child
+ * build does), so no context the tool writes ever builds FROM one, and no such image is
+ * kept under a name to build on.
+ */
+/**
+ * What a context on `platform` says once: that not every builder carries it. Measured here
+ * (test/reuse.e2e.test.ts): buildah labels the image with the FROM's platform; the classic
+ * builder and Docker 20.10's BuildKit label a FROM scratch image with their own, and an
+ * image built on it inherits that.
+ */
+export function platformNote(platform: string | undefined): string | undefined {
+  if (!platform || platform === "linux/amd64") return undefined;
+  return `the image is for ${platform}: each FROM names it (FROM --platform), which buildah and current BuildKit build for, but a classic builder (and Docker 20.10's BuildKit) labels the image with its own platform`;
+}
+
+export function carriesTriggers(config: Record<string, unknown>): boolean {
+  return (strings(config.OnBuild) ?? []).length > 0;
 }
 
 /** The name each layer's tar has in a layered context. */
@@ -99,9 +151,15 @@ export const layerFile = (position: number) => `layer-${position}.tar`;
  * one ADD per layer, each its own tar, so the layers stay layers; then the config, unless
  * this is a base (a base carries no config, so none leaks into what is built on it).
  */
-export function layeredDockerfile(from: string, layers: number[], config: Record<string, unknown> | undefined, image: string): string {
+export function layeredDockerfile(
+  from: string,
+  layers: number[],
+  config: Record<string, unknown> | undefined,
+  image: string,
+  platform: string | undefined,
+): string {
   const lines = [
-    `FROM ${from}`,
+    fromLine(from, platform),
     `# ${oneLine(image)}, its layers ${layers.length ? `${layers[0]} to ${layers.at(-1)}` : "all in the base"} added by runtime-upload`,
   ];
   for (const position of layers) lines.push(`ADD ${layerFile(position)} /`);

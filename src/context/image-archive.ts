@@ -7,7 +7,7 @@ import { posix } from "node:path";
 import { UploadError } from "../errors.ts";
 import { DocumentBudget, parseDocument } from "../lib/document.ts";
 import { abortable } from "../lib/streams.ts";
-import { blobPath, imageManifests, manifestBlobs, platformText } from "../source/oci-index.ts";
+import { blobPath, imageManifests, manifestBlobs, namedPlatform, platformText } from "../source/oci-index.ts";
 import { BLOCK } from "../tar/block.ts";
 import type { SeekEntry } from "../tar/list.ts";
 import { tarEntries } from "../tar/read.ts";
@@ -24,6 +24,8 @@ export interface ImageArchive {
   index: Map<string, LayerIndex>;
   /** The image config's "config" object: Env, Cmd, Entrypoint, … */
   config: Record<string, unknown>;
+  /** os/arch[/variant], as the config says; none where it says no os and architecture. */
+  platform?: string;
   notes: LayerNotes;
   /** Each layer's tar, uncompressed, up to its end-of-archive marker: what it weighs, for the reuse report. */
   layerBytes: Map<string, number>;
@@ -114,7 +116,10 @@ export interface ArchiveImage {
   layers: string[];
   config: Record<string, unknown>;
   identity: ImageArchive["identity"];
+  platform: string | undefined;
 }
+
+const platformOf = (image: Record<string, unknown>) => namedPlatform(image.os, image.architecture, image.variant);
 
 /**
  * The documents of an archive as its entries pass (docker save's manifest.json and config,
@@ -173,7 +178,7 @@ export class ArchiveDocuments {
     const configBytes = doc(this.docs.get(config), `config ${config}`);
     const image = parse(configBytes, `config ${config}`);
     const identity = layers.length === named.length ? identityOf(image, configBytes, layers.length) : undefined;
-    return { layers, config: (image.config ?? {}) as Record<string, unknown>, identity };
+    return { layers, config: (image.config ?? {}) as Record<string, unknown>, identity, platform: platformOf(image) };
   }
 }
 
@@ -220,7 +225,7 @@ export async function indexArchive(open: () => ReadableStream<Uint8Array>, signa
     } else if (kind === "zstd") zstd.add(name);
     else notTar.set(name, kind);
   }
-  const { layers, config, identity } = docs.image();
+  const { layers, config, identity, platform } = docs.image();
   for (const l of layers) {
     if (zstd.has(l)) {
       throw new UploadError("INPUT", `layer ${l} is zstd-compressed, which cannot be flattened here`, {
@@ -232,5 +237,5 @@ export async function indexArchive(open: () => ReadableStream<Uint8Array>, signa
       throw new TornArchive(`layer ${l} is not a tar (${other === "json" ? "it holds JSON" : "its first block is no tar header"})`);
     if (!index.has(l)) throw new TornArchive(`it names layer ${l} but does not hold it`);
   }
-  return { layers, index, config, notes, layerBytes, identity };
+  return { layers, index, config, platform, notes, layerBytes, identity };
 }

@@ -16,7 +16,7 @@ import type { SeekEntry } from "../tar/list.ts";
 import { fileEntryHeader } from "../tar/write.ts";
 import { dockerfileEntry, GATHER } from "./build-context.ts";
 import { checkDiffId, hashedWhole } from "./diff-id.ts";
-import { layeredDockerfile, layerFile } from "./dockerfile.ts";
+import { layeredDockerfile, layerFile, platformNote } from "./dockerfile.ts";
 import { ArchiveDocuments, type ArchiveImage } from "./image-archive.ts";
 import { LayerPositions } from "./layer-positions.ts";
 import { blobKind, indexLayer, type LayerIndex, layerNotes, normalPath, OPAQUE, readHead, WHITEOUT } from "./layers.ts";
@@ -30,6 +30,8 @@ export interface Layering {
   end: number;
   /** Set the config (the image itself), or not (the whole image as the base, which has it). */
   config: boolean;
+  /** The image's os/arch[/variant], named on the FROM line where known. */
+  platform?: string;
 }
 
 /** The archive as the pass reads it. */
@@ -152,7 +154,7 @@ export function layeredContext(archive: LayeredArchive, layering: Layering, imag
       }
     }
     const added = sentPositions.filter((pos) => !empty.has(pos));
-    yield* dockerfileEntry(layeredDockerfile(layering.from, added, layering.config ? config : undefined, image));
+    yield* dockerfileEntry(layeredDockerfile(layering.from, added, layering.config ? config : undefined, image, layering.platform));
     yield new Uint8Array(END_OF_ARCHIVE);
   }
 
@@ -163,7 +165,7 @@ export function layeredContext(archive: LayeredArchive, layering: Layering, imag
     replayable: source.replayable,
     gzipped: false,
     flattened: true,
-    note: source.note,
+    notes: [...(source.notes ?? []), platformNote(layering.platform)].filter((n) => n !== undefined),
     open: () => rechunk(fromIterable(context()), GATHER),
     layerBytes,
   };

@@ -114,6 +114,35 @@ describe("segments", () => {
       [[1, 2, "flattened", ["/etc/os-release"], "/usr/bin/rm"]],
     ],
     [
+      "what every builder mounts over in a RUN step (/etc/hosts, hostname, resolv.conf) is left out of the rm; the rest deleted",
+      [
+        [...OS, ["etc/hosts", FILE], ["etc/hostname", FILE], ["etc/resolv.conf", FILE]] as Entry[],
+        [
+          ["etc/hosts", WHITEOUT],
+          ["etc/hostname", WHITEOUT],
+          ["etc/resolv.conf", WHITEOUT],
+          ["etc/os-release", WHITEOUT],
+        ] as Entry[],
+      ],
+      1,
+      [],
+      [[1, 2, "flattened", ["/etc/os-release"], "/bin/rm"]],
+    ],
+    [
+      "a deletion of those alone needs no rm at all",
+      [[...OS, ["etc/hosts", FILE]] as Entry[], [["etc/hosts", WHITEOUT]] as Entry[]],
+      1,
+      [],
+      [[1, 2, "flattened", [], null]],
+    ],
+    [
+      "a deleted path with a line break is deleted like any other (exec-form JSON carries it)",
+      [[...OS, ["data", DIR], ["data/new\nline", FILE]] as Entry[], [["data/new\nline", WHITEOUT]] as Entry[]],
+      1,
+      [],
+      [[1, 2, "flattened", ["/data/new\nline"], "/bin/rm"]],
+    ],
+    [
       "a hard link within the segment is flattened with its target",
       [
         OS,
@@ -130,6 +159,11 @@ describe("segments", () => {
     ],
   ] as const)("%s", (_what, layers, found, cuts, want) => {
     expect(shape(planSegments(archive(layers as unknown as Entry[][]), found, cuts))).toEqual(want as unknown as unknown[]);
+  });
+
+  test("the mounted paths left out are named, for the plan to say so", () => {
+    const image = archive([[...OS, ["etc/hosts", FILE]], [["etc/hosts", WHITEOUT]]]);
+    expect(planSegments(image, 1, [])[0]?.mounted).toEqual(["/etc/hosts"]);
   });
 
   test("a layer holding an entry that is no file (a volume label) is flattened, which leaves the entry out: ADD would refuse it", () => {

@@ -19,7 +19,16 @@ export interface Segment {
   /** Absolute paths the layers delete from those below `first`, and the rm that deletes them there. */
   removals: string[];
   rm?: string;
+  /** Paths they delete that no RUN step can (MOUNTED): left as the base has them. */
+  mounted?: string[];
 }
+
+/**
+ * Every builder bind-mounts its own of these into a RUN step ("Device or resource busy" to
+ * rm), and every container runtime mounts its own over them: what an image holds there is
+ * never seen, so a deletion of one is left out rather than failing the build every time.
+ */
+const MOUNTED = new Set(["etc/hosts", "etc/hostname", "etc/resolv.conf"]);
 
 /** Where rm may be, as a base image holds it; the first found is the one run. */
 const RM = ["usr/bin/rm", "bin/rm"];
@@ -36,7 +45,9 @@ export function planSegments(archive: ImageArchive, found: number, cuts: readonl
     else if (positions.every((pos) => !unfaithful(index(pos)))) segments.push({ first, end, how: "layers", removals: [] });
     else {
       linksWithin(positions, index);
-      const removals = removalsBelow(archive, first, end);
+      const all = removalsBelow(archive, first, end);
+      const removals = all.filter((path) => !MOUNTED.has(path.slice(1)));
+      const mounted = all.filter((path) => MOUNTED.has(path.slice(1)));
       const rm = removals.length > 0 ? RM.find((path) => presentBelow(archive, first, path)) : undefined;
       if (removals.length > 0 && !rm) {
         const pos = positions.find((p) => index(p).kinds.some((k) => k === WHITEOUT || k === OPAQUE));
@@ -44,7 +55,7 @@ export function planSegments(archive: ImageArchive, found: number, cuts: readonl
           `layer ${pos} deletes files of lower layers, which only a step run in the image deletes on every builder, and the layers below it hold no rm to run`,
         );
       }
-      segments.push({ first, end, how: "flattened", removals, rm: rm && `/${rm}` });
+      segments.push({ first, end, how: "flattened", removals, rm: rm && `/${rm}`, ...(mounted.length ? { mounted } : {}) });
     }
   }
   return segments;

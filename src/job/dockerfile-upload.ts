@@ -6,6 +6,7 @@
  */
 import { baseName, chainIds, cutsOf, wholeName } from "../context/base-images.ts";
 import { flattenedContext, type ReadImage, readImage } from "../context/build-context.ts";
+import { carriesTriggers } from "../context/dockerfile.ts";
 import { archiveDocuments } from "../context/image-archive.ts";
 import { type LayerBytes, type LayeredArchive, layeredContext, NotReusable } from "../context/layered-context.ts";
 import { planSegments, type Segment } from "../context/segments.ts";
@@ -45,7 +46,8 @@ export async function dockerfileUpload(
     o.onEvent({ type: "no-reuse", why });
     return flattenedUpload(o, source, targetImage, read, ready.prefix);
   };
-  const found = await findBase(o, ready.prefix, identity);
+  const found = await findBase(o, ready.prefix, identity, reading.triggers);
+  const { platform } = reading;
   if (found.kind === "off") return whole(found.why);
   const n = identity.diffIds.length;
   const below = (k: number, sizes = reading.sizes) => sizes?.slice(0, k).reduce((a, b) => a + b, 0);
@@ -76,7 +78,7 @@ export async function dockerfileUpload(
       o.onEvent({ type: "reuse", reuse: done, seeded: false, dryRun: o.dryRun });
       const built = await build(
         o,
-        layeredContext(archive, { from: found.name, first: n, end: n, config: false }, o.localImage),
+        layeredContext(archive, { from: found.name, first: n, end: n, config: false, platform }, o.localImage),
         targetImage,
       );
       return { ...built, reuse: done };
@@ -86,13 +88,13 @@ export async function dockerfileUpload(
     const alsoAs = found.whole ? [found.whole] : [];
     /** A segment's context on `on` (a base image; none for scratch). */
     const contextOf = (segment: Segment, on: string | undefined, config: boolean): Source & { layerBytes?: LayerBytes } => {
-      const { first, end, how, removals, rm } = segment;
-      if (how === "layers") return layeredContext(archive, { from: on as string, first, end, config }, o.localImage);
+      const { first, end, how, removals, rm, mounted } = segment;
+      if (how === "layers") return layeredContext(archive, { from: on as string, first, end, config, platform }, o.localImage);
       return flattenedContext(read as ReadImage, o.localImage, {
         first,
         end,
         config,
-        on: on === undefined ? undefined : { from: on, removals, rm },
+        on: on === undefined ? undefined : { from: on, removals, rm, mounted },
       });
     };
     /** Builds each segment but the last as a base named by content, each on the one before; then the image on the last. */
@@ -111,7 +113,11 @@ export async function dockerfileUpload(
         const name = bases[i] as string;
         const bytes = (below(end, sizes) ?? 0) - (below(first, sizes) ?? 0);
         o.onEvent({ type: "seeding", base: name, first, end, on, bytes, dryRun: o.dryRun });
-        await build(o, contextOf(segment, on, false), name, { tags: [], base: true });
+        await build(o, contextOf(segment, on, false), name, { tags: [], base: true }).catch((e) => {
+          // Built, then gone (a registry clean-up, a server that lost it): the image cannot be built on it.
+          if (!(e instanceof UploadError && e.code === "NOT_CONFIRMED")) throw e;
+          throw new UploadError("BUILD_FAILED", `the server built the base ${name}, then said it does not exist`, { cause: e });
+        });
         on = name;
       }
       const top = plan.at(-1) as Segment;
@@ -155,7 +161,8 @@ export async function dockerfileUpload(
 async function flattenedUpload(o: JobOptions, source: Source, targetImage: string, read?: ReadImage, prefix?: string): Promise<JobResult> {
   const image = read ?? (await fullRead(o, source));
   const id = image.archive.identity?.imageId;
-  const alsoAs = prefix && id && o.form === "openhands" ? [wholeName(prefix, id)] : [];
+  const kept = prefix && id && o.form === "openhands" && !carriesTriggers(image.archive.config);
+  const alsoAs = kept ? [wholeName(prefix, id)] : [];
   return build(o, flattenedContext(image, o.localImage), targetImage, { alsoAs });
 }
 
@@ -167,6 +174,10 @@ function fullRead(o: JobOptions, source: Source): Promise<ReadImage> {
 
 interface ReuseReading {
   identity: ImageIdentity | undefined;
+  /** The image's os/arch[/variant], where known: each FROM names it. */
+  platform: string | undefined;
+  /** Whether its config holds ONBUILD triggers. */
+  triggers: boolean;
   /** How the layers are read, once the plan (the identity it expects) is made. */
   archive: Omit<LayeredArchive, "expected">;
   /** Each layer's bytes, bottom first, where they are known before the layers are read. */
@@ -186,7 +197,12 @@ async function readForReuse(o: JobOptions, { source, info }: JobSource): Promise
   if (source.kind === "engine" && info?.id && info.diffIds && new Set(info.diffIds).size === info.diffIds.length) {
     // The engine says sha256:HEX; an archive's config hashes to HEX.
     const identity = { diffIds: info.diffIds, imageId: info.id.replace(/^sha256:/, "") };
-    return { identity, archive: { source, entries: () => tarEntries(source.open()), torn } };
+    return {
+      identity,
+      platform: info.platform,
+      triggers: info.onBuild === true,
+      archive: { source, entries: () => tarEntries(source.open()), torn },
+    };
   }
   if (file && size !== undefined && !source.gzipped) {
     const docs = await archiveDocuments(seekEntries(file, size)).catch((e) => {
@@ -194,6 +210,8 @@ async function readForReuse(o: JobOptions, { source, info }: JobSource): Promise
     });
     return {
       identity: docs.identity,
+      platform: docs.platform,
+      triggers: carriesTriggers(docs.config),
       sizes: docs.sizes,
       archive: { source, entries: () => seekEntries(file, size), torn, positions: docs.positions },
     };
@@ -202,6 +220,8 @@ async function readForReuse(o: JobOptions, { source, info }: JobSource): Promise
   const positions = new Map(read.archive.layers.map((l, pos) => [l, pos]));
   return {
     identity: read.archive.identity,
+    platform: read.archive.platform,
+    triggers: carriesTriggers(read.archive.config),
     sizes: layerSizes(read),
     read,
     archive: { source, entries: () => tarEntries(read.open()), torn: read.torn, positions },

@@ -43,13 +43,17 @@ export function reuseReady(
   return { prefix, identity };
 }
 
-/** Asks the server, top down, for the whole image and then for bases of its bottom layers. */
-export async function findBase(o: JobOptions, prefix: string, identity: ImageIdentity): Promise<Found> {
+/**
+ * Asks the server, top down, for the whole image and then for bases of its bottom layers.
+ * `triggers`: the image's config holds ONBUILD triggers, which a FROM of it would run, so
+ * the whole image is never built on (nor kept to be).
+ */
+export async function findBase(o: JobOptions, prefix: string, identity: ImageIdentity, triggers: boolean): Promise<Found> {
   const n = identity.diffIds.length;
   const budget = AbortSignal.timeout(QUESTIONS_MS);
   const signal = AbortSignal.any([o.signal, budget]);
   // The whole image is named only where the form can push it under a second name ([OH]).
-  const whole = o.form === "openhands" ? wholeName(prefix, identity.imageId) : undefined;
+  const whole = o.form === "openhands" && !triggers ? wholeName(prefix, identity.imageId) : undefined;
   const chain = chainIds(identity.diffIds);
   const bases = Array.from({ length: n - 1 }, (_, i) => n - 1 - i).map((k) => ({ k, name: baseName(prefix, chain[k - 1] as string) }));
   const questions = [...(whole ? [{ k: n, name: whole }] : []), ...bases].slice(0, MAX_QUESTIONS);

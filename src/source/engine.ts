@@ -1,7 +1,7 @@
 import { UploadError } from "../errors.ts";
 import { jsonObject } from "../lib/document.ts";
 import { pullStream } from "../lib/streams.ts";
-import { type Platform, platformText } from "./oci-index.ts";
+import { namedPlatform, type Platform, platformText } from "./oci-index.ts";
 import type { Source } from "./source.ts";
 
 export const ENGINES = ["auto", "docker", "podman"] as const;
@@ -29,6 +29,10 @@ export interface ImageInfo {
   id?: string;
   /** The layers' diff IDs, bottom first, where the engine gives them: the image named by content with no save. */
   diffIds?: string[];
+  /** os/arch[/variant], where the engine says. */
+  platform?: string;
+  /** Whether its config holds ONBUILD triggers (podman's inspect never says so). */
+  onBuild?: boolean;
 }
 
 interface Run {
@@ -115,16 +119,26 @@ function lastLine(text: string): string {
   return (lines[lines.length - 1] ?? "").trim();
 }
 
+/**
+ * What the engine says of the image, read from its whole inspect document: a --format
+ * template fails on a field one engine or version lacks (Variant before Docker 23, OnBuild
+ * in podman's), where a missing key in the document is only unknown.
+ */
 export async function inspectImage(engine: Engine, image: string, signal: AbortSignal): Promise<ImageInfo> {
-  const r = await run(engine, ["image", "inspect", "--format", "{{.Size}} {{.Id}} {{json .RootFS.Layers}}", "--", image], signal);
+  const r = await run(engine, ["image", "inspect", "--", image], signal);
   if (r.code !== 0) throw classifyEngineError(engine, image, r.stderr);
-  const [size = "", id = "", layers = ""] = r.stdout.trim().split(/\s+/);
+  const doc = jsonObject(r.stdout);
+  const img = (Array.isArray(doc) ? doc[0] : doc) as Record<string, unknown> | undefined;
+  const { Size: size, Id: id, RootFS: rootfs, Os: os, Architecture: arch, Variant: variant, Config: config } = img ?? {};
+  const diffIds = (rootfs as { Layers?: unknown } | undefined)?.Layers;
+  const triggers = (config as { OnBuild?: unknown } | undefined)?.OnBuild;
   const digest = /^sha256:[0-9a-f]{64}$/;
-  const diffIds = jsonObject(layers);
   return {
-    size: Number(size) || 0,
-    id: /^(sha256:)?[0-9a-f]{64}$/.test(id) ? id : undefined,
+    size: typeof size === "number" && size > 0 ? size : 0,
+    id: typeof id === "string" && /^(sha256:)?[0-9a-f]{64}$/.test(id) ? id : undefined,
     diffIds: Array.isArray(diffIds) && diffIds.every((d) => typeof d === "string" && digest.test(d)) ? diffIds : undefined,
+    platform: namedPlatform(os, arch, variant),
+    onBuild: Array.isArray(triggers) && triggers.length > 0,
   };
 }
 

@@ -37,6 +37,17 @@ export function platformText(p: Platform | undefined): string {
   return [p.os, p.architecture, p.variant].filter(Boolean).join("/");
 }
 
+/**
+ * The platform an image config names (os, architecture, variant), as os/arch[/variant]; or
+ * none, where it names no os and architecture or names them in anything but the plain
+ * words a platform is made of (it becomes part of a FROM line).
+ */
+export function namedPlatform(os: unknown, architecture: unknown, variant: unknown): string | undefined {
+  const word = (v: unknown) => (typeof v === "string" && /^[a-z0-9_.-]+$/i.test(v) ? v : undefined);
+  const [o, a] = [word(os), word(architecture)];
+  return o && a ? platformText({ os: o, architecture: a, variant: word(variant) }) : undefined;
+}
+
 function matches(p: Platform | undefined, want: Platform): boolean {
   return p?.os === want.os && p.architecture === want.architecture && (!want.variant || p.variant === want.variant);
 }

@@ -22,10 +22,10 @@ function layoutError(message: string): UploadError {
 }
 
 /** With several platforms and no --platform, all are sent: say so. */
-function manyPlatforms(index: Uint8Array, read: BlobReader): string | undefined {
+function manyPlatforms(index: Uint8Array, read: BlobReader): string[] {
   const platforms = platformsOf(index, read);
-  if (platforms.length < 2) return undefined;
-  return `the input holds ${platforms.length} platforms (${platforms.join(", ")}): all are sent; --platform sends one`;
+  if (platforms.length < 2) return [];
+  return [`the input holds ${platforms.length} platforms (${platforms.join(", ")}): all are sent; --platform sends one`];
 }
 
 /** Each document read once per input: a platform note and a selection walk the same index. */
@@ -113,7 +113,7 @@ export function ociLayoutSource(dir: string, platform: Platform | undefined): So
     size: undefined,
     replayable: true,
     gzipped: false,
-    note: only ? undefined : manyPlatforms(index, read),
+    notes: only ? [] : manyPlatforms(index, read),
     open: () => {
       // Sorted names and no owner ids: the same folder always packs to the same bytes.
       const options = {
@@ -157,7 +157,7 @@ export function ociArchive(path: string, size: number, platform: Platform | unde
     return document(e, `blob ${digest}`);
   });
   const indexBytes = document(index, "index.json");
-  if (!platform) return { note: manyPlatforms(indexBytes, read) };
+  if (!platform) return { notes: manyPlatforms(indexBytes, read) };
   const only = selectPlatform(indexBytes, read, platform, `--input ${path}`);
   const kept = entries.filter((e) => e !== index && (e.type === "5" || strip(e.name) === "oci-layout" || only.keep.has(strip(e.name))));
   const tail = Buffer.concat([

@@ -23,8 +23,8 @@ export interface Source {
   file?: string;
   /** A Dockerfile build context made from the image (--context dockerfile), not the image's archive. */
   flattened?: boolean;
-  /** Something the user should know about what is sent (several platforms, say). */
-  note?: string;
+  /** What the user should know about what is sent (several platforms, say), each said once in a run. */
+  notes?: readonly string[];
   open(): ReadableStream<Uint8Array>;
 }
 

@@ -114,13 +114,20 @@ export function fixtureArchive(tag: string, o: { xattr?: boolean; duplicate?: bo
  */
 export async function saveArchiveOf(
   layerEntries: Array<TarSpec[] | Buffer>,
-  o: { tag?: string; config?: object; manifestLayers?: (names: string[]) => string[]; entries?: (entries: TarSpec[]) => TarSpec[] } = {},
+  o: {
+    tag?: string;
+    config?: object;
+    /** The image's architecture (and variant); the host's by default. */
+    platform?: { architecture: string; variant?: string };
+    manifestLayers?: (names: string[]) => string[];
+    entries?: (entries: TarSpec[]) => TarSpec[];
+  } = {},
 ): Promise<Buffer> {
   const tars = await Promise.all(layerEntries.map((l) => (Buffer.isBuffer(l) ? l : tarBytes(l))));
-  const arch = process.arch === "arm64" ? "arm64" : "amd64";
+  const platform = o.platform ?? { architecture: process.arch === "arm64" ? "arm64" : "amd64" };
   const config = Buffer.from(
     JSON.stringify({
-      architecture: arch,
+      ...platform,
       os: "linux",
       created: "2026-01-01T00:00:00Z",
       config: o.config ?? {},

@@ -14,7 +14,7 @@ import { type Builder, deleteFromRegistry, inRegistry } from "./builder.ts";
 import { dockerAvailable, layersGzip, realImages, removeImage, testRegistry } from "./docker-fixture.ts";
 import { apiEnv, hasTool, packTar, runCli, startServerProcess, type TarSpec, type TestServer, tempDir } from "./helpers.ts";
 import { snapshot } from "./image-compare.ts";
-import { dir, file, forgeLayer, saveArchiveOf } from "./image-fixture.ts";
+import { dir, file, forgeLayer, hostOsLayer, saveArchiveOf } from "./image-fixture.ts";
 
 const hasDocker = dockerAvailable();
 const registry = hasDocker ? testRegistry() : undefined;
@@ -64,7 +64,13 @@ const CONFIG = {
   v1: { Env: ["PATH=/bin", "VERSION=1"], Cmd: ["/app/main"], Labels: { release: "1" } },
   v2: { Env: ["PATH=/bin", "VERSION=2"], Cmd: ["/app/main", "--v2"], WorkingDir: "/app" },
 };
-const FIELDS = ["Env", "Cmd", "Labels", "WorkingDir", "User"];
+const FIELDS = ["Env", "Cmd", "Labels", "WorkingDir", "User", "OnBuild"];
+
+/** The image's platform as the engine records it: os/arch[/variant]. */
+function platformOf(image: string): string {
+  const format = '{{.Os}}/{{.Architecture}}{{with index . "Variant"}}/{{.}}{{end}}';
+  return Bun.spawnSync(["docker", "image", "inspect", image, "--format", format]).stdout.toString().trim();
+}
 
 function config(image: string): Record<string, unknown> {
   const c = JSON.parse(Bun.spawnSync(["docker", "image", "inspect", image, "--format", "{{json .Config}}"]).stdout.toString());
@@ -89,11 +95,21 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
   }, 120_000);
 
   /** `name`'s bottom layers under `top`, as an archive and loaded into the engine as the original to compare with. */
-  async function loaded(name: string, tag: string, top: TarSpec[], config: object): Promise<{ file: string; local: string }> {
+  function loaded(name: string, tag: string, top: TarSpec[], config: object): Promise<{ file: string; local: string }> {
+    // The pid in the bottom layers: each run starts with a registry that has none of its bases.
+    return loadedLayers(name, tag, layersOf(name, top), config);
+  }
+
+  async function loadedLayers(
+    name: string,
+    tag: string,
+    layers: TarSpec[][],
+    config: object,
+    platform?: { architecture: string; variant?: string },
+  ): Promise<{ file: string; local: string }> {
     const local = `ru-reuse-${name}-${process.pid}:${tag}`;
     const file = join(work, `${name}-${tag}.tar`);
-    // The pid in the bottom layers: each run starts with a registry that has none of its bases.
-    writeFileSync(file, await saveArchiveOf(layersOf(name, top), { tag: local, config }));
+    writeFileSync(file, await saveArchiveOf(layers, { tag: local, config, platform }));
     expect(Bun.spawnSync(["docker", "load", "-q", "-i", file]).exitCode).toBe(0);
     made.push(local);
     return { file, local };
@@ -106,10 +122,11 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
     return { ...(await loaded(builder, v, TOP[v], CONFIG[v])), topGzip: gzipSync(await packTar(TOP[v]), { level: 6 }).byteLength };
   }
 
-  /** Uploads, then pulls the pushed image back and compares it with the original. */
+  /** Uploads, then pulls the pushed image back and compares it with the original (its platform that of the original, or `platform`). */
   async function upload(
     input: { file?: string; local: string },
     builder?: string,
+    platform = platformOf(input.local),
   ): Promise<{ stderr: string; received: number[]; complete: boolean[]; json: Record<string, unknown> }> {
     const before = (await server.state()).uploads.length;
     // No file: the engine's save of the image.
@@ -127,6 +144,7 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
     // README, what a rebuild does not carry: BuildKit records WORKDIR / where the image has none.
     const want = config(input.local);
     expect(config(target)).toEqual(builder === "buildkit" && !want.WorkingDir ? { ...want, WorkingDir: "/" } : want);
+    expect(platformOf(target)).toBe(platform);
     const [files, got] = [await snapshot(input.local), await snapshot(target)];
     expect([...got.keys()].sort()).toEqual([...files.keys()].sort());
     for (const [path, node] of files) expect({ path, ...got.get(path) }).toEqual({ path, ...node });
@@ -333,6 +351,88 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
     300_000,
   );
 
+  test.skipIf(!registry).each(builders)(
+    "with %s: an image with ONBUILD triggers is never built on (a FROM of it runs them): uploaded twice, the same image each time, its triggers kept",
+    async (builder) => {
+      await server.configure({ build: builder, registry, statuses: ["SUCCESS"], failFrom: undefined });
+      const marker = `onbuild-${builder}-${process.pid}`;
+      const layers = [hostOsLayer(marker), [dir("data/"), file("data/keep", "kept\n")], [dir("app/"), file("app/main", "v1\n")]];
+      // Run in a child build, each would change what the image is: its user, its environment, its files.
+      const triggers = { User: "nobody", Env: ["PATH=/bin", "A=1"], OnBuild: ["USER root", "ENV TRIGGERED=1", "RUN rm /data/keep"] };
+      const image = await loadedLayers(`onbuild-${builder}`, "1", layers, triggers);
+      const first = await upload(image, builder);
+      expect(first.received.length).toBe(2);
+      const again = await upload(image, builder);
+      expect(again.stderr).toContain("Reusing 2 of 3 layers");
+      expect(String(again.json.base_image)).toContain("runtime-upload-layers:");
+    },
+    300_000,
+  );
+
+  test.skipIf(!registry).each(builders)(
+    "with %s: a linux/arm64/v8 image is rebuilt with each FROM naming its platform; buildah labels it so, the classic builder and Docker 20.10's BuildKit with their own (said once)",
+    async (builder) => {
+      await server.configure({ build: builder, registry, statuses: ["SUCCESS"], failFrom: undefined });
+      const arm = { architecture: "arm64", variant: "v8" };
+      const image = await loadedLayers(`arm-${builder}`, "1", layersOf(`arm-${builder}`, TOP.v1), CONFIG.v1, arm);
+      expect(platformOf(image.local)).toBe("linux/arm64/v8");
+      const r = await upload(image, builder, builder === "buildah" ? "linux/arm64/v8" : "linux/amd64");
+      expect(r.received.length).toBe(2);
+      expect(r.stderr.split("\n").filter((l) => l.startsWith("Note: the image is for linux/arm64/v8: each FROM names it"))).toHaveLength(1);
+    },
+    300_000,
+  );
+
+  /** 2,600 files at paths of about 1 KB (what find -name '*.pyc' -delete leaves), and a path with a line break. */
+  const deep = `srv/${Array.from({ length: 4 }, (_, i) => `${i}${"d".repeat(239)}`).join("/")}`;
+  const PYC = Array.from({ length: 2600 }, (_, i) => `${deep}/m${String(i).padStart(4, "0")}.pyc`);
+  const folders = (path: string) =>
+    path
+      .split("/")
+      .slice(0, -1)
+      .map((_, i, parts) => dir(`${parts.slice(0, i + 1).join("/")}/`));
+  const whiteout = (path: string) => file(`${path.slice(0, path.lastIndexOf("/") + 1)}.wh.${path.slice(path.lastIndexOf("/") + 1)}`, "");
+  test.skipIf(!registry).each(builders)(
+    "with %s: v2 deletes from the base 2,600 long paths, /etc/hosts, /etc/hostname, /etc/resolv.conf and a path with a line break: its changed layers alone go, the same image",
+    async (builder) => {
+      await server.configure({ build: builder, registry, statuses: ["SUCCESS"], failFrom: undefined });
+      const marker = `deletes-${builder}-${process.pid}`;
+      const mounted = ["etc/hosts", "etc/hostname", "etc/resolv.conf"];
+      const os = [...hostOsLayer(marker), ...mounted.map((p) => file(p, `${p} of the image\n`))];
+      const junk = [
+        ...folders(`${deep}/x`),
+        ...PYC.map((p) => file(p, "c")),
+        dir("data/"),
+        file("data/keep", "kept\n"),
+        file("data/new\nline", "x"),
+      ];
+      const cleanup = [
+        ...folders(`${deep}/x`),
+        ...PYC.map(whiteout),
+        dir("data/"),
+        whiteout("data/new\nline"),
+        dir("etc/"),
+        ...mounted.map(whiteout),
+      ];
+      const app = (v: string) => [dir("app/"), file("app/version", `${v}\n`)];
+      const v1 = await loadedLayers(`deletes-${builder}`, "v1", [os, junk, app("1")], CONFIG.v1);
+      const v2 = await loadedLayers(`deletes-${builder}`, "v2", [os, junk, cleanup, app("2")], CONFIG.v2);
+      await upload(v1, builder);
+      const second = await upload(v2, builder);
+      // The bottom two on the server; the deleting layer flattened into a new base, its rm steps run there.
+      expect(second.stderr.match(/^ {2}[0-9a-f]{12}: on the server /gm)).toHaveLength(2);
+      expect(second.stderr).toContain("Building a base of layers 2 to 2");
+      expect(second.stderr).toContain(
+        "Note: the layers delete /etc/hostname, /etc/hosts, /etc/resolv.conf, which are left as the base has them",
+      );
+      expect(second.stderr).not.toContain("Warning");
+      const changed =
+        gzipSync(await packTar(cleanup), { level: 6 }).byteLength + gzipSync(await packTar(app("2")), { level: 6 }).byteLength;
+      expect(second.received.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(1.1 * changed + 256 * KiB);
+    },
+    300_000,
+  );
+
   // What a builder may not carry faithfully in a layer of its own: the image is flattened instead, and why is said.
   const unsafe: Array<[string, Builder, TarSpec[], string]> = [
     [
@@ -421,6 +521,24 @@ describe("asking the server which bases it has", () => {
     expect(await asked()).toBeLessThanOrEqual(15);
     expect(JSON.parse(r.stdout).layers_reused).toBeNull();
   }, 60_000);
+
+  test("a base the server built and then says does not exist: the whole image, once, the reason naming the base", async () => {
+    await server.reset();
+    await server.configure({ registryPrefix: PREFIX, faults: [], forgets: "runtime-upload-layers" });
+    const layers = [0, 1, 2].map((i) => [file(`layer-${i}.txt`, `${i}\n`)]);
+    const archive = join(tempDir("ru-lost-"), "lost.tar");
+    writeFileSync(archive, await saveArchiveOf(layers, { tag: "lost:1" }));
+    const r = await runCli(["--context", "dockerfile", "--form", "openhands", "--input", archive, "lost:1", "--json", ...FAST], {
+      env: apiEnv(server),
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(
+      /Warning: the build on a reused base failed \(the server built the base registry\.test\/runtime\/runtime-upload-layers:[0-9a-f]{64}, then said it does not exist\): sending the whole image instead, once/,
+    );
+    const uploads = (await server.state()).uploads;
+    expect(uploads.map((u) => u.fields.target_image?.[0])).toEqual([expect.stringContaining("runtime-upload-layers:"), `${PREFIX}/lost:1`]);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, image: `${PREFIX}/lost:1`, build_kind: "image", layers_reused: null });
+  });
 
   test("a dry run where the server has no base says what it would build and what it would send, never that the server has it", async () => {
     await server.reset();

@@ -108,8 +108,8 @@ export interface ServerConfig {
   registryPrefix?: string;
   /** Endpoints answered with 404, as a server that lacks them would ("/image_exists"). */
   lacks?: string[];
-  /** Built images are not reported by /image_exists: a server that lost them. */
-  forgets?: boolean;
+  /** Built images are not reported by /image_exists: a server that lost them (those whose name holds the string, where one is given). */
+  forgets?: boolean | string;
   /**
    * Build what arrives with the tests' dockerd, as a builder server would: the context must
    * hold a Dockerfile, `docker build` runs on it (classic builder or BuildKit), and the
@@ -464,7 +464,8 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
           return json(200, { exists, image: exists ? { upload_time: "2026-01-01T00:00:00Z", image_size_bytes: 1 } : null });
         }
         const size = built.get(image);
-        const exists = config.existing.includes(image) || (size !== undefined && !config.forgets);
+        const forgot = config.forgets === true || (typeof config.forgets === "string" && image.includes(config.forgets));
+        const exists = config.existing.includes(image) || (size !== undefined && !forgot);
         return json(200, { exists, image: exists ? { upload_time: "2026-01-01T00:00:00Z", image_size_bytes: size ?? 1 } : null });
       }
       if (url.pathname === "/registry_prefix") {

@@ -356,7 +356,9 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
     async (builder) => {
       await server.configure({ build: builder, registry, statuses: ["SUCCESS"], failFrom: undefined });
       const marker = `onbuild-${builder}-${process.pid}`;
-      const layers = [hostOsLayer(marker), [dir("data/"), file("data/keep", "kept\n")], [dir("app/"), file("app/main", "v1\n")]];
+      // /etc/group: a trigger's USER root resolves there, so a build FROM this image would run them all to the end.
+      const os = [...hostOsLayer(marker), file("etc/group", "root:x:0:\n")];
+      const layers = [os, [dir("data/"), file("data/keep", "kept\n")], [dir("app/"), file("app/main", "v1\n")]];
       // Run in a child build, each would change what the image is: its user, its environment, its files.
       const triggers = { User: "nobody", Env: ["PATH=/bin", "A=1"], OnBuild: ["USER root", "ENV TRIGGERED=1", "RUN rm /data/keep"] };
       const image = await loadedLayers(`onbuild-${builder}`, "1", layers, triggers);

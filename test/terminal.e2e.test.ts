@@ -89,6 +89,21 @@ test("not at a terminal: plain progress lines, no carriage returns or colours", 
   expect(r.stderr).not.toContain("\u001b");
 }, 60_000);
 
+test("a terminal of 0 columns (script, docker exec -t before a resize): taken as 80, every cursor code a number", async () => {
+  await server.configure({ statuses: ["RUNNING", "RUNNING", "RUNNING", "SUCCESS"] });
+  const run = Bun.spawn(["script", "-qec", `stty cols 0 rows 0; ${BIN} --input ${archive} img --poll-interval 0.3`, "/dev/null"], {
+    env: { ...process.env, ...apiEnv(server) },
+    stdout: "pipe",
+    stdin: "ignore",
+  });
+  const typescript = await new Response(run.stdout).text();
+  expect(await run.exited).toBe(0);
+  expect(typescript).toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] building… \d+ s \(RUNNING\)/);
+  // Every CSI the tool writes is digits and a final letter: "ESC[InfinityA" would print "nfinityA".
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the escape that starts a terminal code
+  expect(typescript.match(/\x1b\[[^A-Za-z]*[A-Za-z]/g)?.filter((code) => !/^\x1b\[\d*[A-Za-z]$/.test(code))).toEqual([]);
+}, 60_000);
+
 /** A docker CLI stand-in whose save writes nothing for 12 s, as dockerd 20.10 does while it writes its export. */
 const SLOW_SAVE = `#!/bin/sh
 case "$1" in
@@ -186,6 +201,17 @@ describe.skipIf(!hasTmux).each([80, 120])("at a terminal of %d columns", (width)
       }
     });
   }, 90_000);
+
+  test("a build status of 70 wide (CJK) characters: the spinner line is cut by display width and leaves no stale row", async () => {
+    const wide = "构".repeat(70);
+    await server.configure({ faults: [], statuses: [...Array(40).fill(wide), "SUCCESS"], registryPrefix: undefined, existing: [] });
+    await atTerminal(width, `--input ${archive} img --poll-interval 0.05`, apiEnv(server), async (session) => {
+      const shown = await showing(session, /Build completed/, "the upload to end", 60_000);
+      // Each redraw cut by characters (two columns each) wraps, and the next one climbs too few rows.
+      expect(shown.split("\n").filter((l) => /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] building…/.test(l))).toEqual([]);
+      expect(shown).toContain(`Build status: ${"构".repeat(5)}`);
+    });
+  }, 60_000);
 
   test("Ctrl-C during the upload: exit 130, and the prompt comes back on a clean line", async () => {
     await server.configure({

@@ -4,16 +4,22 @@
  * layer too, change a file, copy the app; test/docker-fixture.ts realImages), uploaded as
  * v1, then v2 built with the cache (the app changed), v2 built without it (every layer
  * above FROM new), then v2 again; bytes the server received per upload, against a whole
- * upload's and gzip -6 of the layers that changed. Each run starts with no base of its own.
+ * upload's and gzip -6 of the layers that changed. Then the shapes a rebuild deletes with RUN
+ * steps on the base (2,600 long paths, /etc/hosts…, a path with a line break: deletionShape),
+ * v1 then v2, from archives. Each run starts with no base of its own.
  *
  *   RU_TEST_REGISTRY=127.0.0.1:PORT bun bench/reuse-shapes.ts [--builders classic,buildkit,buildah]
  *
  * Needs what bench/reuse.ts needs (a Docker engine whose registry mirror is that registry;
  * npm run build), and buildah for its row.
  */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import type { Builder } from "../test/builder.ts";
 import { layersGzip, realImages, removeImage } from "../test/docker-fixture.ts";
-import { apiEnv, BIN, startServerProcess, tempDir } from "../test/helpers.ts";
+import { apiEnv, BIN, packTar, startServerProcess, tempDir } from "../test/helpers.ts";
+import { deletionShape, saveArchiveOf } from "../test/image-fixture.ts";
 
 const argv = process.argv.slice(2);
 const at = argv.indexOf("--builders");
@@ -32,7 +38,25 @@ async function run(args: string[], env: Record<string, string>): Promise<{ json:
   return { json: JSON.parse(out), seconds: (performance.now() - t) / 1000 };
 }
 
+/** One reuse upload: what the run said, and what the server received for each build. */
+async function upload(from: string[]): Promise<{ json: Record<string, unknown>; seconds: number; received: number[] }> {
+  const before = (await server.state()).uploads.length;
+  const { json, seconds } = await run(
+    ["--context", "dockerfile", "--form", "openhands", ...from, "--poll-interval", "0.2"],
+    apiEnv(server),
+  );
+  return { json, seconds, received: (await server.state()).uploads.slice(before).map((u) => u.gzipBytes) };
+}
+
 const rows: string[] = [];
+const kib = (n: number) => `${(n / KiB).toFixed(1)} KiB`;
+function row(builder: string, label: string, bound: number | undefined, r: Awaited<ReturnType<typeof upload>>): void {
+  const total = r.received.reduce((a, b) => a + b, 0);
+  const within = bound === undefined ? "" : total <= bound ? "yes" : "NO";
+  rows.push(
+    `| ${builder} | ${label} | ${r.json.layers_reused ?? "-"} of ${r.json.layers_total ?? "-"} | ${r.received.length} | ${kib(total)} | ${bound === undefined ? "" : kib(bound)} | ${within} | ${r.seconds.toFixed(1)} |`,
+  );
+}
 for (const builder of builders) {
   await server.configure({ build: builder, registry, statuses: ["SUCCESS"] });
   const images = await realImages(`bench-${builder}-${process.pid}`, work);
@@ -51,18 +75,25 @@ for (const builder of builders) {
     ["v2 built without the cache", images.v2NoCache, bounds.v2NoCache],
     ["v2 again", images.v2NoCache, bounds.again],
   ] as const) {
-    const before = (await server.state()).uploads.length;
-    const args = ["--context", "dockerfile", "--form", "openhands", "--pull", "never", image, "--poll-interval", "0.2"];
-    const { json, seconds } = await run(args, apiEnv(server));
-    const received = (await server.state()).uploads.slice(before).map((u) => u.gzipBytes);
-    const total = received.reduce((a, b) => a + b, 0);
-    const kib = (n: number) => `${(n / KiB).toFixed(1)} KiB`;
-    rows.push(
-      `| ${builder} | ${label} | ${json.layers_reused ?? "-"} of ${json.layers_total ?? "-"} | ${received.length} | ${kib(total)} | ${kib(bound)} | ${total <= bound ? "yes" : "NO"} | ${seconds.toFixed(1)} |`,
-    );
+    row(builder, label, bound, await upload(["--pull", "never", image]));
   }
   rows.push(`| ${builder} | (a whole upload, --reuse never, for the bound) | | | ${(whole / KiB).toFixed(1)} KiB | | | |`);
   for (const image of Object.values(images)) removeImage(image);
+
+  // The shapes a rebuild deletes with RUN steps on the base (test/image-fixture.ts deletionShape), from archives.
+  const shape = deletionShape(`bench-deletes-${builder}-${process.pid}`);
+  const changed = (await Promise.all(shape.changed.map(async (l) => gzipSync(await packTar(l), { level: 6 }).byteLength))).reduce(
+    (a, b) => a + b,
+  );
+  for (const [label, layers, bound] of [
+    ["deletions: v1", shape.v1, undefined],
+    ["deletions: v2 (deletes 2,600 paths of 1 KB, /etc/hosts…, a path with a line break)", shape.v2, 1.1 * changed + 256 * KiB],
+  ] as const) {
+    const file = join(work, `deletes-${builder}-${layers.length}.tar`);
+    const tag = `bench-deletes-${builder}-${process.pid}:${layers.length}`;
+    writeFileSync(file, await saveArchiveOf(layers, { tag }));
+    row(builder, label, bound, await upload(["--input", file, tag]));
+  }
 }
 server.stop();
 console.log("| builder | upload | layers in the base built on | builds | received by the server | bound | within | end to end s |");

@@ -186,3 +186,23 @@ export function hostOsLayer(marker: string): TarSpec[] {
     file("etc/passwd", "root:x:0:0::/root:/bin/sh\n"),
   ];
 }
+
+/**
+ * v1 and v2 of an image whose v2 deletes from v1's layers what a rebuild must delete with
+ * RUN steps on the base v1 left: 2,600 files at paths of about 1 KB (what
+ * `find -name '*.pyc' -delete` leaves; 2.6 MB of rm arguments), /etc/hosts, /etc/hostname
+ * and /etc/resolv.conf (which every builder mounts over in a RUN step), and a path with a
+ * line break. `changed`: the layers v2 has that v1 has not.
+ */
+export function deletionShape(marker: string): { v1: TarSpec[][]; v2: TarSpec[][]; changed: TarSpec[][] } {
+  const deep = `srv/${Array.from({ length: 4 }, (_, i) => `${i}${"d".repeat(239)}`).join("/")}`;
+  const pyc = Array.from({ length: 2600 }, (_, i) => `${deep}/m${String(i).padStart(4, "0")}.pyc`);
+  const parents = deep.split("/").map((_, i, parts) => dir(`${parts.slice(0, i + 1).join("/")}/`));
+  const whiteout = (path: string) => file(`${path.slice(0, path.lastIndexOf("/") + 1)}.wh.${path.slice(path.lastIndexOf("/") + 1)}`, "");
+  const mounted = ["etc/hosts", "etc/hostname", "etc/resolv.conf"];
+  const os = [...hostOsLayer(marker), ...mounted.map((p) => file(p, `${p} of the image\n`))];
+  const junk = [...parents, ...pyc.map((p) => file(p, "c")), dir("data/"), file("data/keep", "kept\n"), file("data/new\nline", "x")];
+  const cleanup = [...parents, ...pyc.map(whiteout), dir("data/"), whiteout("data/new\nline"), dir("etc/"), ...mounted.map(whiteout)];
+  const app = (v: string) => [dir("app/"), file("app/version", `${v}\n`)];
+  return { v1: [os, junk, app("1")], v2: [os, junk, cleanup, app("2")], changed: [cleanup, app("2")] };
+}

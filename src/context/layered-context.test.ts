@@ -42,10 +42,10 @@ const TOPS: Record<string, TarSpec[] | Buffer> = {
 };
 const MB = { tag: "layered:1", config: { Env: ["A=1"] } };
 
-/** The archive of BOTTOM + top in a file, and what a plan made from its documents expects. */
-async function saved(top: TarSpec[] | Buffer) {
+/** The archive of BOTTOM + top in a file, and what a plan made from its documents expects (as if no ONBUILD triggers were told of). */
+async function saved(top: TarSpec[] | Buffer, config: object = MB.config) {
   const path = join(tempDir("ru-layered-"), "image.tar");
-  writeFileSync(path, await saveArchiveOf([...BOTTOM, top], MB));
+  writeFileSync(path, await saveArchiveOf([...BOTTOM, top], { ...MB, config }));
   const size = Bun.file(path).size;
   const docs = await archiveDocuments(seekEntries(path, size));
   const source: Source = {
@@ -60,7 +60,7 @@ async function saved(top: TarSpec[] | Buffer) {
     source,
     entries: () => seekEntries(path, size),
     torn: (e) => e,
-    expected: docs.identity as { diffIds: string[]; imageId: string },
+    expected: { ...(docs.identity as { diffIds: string[]; imageId: string }), triggers: false },
     positions: docs.positions,
   };
   return { path, size, docs, archive };
@@ -112,6 +112,14 @@ describe("a layered context, in one pass", () => {
     const dockerfile = String(new Map(await entries(context)).get("Dockerfile"));
     expect(dockerfile).toContain("ADD layer-1.tar /");
     expect(dockerfile).not.toContain("layer-2.tar");
+  });
+
+  test("a config with ONBUILD triggers the plan was not told of (podman's inspect omits them) fails the pass before the context ends", async () => {
+    const { archive } = await saved(TOPS.plain as TarSpec[], { OnBuild: ["RUN rm -rf /"] });
+    const context = layeredContext(archive, { from: "reg/base:1", first: 2, end: 3, config: true }, "layered:1");
+    const error = await entries(context).catch((e) => e);
+    expect(error).toBeInstanceOf(NotReusable);
+    expect(error.message).toContain("ONBUILD triggers that the plan was not made for");
   });
 
   test("with every layer in the base, reads nothing and sends the Dockerfile alone", async () => {

@@ -16,7 +16,7 @@ import type { SeekEntry } from "../tar/list.ts";
 import { fileEntryHeader } from "../tar/write.ts";
 import { dockerfileEntry, GATHER } from "./build-context.ts";
 import { checkDiffId, hashedWhole } from "./diff-id.ts";
-import { layeredDockerfile, layerFile, platformNote } from "./dockerfile.ts";
+import { carriesTriggers, layeredDockerfile, layerFile, platformNote } from "./dockerfile.ts";
 import { ArchiveDocuments, type ArchiveImage } from "./image-archive.ts";
 import { LayerPositions } from "./layer-positions.ts";
 import { blobKind, indexLayer, type LayerIndex, layerNotes, normalPath, OPAQUE, readHead, WHITEOUT } from "./layers.ts";
@@ -41,8 +41,12 @@ export interface LayeredArchive {
   entries: () => AsyncIterable<SeekEntry>;
   /** A torn archive in the source's words. */
   torn: (e: unknown) => unknown;
-  /** The image the plan was made for (its image ID as hex): the archive's manifest and config must say the same. */
-  expected: { diffIds: readonly string[]; imageId: string };
+  /**
+   * The image the plan was made for (its image ID as hex): the archive's manifest and config
+   * must say the same; and whether its config holds ONBUILD triggers (a plan that would keep
+   * the whole image to build on was made for one without).
+   */
+  expected: { diffIds: readonly string[]; imageId: string; triggers: boolean };
   /** Blob names a manifest has placed already; else they are told as they pass. */
   positions?: ReadonlyMap<string, number>;
 }
@@ -99,6 +103,9 @@ export function layeredContext(archive: LayeredArchive, layering: Layering, imag
     if (found.identity?.imageId !== expected.imageId) {
       throw new NotReusable(`${source.label} holds another image than the one planned for (its image ID differs)`);
     }
+    // podman's inspect does not tell them: the image must not be kept under a name to build FROM.
+    if (carriesTriggers(found.config) && !expected.triggers)
+      throw new NotReusable("the image's config holds ONBUILD triggers that the plan was not made for");
     for (const pos of sentPositions) {
       if (sent.get(pos) !== found.layers[pos])
         throw new NotReusable(`layer ${pos} was not found in ${source.label} where it was looked for`);

@@ -40,7 +40,7 @@ export async function dockerfileUpload(
     return flattenedUpload(o, source, targetImage, read);
   }
   const { identity } = ready;
-  const archive: LayeredArchive = { ...reading.archive, expected: identity };
+  const archive: LayeredArchive = { ...reading.archive, expected: { ...identity, triggers: reading.triggers } };
   // From here, a whole upload is also pushed by content, so an unchanged image costs only the questions next time.
   const whole = (why: string) => {
     o.onEvent({ type: "no-reuse", why });

@@ -3,7 +3,8 @@
  * failure, exit with exitCode. What each command does lives in src/commands/, and all
  * that is printed goes through src/output/.
  */
-import { parse } from "./cli/args.ts";
+import { commandSpecs, parse } from "./cli/args.ts";
+import { completionScript } from "./cli/completion.ts";
 import { Output } from "./cli/output.ts";
 import { statusCommand } from "./cli/status-command.ts";
 import { uploadCommand } from "./cli/upload-command.ts";
@@ -52,6 +53,10 @@ async function main(argv: string[]): Promise<number> {
     return parsed.code;
   }
   const { args } = parsed;
+  if (args.command === "completion") {
+    out.raw(completionScript(args.shell, commandSpecs()).trimEnd(), true);
+    return 0;
+  }
   out.mode = { quiet: args.quiet, json: args.json, progress: "progress" in args ? args.progress : undefined };
   const session = { out, signal: controller.signal };
   try {

@@ -12,6 +12,7 @@ import { archiveDocuments } from "../src/context/image-archive.ts";
 import { seekEntries } from "../src/tar/list.ts";
 import { apiEnv, BIN, hasTool, runCli, startServerProcess, type TestServer, tempDir, until } from "./helpers.ts";
 import { file, saveArchiveOf } from "./image-fixture.ts";
+import { newSession, screen, showing, tmux } from "./tmux.ts";
 
 const hasTmux = hasTool("tmux");
 
@@ -25,10 +26,6 @@ beforeAll(async () => {
 afterAll(() => server.stop());
 beforeEach(() => server.reset());
 
-function tmux(...args: string[]): string {
-  return Bun.spawnSync(["tmux", ...args], { stdout: "pipe", stderr: "pipe" }).stdout.toString();
-}
-
 test.skipIf(!hasTmux)(
   "at a terminal: a live progress line with rate and ETA, then a spinner while the server builds",
   async () => {
@@ -40,17 +37,7 @@ test.skipIf(!hasTmux)(
     const env = Object.entries(apiEnv(server))
       .map(([k, v]) => `${k}=${v}`)
       .join(" ");
-    tmux(
-      "new-session",
-      "-d",
-      "-s",
-      session,
-      "-x",
-      "150",
-      "-y",
-      "30",
-      `env ${env} ${BIN} --input ${archive} img --poll-interval 0.5; echo EXIT=$?; sleep 60`,
-    );
+    newSession(session, 150, `env ${env} ${BIN} --input ${archive} img --poll-interval 0.5; echo EXIT=$?; sleep 60`);
     try {
       // The ratio appears once the first compressed bytes have gone out; wait for a frame that has it.
       await until(
@@ -130,16 +117,6 @@ async function atTerminal(width: number, args: string, env: Record<string, strin
   }
 }
 
-const screen = (session: string) => tmux("capture-pane", "-p", "-t", session);
-
-/** Waits for the screen to show `pattern`; a timeout says what the screen showed instead. */
-async function showing(session: string, pattern: RegExp, what: string, timeoutMs = 20_000): Promise<string> {
-  try {
-    return await until(() => (pattern.test(screen(session)) ? screen(session) : undefined), what, timeoutMs);
-  } catch (e) {
-    throw new Error(`${(e as Error).message}; the screen:\n${screen(session)}`);
-  }
-}
 const LIVE = /MB\/s/;
 
 describe.skipIf(!hasTmux).each([80, 120])("at a terminal of %d columns", (width) => {

@@ -45,9 +45,10 @@ export const tagName = extendType(string, {
   },
 });
 
-/** An empty path (an unset variable in a script) must not quietly mean something else. */
-export function pathArg(flag: string, what: string) {
+/** An empty path (an unset variable in a script) must not quietly mean something else. Its name says a shell completes it from the file system. */
+export function pathArg(flag: string, what: string, name: "FILE" | "PATH" = "FILE") {
   return extendType(string, {
+    displayName: name,
     async from(s) {
       if (!s) throw new Error(`${flag} is empty: pass ${what} (an unset shell variable?)`);
       return s;
@@ -59,11 +60,17 @@ export function numberOption(long: string, fallback: number, description: string
   return option({ long, type: positiveNumber, defaultValue: () => fallback, defaultValueIsSerializable: true, description });
 }
 
+/** A path that may be anything (an empty one included: an unset SSL_CERT_FILE is not asked for). */
+export const fileName = extendType(string, { displayName: "FILE", from: async (s) => s });
+
+/** One of a fixed set of words, named by them in help and completions (auto|docker|podman). */
+export const choice = <T extends string>(choices: readonly [T, ...T[]]) => ({ ...oneOf<T>(choices), displayName: choices.join("|") });
+
 /** One of a fixed set of words; the first is the default. */
 export function choiceOption<T extends string>(long: string, choices: readonly [T, ...T[]], description: string, env?: string) {
   return option({
     long,
-    type: oneOf<T>(choices),
+    type: choice(choices),
     defaultValue: (): T => choices[0],
     defaultValueIsSerializable: true,
     description,

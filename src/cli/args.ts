@@ -5,20 +5,21 @@ import { GZIP_MODES } from "../gzip/gzip.ts";
 import { CONTEXTS, PULL_POLICIES, REUSE_MODES } from "../job/job.ts";
 import { VERSION_TEXT } from "../lib/version.ts";
 import { ENGINES } from "../source/engine.ts";
-import { choiceOption, imageName, intIn, numberOption, pathArg, platformArg, tagName } from "./arg-types.ts";
+import { choice, choiceOption, fileName, imageName, intIn, numberOption, pathArg, platformArg, tagName } from "./arg-types.ts";
+import { type CommandSpec, commandSpec } from "./command-spec.ts";
 import { PROGRESS_MODES } from "./output.ts";
 
 /** How to reach the API: shared by every command. */
 const keyArgs = {
   apiKeyFile: option({
     long: "api-key-file",
-    type: optional(string),
+    type: optional(fileName),
     description: "read the API key from FILE instead of RUNTIME_API_KEY",
   }),
   apiKeyStdin: flag({ long: "api-key-stdin", description: "read the API key from standard input" }),
   cacert: option({
     long: "cacert",
-    type: optional(string),
+    type: optional(fileName),
     env: "SSL_CERT_FILE",
     description: "trust the CA certificates (PEM) in FILE, for a private CA",
   }),
@@ -45,7 +46,8 @@ const uploadParser = command({
     "USAGE:\n" +
     "  runtime-upload IMAGE [TAG...] [options]\n" +
     "  runtime-upload status BUILD_ID     check a build once\n" +
-    "  runtime-upload wait BUILD_ID       resume waiting for a build\n\n" +
+    "  runtime-upload wait BUILD_ID       resume waiting for a build\n" +
+    "  runtime-upload completion SHELL    print the completion script for bash, zsh or fish\n\n" +
     ENV_HELP,
   examples: [
     { description: "Upload an image with two extra tags", command: "runtime-upload my-agent:dev latest stable" },
@@ -64,7 +66,7 @@ const uploadParser = command({
     input: option({
       long: "input",
       short: "i",
-      type: optional(pathArg("--input", "a FILE, a DIR or - for stdin")),
+      type: optional(pathArg("--input", "a FILE, a DIR or - for stdin", "PATH")),
       description: "read the image from a docker save/OCI archive FILE, an OCI layout DIR, or - (stdin) instead of the engine",
     }),
     retries: option({
@@ -92,7 +94,8 @@ const uploadParser = command({
       short: "j",
       type: intIn(1, 256, "--jobs"),
       defaultValue: defaultJobs,
-      defaultValueIsSerializable: true,
+      // The machine's own: not a number the help, the reference or a completion can state.
+      defaultValueIsSerializable: false,
       description: "compression workers (default: the usable CPUs, a cgroup quota included, at most 8)",
     }),
     gzip: choiceOption("gzip", GZIP_MODES, "parallel: multi-member gzip on all cores; single: one member, one core"),
@@ -163,12 +166,45 @@ const waitParser = command({
   handler: (args) => ({ command: "wait" as const, ...args }),
 });
 
+/** The shells `completion` writes a script for. */
+export const SHELLS = ["bash", "zsh", "fish"] as const;
+
+const completionParser = command({
+  name: "runtime-upload completion",
+  version: VERSION_TEXT,
+  description: "Print the shell completion script for bash, zsh or fish.",
+  examples: [
+    { description: "bash, for this shell", command: "source <(runtime-upload completion bash)" },
+    {
+      description: "zsh, for every new shell",
+      command: "runtime-upload completion zsh > ~/.zfunc/_runtime-upload  # with fpath+=(~/.zfunc) before compinit",
+    },
+    {
+      description: "fish, for every new shell",
+      command: "runtime-upload completion fish > ~/.config/fish/completions/runtime-upload.fish",
+    },
+  ],
+  args: { shell: positional({ type: choice(SHELLS), displayName: "SHELL", description: "bash, zsh or fish" }) },
+  handler: (args) => ({ command: "completion" as const, ...args }),
+});
+
+/** Every command as its definition says (see command-spec.ts): the upload first, then each by its word. */
+export function commandSpecs(): CommandSpec[] {
+  return [
+    commandSpec(undefined, uploadParser),
+    commandSpec("status", statusParser),
+    commandSpec("wait", waitParser),
+    commandSpec("completion", completionParser),
+  ];
+}
+
 export type UploadArgs = ReturnType<(typeof uploadParser)["handler"]>;
+type CompletionArgs = ReturnType<(typeof completionParser)["handler"]>;
 export type StatusArgs = ReturnType<(typeof statusParser)["handler"]>;
 export type WaitArgs = ReturnType<(typeof waitParser)["handler"]>;
 
 export type Parsed =
-  | { kind: "run"; args: UploadArgs | StatusArgs | WaitArgs }
+  | { kind: "run"; args: UploadArgs | StatusArgs | WaitArgs | CompletionArgs }
   /** Help, version or a usage error: cmd-ts's own text, and the exit code that goes with it. */
   | { kind: "text"; text: string; toStdout: boolean; code: 0 | 2 };
 
@@ -179,7 +215,9 @@ export async function parse(argv: string[]): Promise<Parsed> {
       ? await runSafely(statusParser, rest)
       : first === "wait"
         ? await runSafely(waitParser, rest)
-        : await runSafely(uploadParser, argv);
+        : first === "completion"
+          ? await runSafely(completionParser, rest)
+          : await runSafely(uploadParser, argv);
   if (r._tag === "ok") return { kind: "run", args: r.value };
   const { exitCode, message, into } = r.error.config;
   return { kind: "text", text: message, toStdout: into === "stdout", code: exitCode === 0 ? 0 : 2 };

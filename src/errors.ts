@@ -4,31 +4,33 @@
  * is thrown becomes one in toUploadError, and exitCode is the one place codes become
  * exit codes.
  */
-export type ErrorCode =
-  | "USAGE"
-  | "CONFIG"
-  | "DOCKER_UNAVAILABLE"
-  | "IMAGE_NOT_FOUND"
-  | "DOCKER_PULL"
-  | "DOCKER_SAVE"
-  | "INPUT"
-  | "AUTH"
-  | "NOT_FOUND"
-  | "TOO_LARGE"
-  | "RATE_LIMITED"
-  | "HTTP"
-  | "NETWORK"
-  | "TLS"
-  | "STALLED"
-  | "BAD_RESPONSE"
-  | "REDIRECT"
-  | "NO_ANSWER"
-  | "NO_BUILD_ID"
-  | "BUILD_FAILED"
-  | "NOT_CONFIRMED"
-  | "TIMEOUT"
-  | "INTERRUPTED"
-  | "INTERNAL";
+export const ERROR_CODES = [
+  "USAGE",
+  "CONFIG",
+  "DOCKER_UNAVAILABLE",
+  "IMAGE_NOT_FOUND",
+  "DOCKER_PULL",
+  "DOCKER_SAVE",
+  "INPUT",
+  "AUTH",
+  "NOT_FOUND",
+  "TOO_LARGE",
+  "RATE_LIMITED",
+  "HTTP",
+  "NETWORK",
+  "TLS",
+  "STALLED",
+  "BAD_RESPONSE",
+  "REDIRECT",
+  "NO_ANSWER",
+  "NO_BUILD_ID",
+  "BUILD_FAILED",
+  "NOT_CONFIRMED",
+  "TIMEOUT",
+  "INTERRUPTED",
+  "INTERNAL",
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export interface ErrorInit {
   hint?: string;
@@ -129,6 +131,16 @@ function hostOf(url: string): string {
 
 export const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
 export type Signal = keyof typeof SIGNAL_EXIT;
+
+/** Every exit code, and what it means: the reference (docs/reference.md) is written from this. */
+export const EXIT_CODES: ReadonlyArray<readonly [number, string]> = [
+  [0, "success: the build reached SUCCESS (or a dry run, a skip, a status that is not a failure)"],
+  [1, "any failure: configuration, engine, input, network, server, build failed, timeout"],
+  [2, "usage error: a bad option or value"],
+  [SIGNAL_EXIT.SIGINT, "interrupted by Ctrl-C (SIGINT), in any phase"],
+  [SIGNAL_EXIT.SIGTERM, "interrupted by SIGTERM, in any phase"],
+  [SIGNAL_EXIT.SIGHUP, "interrupted by SIGHUP, in any phase"],
+];
 
 /** The exit code for a failure: a caught signal's own code wins, then usage errors are 2, the rest 1. */
 export function exitCode(error: UploadError, signal: Signal | undefined): number {

@@ -35,6 +35,14 @@ const waitArgs = {
 const quiet = flag({ long: "quiet", short: "q", description: "print errors and the result only" });
 const json = flag({ long: "json", description: "print one JSON object with the result on stdout, success or failure" });
 
+/** The environment the tool reads besides its options' own (--engine's, --cacert's): the reference lists it. */
+export const ENVIRONMENT: ReadonlyArray<readonly [string, string]> = [
+  ["RUNTIME_API_URL", "the Runtime-API's base URL (required, but for a dry run)"],
+  ["RUNTIME_API_KEY", "the API key, sent as X-API-Key to RUNTIME_API_URL's origin only (or --api-key-file / --api-key-stdin)"],
+  ["HTTPS_PROXY, HTTP_PROXY, NO_PROXY", "a proxy for the API's requests, as curl reads them"],
+  ["NO_COLOR", "no colour in the human output"],
+];
+
 const ENV_HELP = "Environment: RUNTIME_API_URL (required), RUNTIME_API_KEY (or --api-key-file / --api-key-stdin).";
 
 /** The upload command: parsing only; the handler returns the values for the cli to run. */

@@ -4,7 +4,7 @@
  * reuse plan layer by layer, a clean prompt after Ctrl-C; plain lines in CI.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { chmodSync, createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, createWriteStream, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeSampleImage } from "../scripts/sample-image.ts";
 import { baseName, chainIds } from "../src/context/base-images.ts";
@@ -18,10 +18,19 @@ const hasTmux = hasTool("tmux");
 
 let server: TestServer;
 let archive: string;
+/** A sample of 160 MiB, made by the first test that needs it. */
+let bigArchive: string | undefined;
+
+async function sample(mib: number, seed: number): Promise<string> {
+  const path = join(tempDir(), `image-${mib}.tar`);
+  const out = createWriteStream(path);
+  await writeSampleImage(out, { size: mib * 1024 * 1024, tag: "sample:tty", seed });
+  return path;
+}
+
 beforeAll(async () => {
   server = await startServerProcess();
-  archive = join(tempDir(), "image.tar");
-  await writeSampleImage(createWriteStream(archive), { size: 24 * 1024 * 1024, tag: "sample:tty", seed: 13 });
+  archive = await sample(24, 13);
 });
 afterAll(() => server.stop());
 beforeEach(() => server.reset());
@@ -91,11 +100,19 @@ test("a terminal of 0 columns (script, docker exec -t before a resize): taken as
   expect(typescript.match(/\x1b\[[^A-Za-z]*[A-Za-z]/g)?.filter((code) => !/^\x1b\[\d*[A-Za-z]$/.test(code))).toEqual([]);
 }, 60_000);
 
-/** A docker CLI stand-in whose save writes nothing for 12 s, as dockerd 20.10 does while it writes its export. */
+/**
+ * A docker CLI stand-in whose save writes nothing for 6 s, as dockerd 20.10 does while it
+ * writes its export (6 s for the 1.07 GiB sample here), then the archive; its inspect
+ * gives the archive's size, as the engine gives the image's (as a document, or as a
+ * --format template asks).
+ */
 const SLOW_SAVE = `#!/bin/sh
 case "$1" in
-image) echo '[{"Size": 1000000, "Id": "sha256:${"a".repeat(64)}"}]'; exit 0 ;;
-save) sleep 12; exec cat "$SLOW_ARCHIVE" ;;
+image) case "$*" in
+  *--format*) echo "$SLOW_SIZE sha256:${"a".repeat(64)} null" ;;
+  *) echo "[{\\"Size\\": $SLOW_SIZE, \\"Id\\": \\"sha256:${"a".repeat(64)}\\"}]" ;;
+  esac; exit 0 ;;
+save) sleep 6; exec cat "$SLOW_ARCHIVE" ;;
 esac
 exit 1
 `;
@@ -120,16 +137,31 @@ async function atTerminal(width: number, args: string, env: Record<string, strin
 const LIVE = /MB\/s/;
 
 describe.skipIf(!hasTmux).each([80, 120])("at a terminal of %d columns", (width) => {
-  test("the engine's export is named while it is written, before its first byte", async () => {
+  test("the engine's export is named while it is written; after it, the first ETA is within 2 × the time left", async () => {
     const bin = join(tempDir("ru-tty-bin-"), "bin");
     mkdirSync(bin);
     writeFileSync(join(bin, "docker"), SLOW_SAVE);
     chmodSync(join(bin, "docker"), 0o755);
-    const env = { ...apiEnv(server), PATH: `${bin}:${process.env.PATH}`, SLOW_ARCHIVE: archive };
+    // A link of 8 MB/s and an image far larger than what the pipeline holds in flight: seconds of
+    // upload, its ETAs to be held against its end.
+    await server.configure({ faults: [{ path: "/build", readRate: 8_000_000 }], statuses: ["SUCCESS"] });
+    bigArchive ??= await sample(160, 17);
+    const env = {
+      ...apiEnv(server),
+      PATH: `${bin}:${process.env.PATH}`,
+      SLOW_ARCHIVE: bigArchive,
+      SLOW_SIZE: String(statSync(bigArchive).size),
+    };
     await atTerminal(width, "img --pull never --poll-interval 0.05", env, async (session) => {
       // Named within 2 s of the save's start (the line counts from it), while it has written nothing yet.
       await showing(session, /waiting for docker save: [0-2] s/, "the export wait to be named", 10_000);
-      await showing(session, /Build completed successfully/, "the upload to end", 60_000);
+      const shown = await showing(session, /ETA \d+ s/, "the first ETA", 30_000);
+      const first = { eta: Number(/ETA (\d+) s/.exec(shown)?.[1]), at: performance.now() };
+      await showing(session, /Image saved and compressed/, "the upload to end", 60_000);
+      const left = (performance.now() - first.at) / 1000;
+      // Whole seconds on both sides: a second of rounding either way.
+      expect({ eta: first.eta, left }).toSatisfy(({ eta, left }) => eta <= 2 * left + 1 && eta >= left / 2 - 1);
+      await showing(session, /Build completed successfully/, "the build to end", 60_000);
     });
   }, 90_000);
 

@@ -1,8 +1,14 @@
 /** Driving a real shell in a tmux pane: send keys, read the screen, wait for what it shows. */
 import { until } from "./helpers.ts";
 
+/**
+ * This test process's own tmux server (-L): on the shared default one, another run's
+ * last session ending (the server then exits) can take a session being made with it.
+ */
+const SOCKET = `ru-test-${process.pid}`;
+
 export function tmux(...args: string[]): string {
-  return Bun.spawnSync(["tmux", ...args], { stdout: "pipe", stderr: "pipe" }).stdout.toString();
+  return Bun.spawnSync(["tmux", "-L", SOCKET, ...args], { stdout: "pipe", stderr: "pipe" }).stdout.toString();
 }
 
 /** A detached session of `width` columns running `command` (a shell, or the tool and then a shell). */

@@ -208,9 +208,13 @@ export class Renderer {
         const filled = Math.round(done * BAR);
         bar = `[${"=".repeat(Math.max(0, filled - 1))}${filled > 0 ? ">" : ""}${" ".repeat(BAR - filled)}] `;
       }
-      const numbers = `read ${mib(read.bytes)}${of}, sent ${mib(sent.bytes)},${ratio} ${(perSecond / 1e6).toFixed(1)} MB/s${eta}`;
-      // The bar only where the numbers (the rate and the ETA last) still fit beside it.
-      return tty && bar.length + numbers.length + 4 < this.out.width ? `${bar}${numbers}` : numbers;
+      const speed = ` ${(perSecond / 1e6).toFixed(1)} MB/s${eta}`;
+      const numbers = `read ${mib(read.bytes)}${of}, sent ${mib(sent.bytes)},${ratio}${speed}`;
+      if (!tty) return numbers;
+      // The bar only where the numbers still fit beside it; where they do not, what is sent goes first: the ETA stays.
+      const room = this.out.width - 5;
+      if (bar.length + numbers.length <= room) return `${bar}${numbers}`;
+      return numbers.length <= room ? numbers : `read ${mib(read.bytes)}${of},${speed}`;
     };
     // The rate is sampled four times a second whatever is shown: a bar each time, an event each second, a plain line every 5 s.
     const every = this.out.events ? 4 : tty ? 1 : 20;

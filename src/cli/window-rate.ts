@@ -1,7 +1,8 @@
 /**
- * A rate over the last few seconds, not since the start: a wait before the first byte (the
- * engine writing its export) or a stall must not hold the rate and the ETA down for the
- * rest of the run. Times are given, so the arithmetic is tested on made-up clocks.
+ * A rate over the last few seconds, not since the start: a stall must not hold the rate and
+ * the ETA down for the rest of the run; and it is counted from the first byte, so a wait
+ * before it (the engine writing its whole export) is not averaged in at all. Times are
+ * given, so the arithmetic is tested on made-up clocks.
  */
 export class WindowRate {
   private readonly samples: Array<{ at: number; bytes: number }> = [];
@@ -10,6 +11,8 @@ export class WindowRate {
 
   /** The running total at `at` (ms). */
   sample(at: number, bytes: number): void {
+    // Nothing read yet: only the last such moment is where the counting starts.
+    if (bytes === 0) this.samples.length = 0;
     this.samples.push({ at, bytes });
     // Keep one sample at or before the window's start, so the window is always spanned.
     while (this.samples.length > 2 && (this.samples[1] as { at: number }).at <= at - this.windowMs) this.samples.shift();

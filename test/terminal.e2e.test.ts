@@ -186,7 +186,7 @@ describe.skipIf(!hasTmux).each([80, 120])("at a terminal of %d columns", (width)
     });
   }, 90_000);
 
-  test("a reuse upload shows the plan, one line per layer with its state", async () => {
+  test("a reuse upload's layer lines change state in place (waiting, sending, sent), then one summary line", async () => {
     const dir = tempDir("ru-tty-reuse-");
     const layered = join(dir, "layered.tar");
     const bytes = await saveArchiveOf(
@@ -200,14 +200,21 @@ describe.skipIf(!hasTmux).each([80, 120])("at a terminal of %d columns", (width)
     const args = `--context dockerfile --form openhands --input ${layered} layered:1 --poll-interval 0.05`;
     await atTerminal(width, args, apiEnv(server), async (session) => {
       const shown = await showing(session, /Build completed/, "the upload to end", 60_000);
-      const joined = shown.split("\n").join("");
+      const lines = shown.split("\n");
       for (const [pos, state] of [
         [0, "on the server"],
         [1, "on the server"],
-        [2, "sending"],
+        [2, "sent (as it is)"],
       ] as const) {
-        expect(joined).toContain(`${(diffIds[pos] as string).slice(7, 19)}: ${state}`);
+        // One line per layer, redrawn in place: its last state, and no line of an earlier one left behind.
+        const id = (diffIds[pos] as string).slice(7, 19);
+        expect(lines.filter((l) => l.includes(id))).toEqual([expect.stringContaining(`${id}: ${state}`)]);
       }
+      // The summary is a step line, which may wrap at 80 columns.
+      expect(
+        lines.join("").match(/Layers: 2 of 3 on the server, 1 sent; [\d.]+ MiB sent for an image of [\d.]+ MiB, 1 build, [\d.]+ s/g),
+      ).toHaveLength(1);
+      for (const line of lines) expect(Bun.stringWidth(line)).toBeLessThanOrEqual(width);
     });
   }, 90_000);
 

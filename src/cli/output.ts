@@ -76,6 +76,9 @@ export class Output {
   private readonly terminal: boolean;
   private secret: string | undefined;
   private liveText = "";
+  private boardLines: string[] = [];
+  /** The display width of each line the last draw put on the screen. */
+  private drawn: number[] = [];
   private readonly started = performance.now();
   private readonly paint: (code: string, s: string) => string;
   private readonly logger;
@@ -161,29 +164,55 @@ export class Output {
   }
 
   /**
-   * Redraws the one live line (progress, spinner) in place; terminals only. Cut to the
-   * terminal's width as it is now: a line that wraps cannot be redrawn in place. A terminal
-   * made narrower since the last draw has wrapped that line (tmux, VTE and most others
-   * reflow): the rows it now takes are cleared from the first.
+   * Redraws the one live line (progress, spinner) in place, below the board; terminals
+   * only. Each line is cut to the terminal's width as it is now: a line that wraps cannot be
+   * redrawn in place. A terminal made narrower since the last draw has wrapped those lines
+   * (tmux, VTE and most others reflow): the rows they now take are cleared from the first.
    */
   live(text: string): void {
     if (!this.tty) return;
-    const width = this.width;
-    // Room for the "^C" a terminal echoes after it: echoed past the last column, it would wrap the line.
-    const cut = cutToWidth(escapeText(this.mask(text)), Math.max(1, width - 3));
-    this.err.write(`${this.toLiveStart(width)}${cut}\x1b[J`);
-    this.liveText = cut;
+    this.liveText = escapeText(this.mask(text));
+    this.draw();
   }
 
   clearLive(): void {
     if (!this.liveText) return;
-    this.err.write(`${this.toLiveStart(this.width)}\x1b[J`);
     this.liveText = "";
+    this.draw();
   }
 
-  /** The cursor to where the live line begins, over the rows it wraps into at `width`. */
-  private toLiveStart(width: number): string {
-    const rows = Math.ceil(Bun.stringWidth(this.liveText) / width) - 1;
+  /**
+   * Lines that stay at the bottom above the live line and change in place (a reuse plan's
+   * layers, as docker push shows its own); terminals only. Step lines go above them.
+   */
+  board(lines: string[]): void {
+    if (!this.tty) return;
+    this.boardLines = lines.map((l) => escapeText(this.mask(l)));
+    this.draw();
+  }
+
+  /** The board as it stands is left above, as plain lines, and not redrawn again. */
+  endBoard(): void {
+    if (this.boardLines.length === 0) return;
+    this.liveText = "";
+    this.draw();
+    this.err.write("\n");
+    [this.boardLines, this.drawn] = [[], []];
+  }
+
+  /** The board and the live line, redrawn from where the last draw began. */
+  private draw(): void {
+    const width = this.width;
+    // Room for the "^C" a terminal echoes after a line: echoed past the last column, it would wrap it.
+    const lines = [...this.boardLines, ...(this.liveText ? [this.liveText] : [])].map((l) => cutToWidth(l, Math.max(1, width - 3)));
+    if (lines.length === 0 && this.drawn.length === 0) return;
+    this.err.write(`${this.toRegionStart(width)}${lines.join("\n")}\x1b[J`);
+    this.drawn = lines.map((l) => Bun.stringWidth(l));
+  }
+
+  /** The cursor to where the last draw began, over the rows its lines wrap into at `width`. */
+  private toRegionStart(width: number): string {
+    const rows = this.drawn.reduce((n, w) => n + Math.max(1, Math.ceil(w / width)), 0) - 1;
     return rows > 0 ? `\r\x1b[${rows}A` : "\r";
   }
 
@@ -192,7 +221,17 @@ export class Output {
   }
 
   private line(o: LogObject): void {
-    this.clearLive();
+    // The region is cleared for the line, and the board drawn again below it.
+    this.liveText = "";
+    if (this.drawn.length > 0) {
+      this.err.write(`${this.toRegionStart(this.width)}\x1b[J`);
+      this.drawn = [];
+    }
+    this.say(o);
+    if (this.boardLines.length > 0) this.draw();
+  }
+
+  private say(o: LogObject): void {
     if (this.events)
       return void this.event({ event: "message", level: o.type === "warn" ? "warn" : "info", text: o.args.map(String).join(" ") });
     const text = escapeText(this.mask(o.args.map(String).join(" ")));

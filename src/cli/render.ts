@@ -1,25 +1,12 @@
 /** What the user sees of each step of a run, with the live progress line and the build spinner. */
-import type { JobEvent, LayerPlan } from "../job/job.ts";
+import type { JobEvent } from "../job/job.ts";
 import { mib } from "../lib/units.ts";
+import { LayerBoard } from "./layer-board.ts";
 import type { Output } from "./output.ts";
 import { WindowRate } from "./window-rate.ts";
 
 const SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏";
-
-/** A layer's state in the plan, in the words docker push uses where it has them. */
-const LAYER_STATE: Record<LayerPlan["state"], string> = {
-  "on-server": "on the server",
-  "new-base": "in a new base",
-  sending: "sending",
-  flattened: "sending, flattened with its run after what it deletes below",
-};
 const BAR = 20;
-
-/** A digest as docker shows it: 12 hex digits. */
-const short = (digest: string) => digest.replace(/^sha256:/, "").slice(0, 12);
-
-/** An image named by content, as its repository's last part and a short tag. */
-const shortName = (image: string) => image.replace(/^.*\//, "").replace(/:([0-9a-f]{12})[0-9a-f]{52}$/, ":$1");
 
 /** What the JSON reports once the whole image went after all: what this run did in the end, no reuse. */
 const WHOLE_IMAGE = { layersTotal: undefined, layersReused: undefined, bytesReused: undefined, baseImage: undefined };
@@ -31,6 +18,8 @@ function seconds(ms: number): string {
 /** Turns run events into lines, and keeps the run's facts for the result. */
 export class Renderer {
   private ticker: ReturnType<typeof setInterval> | undefined;
+  /** The reuse plan's layers, where one was made: their lines change as the builds go. */
+  private layers: LayerBoard | undefined;
   private readonly noted = new Set<string>();
 
   constructor(
@@ -66,6 +55,8 @@ export class Renderer {
           Object.assign(facts, { uploadTime: e.record.uploadTime, imageSizeBytes: e.record.sizeBytes });
           out.step(`Confirmed on the Runtime-API: ${e.targetImage}${size}`);
         }
+        this.layers?.built();
+        this.showLayers();
         break;
       case "skipped":
         out.step(`${e.targetImage} already exists on the Runtime-API: skipping the upload (--skip-existing)`);
@@ -79,16 +70,17 @@ export class Renderer {
         break;
       case "layers":
         // As docker push lists them: short IDs, and bases by their short name (the lines above and --json give them whole).
-        for (const l of e.layers) {
-          const base = l.base ? ` (${shortName(l.base)})` : "";
-          out.step(`  ${short(l.diffId)}: ${LAYER_STATE[l.state]}${base}${l.bytes === undefined ? "" : `  ${mib(l.bytes)}`}`);
-        }
+        this.layers = new LayerBoard(e.layers);
+        this.showLayers();
         break;
       case "no-reuse":
+        this.dropLayers();
         Object.assign(facts, WHOLE_IMAGE);
         out.step(`Nothing can be reused: ${e.why}; sending the whole image`);
         break;
       case "seeding": {
+        this.layers?.sending(e.first, e.end);
+        this.showLayers();
         const building = e.dryRun ? "would build" : "building";
         out.step(
           e.on === undefined
@@ -99,6 +91,8 @@ export class Renderer {
       }
       case "reuse": {
         const { total, reused, bytesReused, bytesSent, base } = e.reuse;
+        this.layers?.sending(reused, total);
+        this.showLayers();
         Object.assign(facts, { layersTotal: total, layersReused: reused, bytesReused, baseImage: base });
         const weight = (bytes: number | undefined) => (bytes === undefined ? "" : ` (${mib(bytes)})`);
         const sent = total - reused;
@@ -114,6 +108,7 @@ export class Renderer {
         facts.bytesReused = e.reuse.bytesReused;
         break;
       case "reuse-failed":
+        this.dropLayers();
         Object.assign(facts, WHOLE_IMAGE);
         out.warn(`the build on a reused base failed (${e.why}): sending the whole image instead, once`);
         break;
@@ -159,6 +154,8 @@ export class Renderer {
         // A dry run's numbers are what it was run for.
         if (e.type === "dry-run") out.summary(numbers);
         else out.step(numbers);
+        this.layers?.sent(r.bytesSent, e.type === "dry-run");
+        this.showLayers();
         if (e.type === "uploaded") {
           Object.assign(facts, { buildId: e.result.buildId, buildKind: e.build });
           out.step(`Build initiated with ID: ${e.result.buildId}${e.build === "base" ? " (a base of this image's layers)" : ""}`);
@@ -267,6 +264,27 @@ export class Renderer {
       case "uploaded":
         return void out.event({ event: "sent", bytes_read: e.result.bytesRead, bytes_sent: e.result.bytesSent, sha256: e.result.sha256 });
     }
+  }
+
+  /** The plan's layers: redrawn in place at a terminal; elsewhere each change once, as a line. */
+  private showLayers(): void {
+    if (!this.layers || this.out.events) return;
+    if (this.out.tty) this.out.board(this.layers.lines());
+    else for (const line of this.layers.changes()) this.out.step(line);
+  }
+
+  /** The whole image goes after all: the plan's lines stay as they were, above the line that says why. */
+  private dropLayers(): void {
+    this.out.endBoard();
+    this.layers = undefined;
+  }
+
+  /** The upload has ended: the plan's lines stay as they end, then one line for the upload as a whole. */
+  finish(): void {
+    if (!this.layers) return;
+    this.out.endBoard();
+    this.out.step(this.layers.summary(this.out.seconds()));
+    this.layers = undefined;
   }
 
   /** A phase that makes no bytes to count: its name and elapsed time, on a TTY only. */

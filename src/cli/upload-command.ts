@@ -69,6 +69,7 @@ export async function uploadCommand(args: UploadArgs, session: Session): Promise
       onEvent: (e) => view.event(e),
     });
     view.stop();
+    view.finish();
     const { outcome, targetImage: image, uploadSeconds, buildSeconds } = result;
     Object.assign(out.facts, { outcome, image, uploadSeconds, buildSeconds });
     if (outcome === "built") {

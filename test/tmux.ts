@@ -1,14 +1,29 @@
 /** Driving a real shell in a tmux pane: send keys, read the screen, wait for what it shows. */
-import { until } from "./helpers.ts";
+import { join } from "node:path";
+import { tempDir, until } from "./helpers.ts";
 
 /**
- * This test process's own tmux server (-L): on the shared default one, another run's
- * last session ending (the server then exits) can take a session being made with it.
+ * This test process's own tmux server (-S), kept alive between sessions: a server exits as
+ * its last session ends, and a session made while it shuts down goes with it (seen: a pane
+ * that does not exist, an empty screen). It is ended with the run (test/setup.ts).
  */
-const SOCKET = `ru-test-${process.pid}`;
+let socket: string | undefined;
+
+const run = (args: string[]) => Bun.spawnSync(["tmux", "-S", socket as string, ...args], { stdout: "pipe", stderr: "pipe" });
 
 export function tmux(...args: string[]): string {
-  return Bun.spawnSync(["tmux", "-L", SOCKET, ...args], { stdout: "pipe", stderr: "pipe" }).stdout.toString();
+  if (!socket) {
+    // In a folder of the run's own, removed with it: tmux leaves its socket behind.
+    socket = join(tempDir("ru-tmux-"), "socket");
+    run(["start-server", ";", "set-option", "-g", "exit-empty", "off"]);
+  }
+  return run(args).stdout.toString();
+}
+
+/** Ends this process's tmux server, where one was started. */
+export function stopTmux(): void {
+  if (socket) run(["kill-server"]);
+  socket = undefined;
 }
 
 /** A detached session of `width` columns running `command` (a shell, or the tool and then a shell). */

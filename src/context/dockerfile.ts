@@ -87,13 +87,14 @@ const fromLine = (from: string, platform: string | undefined) => `FROM ${platfor
 function rmSteps(rm: string, paths: readonly string[]): string[] {
   const head = [rm, "-rf", "--"];
   const cost = (w: string) => Buffer.byteLength(w) + 1 + 8;
+  const headBytes = head.reduce((n, w) => n + cost(w), 0);
   const steps: string[][] = [];
   let step: string[] = [];
-  let bytes = head.reduce((n, w) => n + cost(w), 0);
+  let bytes = headBytes;
   for (const path of paths) {
     if (step.length > 0 && bytes + cost(path) > RM_ARGS_BYTES) {
       steps.push(step);
-      [step, bytes] = [[], head.reduce((n, w) => n + cost(w), 0)];
+      [step, bytes] = [[], headBytes];
     }
     step.push(path);
     bytes += cost(path);

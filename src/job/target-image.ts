@@ -3,6 +3,7 @@
  * wants one. The local image (what the user typed) is never renamed by this.
  */
 import { registryPrefix } from "../api/client.ts";
+import { baseName } from "../context/base-images.ts";
 import { UploadError } from "../errors.ts";
 import { hasRegistry, inPrefix, isReference } from "../lib/reference.ts";
 import { asksServer, type JobOptions } from "./job.ts";
@@ -34,8 +35,8 @@ export async function targetImageOf(o: JobOptions): Promise<{ targetImage: strin
  * no registry takes fails here, naming it, not as a build the server cannot push.
  */
 function checkPrefix(prefix: string, targetImage: string, fromFlag: boolean): void {
-  const base = `${prefix.replace(/\/+$/, "")}/runtime-upload-layers`;
-  if (!isReference(base)) {
+  // A base image's name, as reuse will give it to the server: the prefix must make one.
+  if (!isReference(baseName(prefix, "0".repeat(64)))) {
     const whose = fromFlag
       ? `--registry-prefix ${JSON.stringify(prefix)}`
       : `the server's registry prefix ${JSON.stringify(prefix)} (GET /registry_prefix)`;

@@ -85,13 +85,19 @@ export function publishToMirror(registry: string, name: string): void {
  * is: a RUN that installs, a RUN that cleans up (deleting what it installed and a file of
  * the OS layer), a RUN that changes a file of the OS layer, then COPY of the app. v2
  * changes the app only, built with the cache and, as a fresh CI runner would, without it.
- * `marker` makes the OS layer, and so every chain ID, this caller's own.
+ * `marker` makes the OS layer, and so every chain ID, this caller's own. With `podman`,
+ * podman builds them, and each is copied into dockerd too (podman save | docker load),
+ * under the same name, to compare with.
  */
-export async function realImages(marker: string, work: string): Promise<Record<"os" | "v1" | "v2" | "v2NoCache", string>> {
+export async function realImages(
+  marker: string,
+  work: string,
+  engine: "docker" | "podman" = "docker",
+): Promise<Record<"os" | "v1" | "v2" | "v2NoCache", string>> {
   const os = `ru-real-os-${marker}:1`;
   const osFile = join(work, `os-${marker}.tar`);
   writeFileSync(osFile, await saveArchiveOf([hostOsLayer(marker)], { tag: os, config: { Env: ["PATH=/bin"] } }));
-  sh(["docker", "load", "-q", "-i", osFile]);
+  sh([engine, "load", "-q", "-i", osFile]);
   const context = join(work, `real-${marker}`);
   mkdirSync(join(context, "app"), { recursive: true });
   writeFileSync(
@@ -115,9 +121,14 @@ export async function realImages(marker: string, work: string): Promise<Record<"
     writeFileSync(join(context, "app", "main"), `#!/bin/sh\necho ${v}\n`, { mode: 0o755 });
     writeFileSync(join(context, "app", "data.bin"), crypto.getRandomValues(new Uint8Array(64 * 1024)));
     images[v] = `ru-real-${marker}:${v.toLowerCase()}`;
-    const args = ["docker", "build", "-q", "--network", "none", ...(noCache ? ["--no-cache"] : []), "-t", images[v], context];
+    const args = [engine, "build", "-q", "--network", "none", ...(noCache ? ["--no-cache"] : []), "-t", images[v], context];
     const built = Bun.spawnSync(args, { env: { ...process.env, DOCKER_BUILDKIT: "0" }, stderr: "pipe" });
-    if (built.exitCode !== 0) throw new Error(`docker build of ${images[v]} failed: ${built.stderr.toString()}`);
+    if (built.exitCode !== 0) throw new Error(`${engine} build of ${images[v]} failed: ${built.stderr.toString()}`);
+    if (engine === "podman") {
+      sh(["sh", "-c", `podman save "$0" | docker load -q`, images[v]]);
+      sh(["docker", "tag", `localhost/${images[v]}`, images[v]]);
+      removeImage(`localhost/${images[v]}`);
+    }
   }
   return images;
 }

@@ -206,3 +206,50 @@ export function deletionShape(marker: string): { v1: TarSpec[][]; v2: TarSpec[][
   const app = (v: string) => [dir("app/"), file("app/version", `${v}\n`)];
   return { v1: [os, junk, app("1")], v2: [os, junk, cleanup, app("2")], changed: [cleanup, app("2")] };
 }
+
+/**
+ * The reuse rows' image: two bottom layers (one bulky, one deleting from it), unique to
+ * `marker` so each row starts with no base, under a top layer that v2 changes.
+ */
+export function bottomLayers(marker: string): TarSpec[][] {
+  const bulk = Buffer.alloc(3 * 1024 * 1024);
+  for (let i = 0; i < bulk.length; i += 4) bulk.writeUInt32LE((i * 2654435761) >>> 0, i);
+  return [
+    [
+      dir("base/"),
+      file("base/marker", `${marker}\n`),
+      file("base/bulk.bin", bulk),
+      file("base/gone.txt", "deleted in v2\n"),
+      dir("opq/"),
+      file("opq/old", "hidden in v2\n"),
+    ],
+    // Deletions below the split: the base is flattened, so they hold whatever the builder does with whiteouts.
+    [
+      dir("etc/"),
+      file("etc/motd", "hello\n"),
+      dir("home/"),
+      dir("home/app/", { uid: 1000, gid: 1000, mode: 0o750 }),
+      file("base/.wh.gone.txt", ""),
+      dir("opq/"),
+      file("opq/.wh..wh..opq", ""),
+      file("opq/new", "only this\n"),
+    ],
+  ];
+}
+
+export const TOP_LAYERS = {
+  v1: [dir("app/"), file("app/version", "1\n"), file("app/main", "#!/bin/sh\necho v1\n", { mode: 0o755 })],
+  v2: [
+    dir("app/"),
+    file("app/version", "2\n"),
+    file("app/main", "#!/bin/sh\necho v2\n", { mode: 0o700, uid: 1000, gid: 1000 }),
+    { name: "app/main-link", type: "link", linkname: "app/main", mode: 0o700, uid: 1000, gid: 1000 },
+    file("home/app/note", "mine\n", { uid: 1000, gid: 1000, mode: 0o600 }),
+  ] as TarSpec[],
+};
+
+/** The config of each version of the reuse rows' image. */
+export const TOP_CONFIG = {
+  v1: { Env: ["PATH=/bin", "VERSION=1"], Cmd: ["/app/main"], Labels: { release: "1" } },
+  v2: { Env: ["PATH=/bin", "VERSION=2"], Cmd: ["/app/main", "--v2"], WorkingDir: "/app" },
+};

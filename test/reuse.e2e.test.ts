@@ -13,72 +13,16 @@ import { gzipSync } from "node:zlib";
 import { type Builder, deleteFromRegistry, inRegistry } from "./builder.ts";
 import { dockerAvailable, layersGzip, realImages, removeImage, testRegistry } from "./docker-fixture.ts";
 import { apiEnv, hasTool, packTar, runCli, startServerProcess, type TarSpec, type TestServer, tempDir } from "./helpers.ts";
-import { snapshot } from "./image-compare.ts";
-import { deletionShape, dir, file, forgeLayer, hostOsLayer, saveArchiveOf } from "./image-fixture.ts";
+import { bottomLayers, deletionShape, dir, file, forgeLayer, hostOsLayer, saveArchiveOf, TOP_CONFIG, TOP_LAYERS } from "./image-fixture.ts";
+import { platformOf, uploadAndCompare } from "./reuse-rig.ts";
 
 const hasDocker = dockerAvailable();
 const registry = hasDocker ? testRegistry() : undefined;
 const FAST = ["--poll-interval", "0.05"];
 const KiB = 1024;
 
-/** Two bottom layers (one bulky, one deleting from it), unique to `marker` so each builder starts with no base. */
-function bottom(marker: string): TarSpec[][] {
-  const bulk = Buffer.alloc(3 * 1024 * 1024);
-  for (let i = 0; i < bulk.length; i += 4) bulk.writeUInt32LE((i * 2654435761) >>> 0, i);
-  return [
-    [
-      dir("base/"),
-      file("base/marker", `${marker}\n`),
-      file("base/bulk.bin", bulk),
-      file("base/gone.txt", "deleted in v2\n"),
-      dir("opq/"),
-      file("opq/old", "hidden in v2\n"),
-    ],
-    // Deletions below the split: the base is flattened, so they hold whatever the builder does with whiteouts.
-    [
-      dir("etc/"),
-      file("etc/motd", "hello\n"),
-      dir("home/"),
-      dir("home/app/", { uid: 1000, gid: 1000, mode: 0o750 }),
-      file("base/.wh.gone.txt", ""),
-      dir("opq/"),
-      file("opq/.wh..wh..opq", ""),
-      file("opq/new", "only this\n"),
-    ],
-  ];
-}
-
-const TOP = {
-  v1: [dir("app/"), file("app/version", "1\n"), file("app/main", "#!/bin/sh\necho v1\n", { mode: 0o755 })],
-  v2: [
-    dir("app/"),
-    file("app/version", "2\n"),
-    file("app/main", "#!/bin/sh\necho v2\n", { mode: 0o700, uid: 1000, gid: 1000 }),
-    { name: "app/main-link", type: "link", linkname: "app/main", mode: 0o700, uid: 1000, gid: 1000 },
-    file("home/app/note", "mine\n", { uid: 1000, gid: 1000, mode: 0o600 }),
-  ] as TarSpec[],
-};
 /** A top layer that deletes a file and makes a folder opaque. */
 const DELETING: TarSpec[] = [file("etc/.wh.motd", ""), dir("opq/"), file("opq/.wh..wh..opq", "")];
-const CONFIG = {
-  v1: { Env: ["PATH=/bin", "VERSION=1"], Cmd: ["/app/main"], Labels: { release: "1" } },
-  v2: { Env: ["PATH=/bin", "VERSION=2"], Cmd: ["/app/main", "--v2"], WorkingDir: "/app" },
-};
-const FIELDS = ["Env", "Cmd", "Labels", "WorkingDir", "User", "OnBuild"];
-
-/** The image's platform as the engine records it: os/arch[/variant]. */
-function platformOf(image: string): string {
-  const format = '{{.Os}}/{{.Architecture}}{{with index . "Variant"}}/{{.}}{{end}}';
-  return Bun.spawnSync(["docker", "image", "inspect", image, "--format", format]).stdout.toString().trim();
-}
-
-function config(image: string): Record<string, unknown> {
-  const c = JSON.parse(Bun.spawnSync(["docker", "image", "inspect", image, "--format", "{{json .Config}}"]).stdout.toString());
-  const labels = { ...(c.Labels ?? {}) };
-  delete labels["io.buildah.version"];
-  return Object.fromEntries(FIELDS.map((k) => [k, (k === "Labels" ? (Object.keys(labels).length ? labels : null) : c[k]) || null]));
-}
-
 describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registry", () => {
   let server: TestServer;
   let work: string;
@@ -115,42 +59,19 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
     return { file, local };
   }
 
-  const layersOf = (name: string, top: TarSpec[]) => [...bottom(`${name}-${process.pid}`), top];
+  const layersOf = (name: string, top: TarSpec[]) => [...bottomLayers(`${name}-${process.pid}`), top];
 
   /** The version's image, and the gzip -6 size of its top layer. */
   async function version(builder: string, v: "v1" | "v2"): Promise<{ file: string; local: string; topGzip: number }> {
-    return { ...(await loaded(builder, v, TOP[v], CONFIG[v])), topGzip: gzipSync(await packTar(TOP[v]), { level: 6 }).byteLength };
+    return {
+      ...(await loaded(builder, v, TOP_LAYERS[v], TOP_CONFIG[v])),
+      topGzip: gzipSync(await packTar(TOP_LAYERS[v]), { level: 6 }).byteLength,
+    };
   }
 
   /** Uploads, then pulls the pushed image back and compares it with the original (its platform that of the original, or `platform`). */
-  async function upload(
-    input: { file?: string; local: string },
-    builder?: string,
-    platform = platformOf(input.local),
-  ): Promise<{ stderr: string; received: number[]; complete: boolean[]; json: Record<string, unknown> }> {
-    const before = (await server.state()).uploads.length;
-    // No file: the engine's save of the image.
-    const from = input.file ? ["--input", input.file] : ["--pull", "never"];
-    const r = await runCli(["--context", "dockerfile", "--form", "openhands", ...from, input.local, "--json", ...FAST], {
-      env: apiEnv(server),
-    });
-    expect(r.code, r.stderr).toBe(0);
-    const target = `${registry}/runtime/${input.local}`;
-    const json = JSON.parse(r.stdout);
-    expect(json.image).toBe(target);
-    made.push(target);
-    const pull = Bun.spawnSync(["docker", "pull", "-q", target], { stderr: "pipe" });
-    expect(pull.exitCode, pull.stderr.toString()).toBe(0);
-    // README, what a rebuild does not carry: BuildKit records WORKDIR / where the image has none.
-    const want = config(input.local);
-    expect(config(target)).toEqual(builder === "buildkit" && !want.WorkingDir ? { ...want, WorkingDir: "/" } : want);
-    expect(platformOf(target)).toBe(platform);
-    const [files, got] = [await snapshot(input.local), await snapshot(target)];
-    expect([...got.keys()].sort()).toEqual([...files.keys()].sort());
-    for (const [path, node] of files) expect({ path, ...got.get(path) }).toEqual({ path, ...node });
-    const uploads = (await server.state()).uploads.slice(before);
-    return { stderr: r.stderr, received: uploads.map((u) => u.gzipBytes), complete: uploads.map((u) => u.complete), json };
-  }
+  const upload = (input: { file?: string; local: string }, builder?: string, platform?: string) =>
+    uploadAndCompare(server, registry as string, made, input, { builder, platform });
 
   const builders = ["classic", "buildkit", ...(hasTool("buildah") ? ["buildah" as const] : [])] as const;
   test.skipIf(!registry).each(builders)(
@@ -240,7 +161,7 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
       await server.configure({ build: "buildkit", registry, statuses: ["SUCCESS"], failFrom: undefined });
       const v1 = await version("engine-unsafe", "v1");
       await upload(v1, "buildkit");
-      const { local } = await loaded("engine-unsafe", "3", DELETING, CONFIG.v1);
+      const { local } = await loaded("engine-unsafe", "3", DELETING, TOP_CONFIG.v1);
       const r = await upload({ local }, "buildkit");
       expect(r.stderr).toContain("Nothing can be reused: layer 2 deletes files of lower layers");
       // The layered upload was cut before its closing boundary: one build, of the whole image.
@@ -316,13 +237,17 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
     async (_where, n) => {
       await server.configure({ build: "classic", registry, statuses: ["SUCCESS"], failFrom: undefined });
       // The same bottom layers under another top: the server then has their base.
-      if (n > 0) await upload(await loaded(`forged-${n}`, "other", TOP.v2, CONFIG.v2), "classic");
-      const real = await loaded(`forged-${n}`, "1", TOP.v1, CONFIG.v1);
+      if (n > 0) await upload(await loaded(`forged-${n}`, "other", TOP_LAYERS.v2, TOP_CONFIG.v2), "classic");
+      const real = await loaded(`forged-${n}`, "1", TOP_LAYERS.v1, TOP_CONFIG.v1);
       const forged = join(work, `forged-${n}.tar`);
       const wrong = await packTar([dir("base/"), file("base/marker", "forged\n"), dir("app/"), file("app/version", "forged\n")]);
       writeFileSync(
         forged,
-        await saveArchiveOf(layersOf(`forged-${n}`, TOP.v1), { tag: real.local, config: CONFIG.v1, entries: forgeLayer(n, wrong) }),
+        await saveArchiveOf(layersOf(`forged-${n}`, TOP_LAYERS.v1), {
+          tag: real.local,
+          config: TOP_CONFIG.v1,
+          entries: forgeLayer(n, wrong),
+        }),
       );
       const before = (await server.state()).uploads.length;
       const r = await runCli(["--context", "dockerfile", "--form", "openhands", "--input", forged, real.local, "--json", ...FAST], {
@@ -343,7 +268,7 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
     "with %s: a layer of nothing above the base (a RUN that changed no file) adds no stray file",
     async (builder) => {
       await server.configure({ build: builder, registry, statuses: ["SUCCESS"], failFrom: undefined });
-      const image = await loaded(`empty-${builder}`, "1", [], CONFIG.v1);
+      const image = await loaded(`empty-${builder}`, "1", [], TOP_CONFIG.v1);
       const r = await upload(image, builder);
       expect(r.stderr).toContain("No base of these layers on the server yet: building one of the bottom 2");
       expect(r.complete).toEqual([true, true]);
@@ -376,7 +301,7 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
     async (builder) => {
       await server.configure({ build: builder, registry, statuses: ["SUCCESS"], failFrom: undefined });
       const arm = { architecture: "arm64", variant: "v8" };
-      const image = await loadedLayers(`arm-${builder}`, "1", layersOf(`arm-${builder}`, TOP.v1), CONFIG.v1, arm);
+      const image = await loadedLayers(`arm-${builder}`, "1", layersOf(`arm-${builder}`, TOP_LAYERS.v1), TOP_CONFIG.v1, arm);
       expect(platformOf(image.local)).toBe("linux/arm64/v8");
       const r = await upload(image, builder, builder === "buildah" ? "linux/arm64/v8" : "linux/amd64");
       expect(r.received.length).toBe(2);
@@ -390,8 +315,8 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
     async (builder) => {
       await server.configure({ build: builder, registry, statuses: ["SUCCESS"], failFrom: undefined });
       const shape = deletionShape(`deletes-${builder}-${process.pid}`);
-      const v1 = await loadedLayers(`deletes-${builder}`, "v1", shape.v1, CONFIG.v1);
-      const v2 = await loadedLayers(`deletes-${builder}`, "v2", shape.v2, CONFIG.v2);
+      const v1 = await loadedLayers(`deletes-${builder}`, "v1", shape.v1, TOP_CONFIG.v1);
+      const v2 = await loadedLayers(`deletes-${builder}`, "v2", shape.v2, TOP_CONFIG.v2);
       await upload(v1, builder);
       const second = await upload(v2, builder);
       // The bottom two on the server; the deleting layer flattened into a new base, its rm steps run there.
@@ -428,7 +353,7 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
     "%s: flattened, the same image, and why is said; pushed as the whole image too, so an unchanged re-upload sends almost nothing",
     async (_what, builder, top, why) => {
       await server.configure({ build: builder, registry, statuses: ["SUCCESS"], failFrom: undefined });
-      const image = await loaded(`unsafe-${builder}`, "1", top, CONFIG.v1);
+      const image = await loaded(`unsafe-${builder}`, "1", top, TOP_CONFIG.v1);
       const r = await upload(image, builder);
       expect(r.stderr).toContain(`Nothing can be reused: ${why}`);
       expect(r.received.length).toBe(1);

@@ -65,9 +65,11 @@ describe("where a layer blob sits in the image", () => {
     expect(new LayerPositions(DIFF_IDS, new Map()).placesByJson()).toBe(false);
   });
 
-  test("an OCI blob is placed by its digest, a diff ID; a name a manifest placed wins", () => {
+  test("an OCI blob and podman's <diff-id>.tar are placed by their digest, a diff ID; a name a manifest placed wins", () => {
     const positions = new LayerPositions(DIFF_IDS, new Map([["blobs/sha256/known", 0]]));
     expect(positions.of(`blobs/sha256/${(DIFF_IDS[2] as string).slice(7)}`)).toBe(2);
+    expect(positions.of(`${(DIFF_IDS[1] as string).slice(7)}.tar`)).toBe(1);
+    expect(positions.of(`sub/${(DIFF_IDS[1] as string).slice(7)}.tar`)).toBeUndefined();
     expect(positions.of("blobs/sha256/known")).toBe(0);
     expect(positions.of(`blobs/sha512/${(DIFF_IDS[2] as string).slice(7)}`)).toBeUndefined();
   });

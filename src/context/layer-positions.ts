@@ -1,7 +1,8 @@
 /**
  * Which layer of the image a blob of its archive is, told as the archive passes, before
  * its manifest (docker save writes it last) could say: an OCI blob by its digest (an
- * uncompressed layer's digest is its diff ID); a docker save layer folder by its v1 ID,
+ * uncompressed layer's digest is its diff ID); podman's and skopeo's `<diff-id>.tar` by
+ * its name (their `<v1-id>/layer.tar` is only a link to it); a docker save layer folder by its v1 ID,
  * which the engine derives from the layer's chain ID and its parent's v1 ID, and which the
  * json beside the layer holds with what it was derived from. A guess: the manifest read at
  * the end of the same pass confirms it, or the pass fails.
@@ -9,7 +10,8 @@
 import { chainIds } from "./base-images.ts";
 
 const V1_JSON = /^([0-9a-f]{64})\/json$/;
-const OCI_BLOB = /^blobs\/sha256\/([0-9a-f]{64})$/;
+/** An OCI blob, or podman's and skopeo's docker-archive layer: both named by the digest of what they hold. */
+const BY_DIGEST = /^(?:blobs\/sha256\/([0-9a-f]{64})|([0-9a-f]{64})\.tar)$/;
 
 /**
  * What placing layer folders may cost in hashing, all of an archive's together: each
@@ -79,7 +81,8 @@ export class LayerPositions {
   of(name: string): number | undefined {
     const known = this.byName.get(name);
     if (known !== undefined) return known;
-    const digest = OCI_BLOB.exec(name)?.[1];
+    const m = BY_DIGEST.exec(name);
+    const digest = m?.[1] ?? m?.[2];
     return digest === undefined ? undefined : this.byDiff.get(`sha256:${digest}`);
   }
 }

@@ -11,6 +11,7 @@ import { archiveDocuments } from "../context/image-archive.ts";
 import { type LayerBytes, type LayeredArchive, layeredContext, NotReusable } from "../context/layered-context.ts";
 import { planSegments, type Segment } from "../context/segments.ts";
 import { UploadError } from "../errors.ts";
+import { abortable } from "../lib/streams.ts";
 import { type Source, tornIn } from "../source/source.ts";
 import { seekEntries } from "../tar/list.ts";
 import { tarEntries } from "../tar/read.ts";
@@ -187,16 +188,18 @@ interface ReuseReading {
 }
 
 /**
- * The image's identity, read as cheaply as its source allows: the engine tells it (no save);
- * a tar file's documents are read by seeking past its layers; anything else is read once
- * whole, as flattening would.
+ * The image's identity, read as cheaply as its source allows: an engine whose image ID is
+ * its config's digest tells it (no save); a tar file's documents are read by seeking past
+ * its layers, and any other save's by streaming past them (Docker's containerd store, whose
+ * ID names a manifest); anything else is read once whole, as flattening would.
  */
 async function readForReuse(o: JobOptions, { source, info }: JobSource): Promise<ReuseReading> {
   const torn = tornIn(source);
   const { file, size } = source;
-  if (source.kind === "engine" && info?.id && info.diffIds && new Set(info.diffIds).size === info.diffIds.length) {
-    // The engine says sha256:HEX; an archive's config hashes to HEX.
-    const identity = { diffIds: info.diffIds, imageId: info.id.replace(/^sha256:/, "") };
+  const engine = source.kind === "engine" && info?.diffIds !== undefined;
+  if (engine && info?.configId && new Set(info.diffIds).size === info.diffIds?.length) {
+    // The engine says [sha256:]HEX; an archive's config hashes to HEX.
+    const identity = { diffIds: info.diffIds as string[], imageId: info.configId.replace(/^sha256:/, "") };
     return {
       identity,
       platform: info.platform,
@@ -204,16 +207,22 @@ async function readForReuse(o: JobOptions, { source, info }: JobSource): Promise
       archive: { source, entries: () => tarEntries(source.open()), torn },
     };
   }
-  if (file && size !== undefined && !source.gzipped) {
-    const docs = await archiveDocuments(seekEntries(file, size)).catch((e) => {
+  const seekable = file !== undefined && size !== undefined && !source.gzipped;
+  if (seekable || engine) {
+    const entries = () => (seekable ? seekEntries(file, size) : tarEntries(abortable(source.open(), o.signal)));
+    const docs = await archiveDocuments(entries()).catch((e) => {
       throw torn(e);
     });
+    if (engine && docs.identity && docs.identity.diffIds.join() !== info?.diffIds?.join())
+      throw new UploadError("DOCKER_SAVE", `${source.label} saved another image than the engine described (its layers differ)`, {
+        hint: "run again: the image may have changed while it was read",
+      });
     return {
       identity: docs.identity,
       platform: docs.platform,
       triggers: carriesTriggers(docs.config),
       sizes: docs.sizes,
-      archive: { source, entries: () => seekEntries(file, size), torn, positions: docs.positions },
+      archive: { source, entries, torn, positions: docs.positions },
     };
   }
   const read = await fullRead(o, source);

@@ -6,6 +6,7 @@
 import { UploadError } from "../errors.ts";
 import { checkPlatformSave, dockerSource, type ImageInfo, inspectImage, pullImage } from "../source/engine.ts";
 import { fileSource } from "../source/file-source.ts";
+import { parsePlatform } from "../source/oci-index.ts";
 import type { Source } from "../source/source.ts";
 import { stdinSource } from "../source/stdin-source.ts";
 import type { JobOptions } from "./job.ts";
@@ -37,9 +38,11 @@ export async function jobSource(o: JobOptions): Promise<JobSource> {
 /**
  * A Dockerfile context may read the image more than once: every read must be of the image
  * the name meant at the start. With --platform, the engine's account of the image is of
- * another platform's, so none is kept.
+ * another platform's, so none is kept. An ID that names an index (Docker's containerd
+ * store) is saved for the platform the engine described, the image the user has.
  */
 function engineSource(o: JobOptions, info: ImageInfo): JobSource {
-  const source = dockerSource(o.engine, o.localImage, info.size, o.platform, o.context === "dockerfile" ? info.id : undefined);
+  const platform = o.platform ?? (info.index && info.platform ? parsePlatform(info.platform) : undefined);
+  const source = dockerSource(o.engine, o.localImage, info.size, platform, o.context === "dockerfile" ? info.id : undefined);
   return { source, info: o.platform ? undefined : info };
 }

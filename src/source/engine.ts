@@ -1,7 +1,7 @@
 import { UploadError } from "../errors.ts";
 import { jsonObject } from "../lib/document.ts";
 import { pullStream } from "../lib/streams.ts";
-import { namedPlatform, type Platform, platformText } from "./oci-index.ts";
+import { INDEX_TYPES, namedPlatform, type Platform, platformText } from "./oci-index.ts";
 import type { Source } from "./source.ts";
 
 export const ENGINES = ["auto", "docker", "podman"] as const;
@@ -27,6 +27,15 @@ export interface ImageInfo {
   size: number;
   /** The image ID, where the engine gives one: what a name pointed to when it was asked. */
   id?: string;
+  /**
+   * The image ID, where it is the digest of the image's config (dockerd's classic store,
+   * podman). Docker's containerd image store says which image it means by a descriptor of
+   * its manifest or index, and its ID is that one's digest: then this is unknown until a
+   * save's config is read.
+   */
+  configId?: string;
+  /** The ID names an index of platforms (the containerd store): a save must name the platform of the image inspected. */
+  index?: boolean;
   /** The layers' diff IDs, bottom first, where the engine gives them: the image named by content with no save. */
   diffIds?: string[];
   /** os/arch[/variant], where the engine says. */
@@ -129,13 +138,28 @@ export async function inspectImage(engine: Engine, image: string, signal: AbortS
   if (r.code !== 0) throw classifyEngineError(engine, image, r.stderr);
   const doc = jsonObject(r.stdout);
   const img = (Array.isArray(doc) ? doc[0] : doc) as Record<string, unknown> | undefined;
-  const { Size: size, Id: id, RootFS: rootfs, Os: os, Architecture: arch, Variant: variant, Config: config } = img ?? {};
+  const {
+    Size: size,
+    Id: id,
+    RootFS: rootfs,
+    Os: os,
+    Architecture: arch,
+    Variant: variant,
+    Config: config,
+    Descriptor: target,
+  } = img ?? {};
   const diffIds = (rootfs as { Layers?: unknown } | undefined)?.Layers;
   const triggers = (config as { OnBuild?: unknown } | undefined)?.OnBuild;
   const digest = /^sha256:[0-9a-f]{64}$/;
+  const imageId = typeof id === "string" && /^(sha256:)?[0-9a-f]{64}$/.test(id) ? id : undefined;
+  // Only an engine with a multi-platform image store (API 1.48+) describes the image's target.
+  const described = typeof target === "object" && target !== null;
+  const targetType = described ? (target as { mediaType?: unknown }).mediaType : undefined;
   return {
     size: typeof size === "number" && size > 0 ? size : 0,
-    id: typeof id === "string" && /^(sha256:)?[0-9a-f]{64}$/.test(id) ? id : undefined,
+    id: imageId,
+    configId: described ? undefined : imageId,
+    index: typeof targetType === "string" && INDEX_TYPES.has(targetType),
     diffIds: Array.isArray(diffIds) && diffIds.every((d) => typeof d === "string" && digest.test(d)) ? diffIds : undefined,
     platform: namedPlatform(os, arch, variant),
     onBuild: Array.isArray(triggers) && triggers.length > 0,

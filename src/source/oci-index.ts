@@ -20,7 +20,11 @@ interface Descriptor {
   annotations?: Record<string, string>;
 }
 
-const INDEX_TYPES = new Set(["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"]);
+/** The media types of a document that lists images (an index), not one image's manifest. */
+export const INDEX_TYPES = new Set([
+  "application/vnd.oci.image.index.v1+json",
+  "application/vnd.docker.distribution.manifest.list.v2+json",
+]);
 
 export function parsePlatform(text: string): Platform {
   const [os, architecture, variant, ...rest] = text.split("/");

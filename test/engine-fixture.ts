@@ -9,7 +9,7 @@
  */
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { tempDir } from "./helpers.ts";
+import { BIN, tempDir } from "./helpers.ts";
 
 const required = () => process.env.REQUIRE_DOCKER === "1";
 
@@ -31,6 +31,51 @@ export function podmanEnv(): Record<string, string> | undefined {
 
 export function podman(args: string[]): string {
   return sh(["podman", ...args]);
+}
+
+/** podman run by a user of its own (.ci/run makes one, RU_TEST_ROOTLESS_USER), with a store in a folder of this run's. */
+export interface RootlessPodman {
+  /** How runCli runs the tool as that user. */
+  as: { command: string[]; bin: string };
+  env: Record<string, string>;
+  /** Loads a docker save archive, read by this process (the user cannot read the tests' folders). */
+  load(file: string): void;
+  rmi(images: string[]): void;
+}
+
+export function rootlessPodman(): RootlessPodman | undefined {
+  const user = process.env.RU_TEST_ROOTLESS_USER;
+  const ok = !!user && ["podman", "setpriv", "newuidmap"].every((t) => Bun.which(t));
+  if (!ok && required()) throw new Error("REQUIRE_DOCKER=1 but RU_TEST_ROOTLESS_USER, setpriv or newuidmap (rootless podman) is missing");
+  if (!ok) return undefined;
+  const dir = tempDir("ru-rootless-");
+  const [uid, gid] = [sh(["id", "-u", user as string]), sh(["id", "-g", user as string])];
+  for (const d of ["home", "root", "run"]) mkdirSync(join(dir, d));
+  const conf = join(dir, "storage.conf");
+  writeFileSync(conf, `[storage]\ndriver = "vfs"\ngraphroot = "${dir}/root"\nrunroot = "${dir}/run"\n`);
+  const bin = join(dir, "runtime-upload");
+  copyFileSync(BIN, bin);
+  chmodSync(bin, 0o755);
+  chmodSync(dir, 0o755);
+  sh(["chown", "-R", `${uid}:${gid}`, dir]);
+  const command = ["setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--init-groups", "--"];
+  const env = { HOME: join(dir, "home"), CONTAINERS_STORAGE_CONF: conf };
+  const podmanAs = (args: string[], stdin?: Blob) => {
+    const r = Bun.spawnSync([...command, "podman", ...args], { stdin, stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+    if (r.exitCode !== 0) throw new Error(`rootless podman ${args.join(" ")} failed: ${r.stderr.toString()}`);
+  };
+  const info = Bun.spawnSync([...command, "podman", "info", "--format", "{{.Host.Security.Rootless}}"], {
+    env: { ...process.env, ...env },
+  });
+  if (info.stdout.toString().trim() !== "true") throw new Error(`podman as ${user} is not rootless: ${info.stderr.toString()}`);
+  return {
+    as: { command, bin },
+    env,
+    load: (file) => podmanAs(["load", "-q"], Bun.file(file)),
+    rmi: (images) => {
+      if (images.length > 0) podmanAs(["rmi", "-f", ...images]);
+    },
+  };
 }
 
 /** The socket of the containerd dockerd started (.ci/run sets RU_TEST_CONTAINERD); undefined where there is none. */

@@ -11,15 +11,16 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { dockerAvailable, layersGzip, realImages, removeImage, testRegistry } from "./docker-fixture.ts";
-import { ContainerdStore, containerdAddress, podman, podmanEnv } from "./engine-fixture.ts";
-import { hasTool, packTar, runCli, startServerProcess, type TestServer, tempDir } from "./helpers.ts";
+import { ContainerdStore, containerdAddress, podman, podmanEnv, type RootlessPodman, rootlessPodman } from "./engine-fixture.ts";
+import { apiEnv, hasTool, packTar, runCli, startServerProcess, type TestServer, tempDir } from "./helpers.ts";
 import { bottomLayers, saveArchiveOf, TOP_CONFIG, TOP_LAYERS } from "./image-fixture.ts";
-import { uploadAndCompare } from "./reuse-rig.ts";
+import { platformOf, uploadAndCompare } from "./reuse-rig.ts";
 
 const hasDocker = dockerAvailable();
 const registry = hasDocker ? testRegistry() : undefined;
 const podmanVars = hasDocker ? podmanEnv() : undefined;
 const containerd = hasDocker ? containerdAddress() : undefined;
+const rootless = hasDocker ? rootlessPodman() : undefined;
 const KiB = 1024;
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
@@ -29,6 +30,7 @@ describe.skipIf(!hasDocker || !registry)("layer reuse from podman and from Docke
   let store: ContainerdStore | undefined;
   const made: string[] = [];
   const inPodman: string[] = [];
+  const inRootless: string[] = [];
 
   beforeAll(async () => {
     work = tempDir("ru-engines-");
@@ -39,11 +41,12 @@ describe.skipIf(!hasDocker || !registry)("layer reuse from podman and from Docke
     server?.stop();
     for (const image of made) removeImage(image);
     if (inPodman.length > 0) Bun.spawnSync(["podman", "rmi", "-f", ...inPodman], { stdout: "ignore", stderr: "ignore" });
+    rootless?.rmi(inRootless);
     store?.remove();
   }, 120_000);
 
-  type Engine = "podman" | "containerd";
-  const engines: Engine[] = ["podman", "containerd"];
+  type Engine = "podman" | "rootless podman" | "containerd";
+  const engines: Engine[] = ["podman", "rootless podman", "containerd"];
   const builders = ["classic", "buildkit", "buildah"] as const;
 
   /** The archive `file` of `local` as the engine's own image (dockerd has it too, to compare with). */
@@ -51,15 +54,25 @@ describe.skipIf(!hasDocker || !registry)("layer reuse from podman and from Docke
     if (engine === "podman") {
       podman(["load", "-q", "-i", file]);
       inPodman.push(local);
+    } else if (engine === "rootless podman") {
+      (rootless as RootlessPodman).load(file);
+      inRootless.push(local);
     } else (store as ContainerdStore).add(local, file);
   }
 
   /** How the tool reaches the engine. */
-  const reach = (engine: Engine) =>
-    engine === "podman" ? { args: ["--engine", "podman"], env: podmanVars } : { env: (store as ContainerdStore).env() };
+  const reach = (engine: Engine): { args?: string[]; env?: Record<string, string>; as?: RootlessPodman["as"] } => {
+    if (engine === "podman") return { args: ["--engine", "podman"], env: podmanVars };
+    if (engine === "rootless podman") return { args: ["--engine", "podman"], env: rootless?.env, as: rootless?.as };
+    return { env: (store as ContainerdStore).env() };
+  };
 
-  /** `name`'s version `v` of the reuse rows' image, in dockerd and in `engine`, and the gzip -6 size of its top layer. */
-  async function version(engine: Engine, name: string, v: "v1" | "v2"): Promise<{ local: string; file: string; topGzip: number }> {
+  /** `name`'s version `v` of the reuse rows' image, in dockerd and in `engine` (none: dockerd only), and the gzip -6 size of its top layer. */
+  async function version(
+    engine: Engine | undefined,
+    name: string,
+    v: "v1" | "v2",
+  ): Promise<{ local: string; file: string; topGzip: number }> {
     const local = `ru-engines-${name}-${process.pid}:${v}`;
     const file = join(work, `${name}-${v}.tar`);
     writeFileSync(
@@ -68,7 +81,7 @@ describe.skipIf(!hasDocker || !registry)("layer reuse from podman and from Docke
     );
     expect(Bun.spawnSync(["docker", "load", "-q", "-i", file]).exitCode).toBe(0);
     made.push(local);
-    intoEngine(engine, local, file);
+    if (engine) intoEngine(engine, local, file);
     return { local, file, topGzip: gzipSync(await packTar(TOP_LAYERS[v]), { level: 6 }).byteLength };
   }
 
@@ -80,16 +93,22 @@ describe.skipIf(!hasDocker || !registry)("layer reuse from podman and from Docke
   }
 
   // Under REQUIRE_DOCKER=1 (CI) a missing engine or builder has failed the file already.
-  const available = (engine: Engine) => (engine === "podman" ? podmanVars !== undefined : containerd !== undefined);
+  const available = (engine: Engine) =>
+    engine === "podman" ? podmanVars !== undefined : engine === "rootless podman" ? rootless !== undefined : containerd !== undefined;
+  // Rootless podman reads and saves as root's does, its store aside: one builder for it.
   const rows = engines
     .filter(available)
-    .flatMap((engine) => builders.filter((b) => b !== "buildah" || hasTool("buildah")).map((builder) => [engine, builder] as const));
+    .flatMap((engine) =>
+      builders
+        .filter((b) => (b !== "buildah" || hasTool("buildah")) && (engine !== "rootless podman" || b === "buildkit"))
+        .map((builder) => [engine, builder] as const),
+    );
 
   test.each(rows)(
     "from %s, with %s: v1 builds a base for at most 1.15 × a whole upload, v2 sends only its top layer, v2 again almost nothing, each the same image",
     async (engine, builder) => {
       await server.configure({ build: builder, registry, statuses: ["SUCCESS"], failFrom: undefined });
-      const name = `${engine}-${builder}`;
+      const name = `${engine.replace(" ", "-")}-${builder}`;
       const v1 = await version(engine, name, "v1");
       const v2 = await version(engine, name, "v2");
       const upload = (local: string) => uploadAndCompare(server, registry as string, made, { local }, { builder, ...reach(engine) });
@@ -155,5 +174,55 @@ describe.skipIf(!hasDocker || !registry)("layer reuse from podman and from Docke
       expect(again.received[0]).toBeLessThanOrEqual(256 * KiB);
     },
     600_000,
+  );
+
+  test.each(engines.filter(available))(
+    "from %s, the whole image (--context image) is the engine's save as it streams, and the image flattened (--reuse never) is the same image",
+    async (engine) => {
+      const { local } = await version(engine, `whole-${engine.replace(" ", "-")}`, "v1");
+      await server.configure({ build: undefined, registry: undefined, statuses: ["SUCCESS"], failFrom: undefined });
+      const before = (await server.state()).uploads.length;
+      const { args = [], env = {}, as } = reach(engine);
+      const r = await runCli([...args, "--pull", "never", local, "--poll-interval", "0.05"], { env: { ...apiEnv(server), ...env }, as });
+      expect(r.code, r.stderr).toBe(0);
+      const cli = engine === "containerd" ? "docker" : "podman";
+      const save = Bun.spawnSync([...(as?.command ?? []), "sh", "-c", `${cli} save -- "$0" | sha256sum`, local], {
+        env: { ...process.env, ...env },
+      });
+      const [sent] = (await server.state()).uploads.slice(before);
+      expect(sent?.tarSha256).toBe(save.stdout.toString().slice(0, 64));
+
+      await server.configure({ build: "classic", registry, statuses: ["SUCCESS"], failFrom: undefined });
+      const flat = await uploadAndCompare(server, registry as string, made, { local }, { args: [...args, "--reuse", "never"], env, as });
+      expect(flat.received.length).toBe(1);
+    },
+    300_000,
+  );
+
+  test.skipIf(!containerd)(
+    "from the containerd store, an image whose ID names an index of two platforms is saved for the platform inspected: reused as any other, the same image",
+    async () => {
+      await server.configure({ build: "classic", registry, statuses: ["SUCCESS"], failFrom: undefined });
+      const own = new ContainerdStore(containerd as string);
+      try {
+        const v1 = await version(undefined, "index", "v1");
+        const arm = join(work, "index-arm.tar");
+        writeFileSync(arm, await saveArchiveOf([TOP_LAYERS.v2], { tag: v1.local, platform: { architecture: "arm64" } }));
+        own.add(v1.local, v1.file, [{ archive: arm, platform: { os: "linux", architecture: "arm64" } }]);
+        const upload = () =>
+          uploadAndCompare(server, registry as string, made, { local: v1.local }, { builder: "classic", env: own.env() });
+        const first = await upload();
+        expect(first.received.length).toBe(2);
+        const saves = own.calls().filter((c) => c.startsWith("save"));
+        expect(saves.length).toBeGreaterThan(0);
+        for (const c of saves) expect(c).toMatch(new RegExp(`^save --platform ${platformOf(v1.local)} -- sha256:[0-9a-f]{64}$`));
+        const again = await upload();
+        expect(again.stderr).toContain("Reusing 3 of 3 layers");
+        expect(again.received[0]).toBeLessThanOrEqual(256 * KiB);
+      } finally {
+        own.remove();
+      }
+    },
+    300_000,
   );
 });

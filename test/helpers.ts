@@ -90,6 +90,8 @@ export interface CliOptions {
   stdin?: Blob | ReadableStream | "ignore";
   /** Called once the process is running, e.g. to signal it. */
   during?: (proc: ReturnType<typeof Bun.spawn>) => Promise<void>;
+  /** As another user: the command the tool runs under (setpriv …, which execs it) and a copy of the binary that user can run. */
+  as?: { command: string[]; bin: string };
 }
 
 /** Every copy of the tool this test process started: the only ones its leak checks look at. */
@@ -117,7 +119,7 @@ export async function runCli(args: string[], o: CliOptions = {}): Promise<CliRun
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
-  const proc = Bun.spawn([BIN, ...args], {
+  const proc = Bun.spawn([...(o.as?.command ?? []), o.as?.bin ?? BIN, ...args], {
     env,
     stdin: o.stdin ?? "ignore",
     stdout: "pipe",

@@ -4,7 +4,7 @@
  * by path and field by field, and the bytes the server received counted on its side.
  */
 import { expect } from "bun:test";
-import { apiEnv, runCli, type TestServer } from "./helpers.ts";
+import { apiEnv, type CliOptions, runCli, type TestServer } from "./helpers.ts";
 import { snapshot } from "./image-compare.ts";
 
 /** Config fields a rebuild must carry. */
@@ -38,6 +38,8 @@ export interface UploadOptions {
   /** How the tool reaches the engine (--engine podman, a stand-in's PATH), where not dockerd's. */
   args?: string[];
   env?: Record<string, string>;
+  /** The tool run as another user (rootless podman's). */
+  as?: CliOptions["as"];
 }
 
 /**
@@ -65,7 +67,7 @@ export async function uploadAndCompare(
     "--poll-interval",
     "0.05",
   ];
-  const r = await runCli(args, { env: { ...apiEnv(server), ...o.env } });
+  const r = await runCli(args, { env: { ...apiEnv(server), ...o.env }, as: o.as });
   expect(r.code, r.stderr).toBe(0);
   const target = `${registry}/runtime/${input.local}`;
   const json = JSON.parse(r.stdout);

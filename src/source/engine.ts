@@ -136,7 +136,11 @@ function lastLine(text: string): string {
 export async function inspectImage(engine: Engine, image: string, signal: AbortSignal): Promise<ImageInfo> {
   const r = await run(engine, ["image", "inspect", "--", image], signal);
   if (r.code !== 0) throw classifyEngineError(engine, image, r.stderr);
-  const doc = jsonObject(r.stdout);
+  return imageInfo(jsonObject(r.stdout));
+}
+
+/** What an inspect document (docker's or podman's, an array of one or the object) says of the image. */
+export function imageInfo(doc: unknown): ImageInfo {
   const img = (Array.isArray(doc) ? doc[0] : doc) as Record<string, unknown> | undefined;
   const {
     Size: size,

@@ -35,8 +35,8 @@ export function podman(args: string[]): string {
 
 /** podman run by a user of its own (.ci/run makes one, RU_TEST_ROOTLESS_USER), with a store in a folder of this run's. */
 export interface RootlessPodman {
-  /** How runCli runs the tool as that user. */
-  as: { command: string[]; bin: string };
+  /** How runCli runs the tool as that user (from a folder it can reach: the tests' own are root's alone). */
+  as: { command: string[]; bin: string; cwd: string };
   env: Record<string, string>;
   /** Loads a docker save archive, read by this process (the user cannot read the tests' folders). */
   load(file: string): void;
@@ -61,15 +61,22 @@ export function rootlessPodman(): RootlessPodman | undefined {
   const command = ["setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--init-groups", "--"];
   const env = { HOME: join(dir, "home"), CONTAINERS_STORAGE_CONF: conf };
   const podmanAs = (args: string[], stdin?: Blob) => {
-    const r = Bun.spawnSync([...command, "podman", ...args], { stdin, stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+    const r = Bun.spawnSync([...command, "podman", ...args], {
+      stdin,
+      stdout: "pipe",
+      stderr: "pipe",
+      cwd: dir,
+      env: { ...process.env, ...env },
+    });
     if (r.exitCode !== 0) throw new Error(`rootless podman ${args.join(" ")} failed: ${r.stderr.toString()}`);
   };
   const info = Bun.spawnSync([...command, "podman", "info", "--format", "{{.Host.Security.Rootless}}"], {
+    cwd: dir,
     env: { ...process.env, ...env },
   });
   if (info.stdout.toString().trim() !== "true") throw new Error(`podman as ${user} is not rootless: ${info.stderr.toString()}`);
   return {
-    as: { command, bin },
+    as: { command, bin, cwd: dir },
     env,
     load: (file) => podmanAs(["load", "-q"], Bun.file(file)),
     rmi: (images) => {

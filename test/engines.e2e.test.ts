@@ -187,6 +187,7 @@ describe.skipIf(!hasDocker || !registry)("layer reuse from podman and from Docke
       expect(r.code, r.stderr).toBe(0);
       const cli = engine === "containerd" ? "docker" : "podman";
       const save = Bun.spawnSync([...(as?.command ?? []), "sh", "-c", `${cli} save -- "$0" | sha256sum`, local], {
+        cwd: as?.cwd,
         env: { ...process.env, ...env },
       });
       const [sent] = (await server.state()).uploads.slice(before);

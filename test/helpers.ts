@@ -90,8 +90,8 @@ export interface CliOptions {
   stdin?: Blob | ReadableStream | "ignore";
   /** Called once the process is running, e.g. to signal it. */
   during?: (proc: ReturnType<typeof Bun.spawn>) => Promise<void>;
-  /** As another user: the command the tool runs under (setpriv …, which execs it) and a copy of the binary that user can run. */
-  as?: { command: string[]; bin: string };
+  /** As another user: the command the tool runs under (setpriv …, which execs it), a copy of the binary and a folder that user can reach. */
+  as?: { command: string[]; bin: string; cwd: string };
 }
 
 /** Every copy of the tool this test process started: the only ones its leak checks look at. */
@@ -121,6 +121,7 @@ export async function runCli(args: string[], o: CliOptions = {}): Promise<CliRun
   }
   const proc = Bun.spawn([...(o.as?.command ?? []), o.as?.bin ?? BIN, ...args], {
     env,
+    cwd: o.as?.cwd,
     stdin: o.stdin ?? "ignore",
     stdout: "pipe",
     stderr: "pipe",

@@ -50,10 +50,23 @@ describe("upload from an archive", () => {
     ["single-member gzip", ["--gzip", "single"]],
     ["one job, level 1", ["--jobs", "1", "--level", "1"]],
     ["level 9", ["--level", "9"]],
+    ["level 12", ["--level", "12"]],
+    ["level auto", ["--level", "auto"]],
   ])("%s round-trips byte-identical", async (_name, flags) => {
     const r = await run(["--input", archive, "sample:e2e", ...flags, ...FAST]);
     expect(r.code).toBe(0);
     expect((await server.state()).uploads[0]?.tarSha256).toBe(archiveSha);
+  });
+
+  test("--level auto: --json gives the bytes read and sent at each level, adding up to the whole", async () => {
+    const r = await run(["--input", archive, "sample:e2e", "--level", "auto", "--json", ...FAST]);
+    expect(r.code, r.stderr).toBe(0);
+    const json = JSON.parse(r.stdout);
+    const levels = json.levels as Array<{ level: number; bytes_read: number; bytes_sent: number }>;
+    expect(levels.length).toBeGreaterThan(0);
+    expect(levels.reduce((n, l) => n + l.bytes_read, 0)).toBe(json.bytes_read);
+    const gzipBytes = (await server.state()).uploads[0]?.gzipBytes;
+    expect(levels.reduce((n, l) => n + l.bytes_sent, 0)).toBe(gzipBytes as number);
   });
 
   test("prints the original uploader's steps in order and the key on no request but in its header", async () => {
@@ -138,7 +151,8 @@ describe("bad input and configuration", () => {
   test.each([
     ["no IMAGE", []],
     ["an unknown flag", ["img", "--frobnicate"]],
-    ["--level 10", ["img", "--level", "10"]],
+    ["--level 13", ["img", "--level", "13"]],
+    ["--level fast", ["img", "--level", "fast"]],
     ["--pull sometimes", ["img", "--pull", "sometimes"]],
     ["--timeout abc", ["img", "--timeout", "abc"]],
   ])("a usage error (%s) exits 2 and sends nothing", async (_name, args) => {

@@ -76,7 +76,7 @@ interface Case {
 const run = (cmd: Command, id: string) =>
   cmd === "upload" ? ["--input", archive, "img:1", ...FAST] : cmd === "status" ? ["status", id] : ["wait", id, ...FAST];
 const usage = (cmd: Command, id: string) =>
-  cmd === "upload" ? ["--input", archive, "img:1", "--level", "10"] : cmd === "status" ? ["status"] : ["wait", id, "--timeout", "abc"];
+  cmd === "upload" ? ["--input", archive, "img:1", "--level", "13"] : cmd === "status" ? ["status"] : ["wait", id, "--timeout", "abc"];
 
 const succeeded = (env: Record<string, string> = {}, warning: string[] = []): Record<Command, Case> => ({
   upload: {
@@ -169,7 +169,7 @@ const table: Record<string, Record<Command, Case>> = {
         "error: found N error",
         "",
         "  --input FILE img:N --level N",
-        "  ^ --level must be a whole number from N to N",
+        "  ^ --level must be auto or a whole number from N to N",
         "",
         "",
         "hint: for more information, try 'runtime-upload --help'",
@@ -179,7 +179,7 @@ const table: Record<string, Record<Command, Case>> = {
         ok: false,
         error: {
           code: "USAGE",
-          message: "--level must be a whole number from 0 to 9",
+          message: "--level must be auto or a whole number from 0 to 12",
           hint: "for more information, try 'runtime-upload --help'",
         },
       },

@@ -92,7 +92,7 @@ describe("--progress json", () => {
 
   test.each([
     ["an unknown option", ["img", "--bogus", "--progress", "json"]],
-    ["a level out of range", ["img", "--level", "12", "--progress=json"]],
+    ["a level out of range", ["img", "--level", "13", "--progress=json"]],
     ["a tag that is not a Docker tag", ["--progress", "json", "img", "bad tag"]],
   ])("a usage error (%s): one result event with the error, and nothing else on stderr", async (_what, args) => {
     const r = await runCli(args, { env: apiEnv(server) });

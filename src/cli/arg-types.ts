@@ -4,6 +4,7 @@
  * out of range, a word not in its list.
  */
 import { extendType, number, oneOf, option, string } from "cmd-ts";
+import type { Level } from "../gzip/gzip.ts";
 import { parsePlatform } from "../source/oci-index.ts";
 
 export function intIn(min: number, max: number, what: string) {
@@ -80,3 +81,18 @@ export function choiceOption<T extends string>(long: string, choices: readonly [
 
 /** os/arch[/variant], as --platform takes it. */
 export const platformArg = extendType(string, { from: async (s) => parsePlatform(s) });
+
+/** --level: a level from `min` to `max`, or auto (each block's chosen as the upload runs). */
+export function levelArg(min: number, max: number) {
+  return extendType(string, {
+    // Each value a word, so a shell completes them all.
+    displayName: ["auto", ...Array.from({ length: max - min + 1 }, (_, i) => min + i)].join("|"),
+    async from(s): Promise<Level> {
+      if (s === "auto") return "auto";
+      const n = Number(s);
+      if (s.trim() === "" || !Number.isInteger(n) || n < min || n > max)
+        throw new Error(`--level must be auto or a whole number from ${min} to ${max}`);
+      return n;
+    },
+  });
+}

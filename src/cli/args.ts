@@ -1,11 +1,12 @@
 import { command, flag, option, optional, positional, restPositionals, runSafely, string } from "cmd-ts";
 import { FORM_SHAPES } from "../api/multipart.ts";
 import { defaultJobs } from "../gzip/cpus.ts";
-import { GZIP_MODES } from "../gzip/gzip.ts";
+import { GZIP_MODES, type Level } from "../gzip/gzip.ts";
+import { MAX_LEVEL, MIN_LEVEL } from "../gzip/level-control.ts";
 import { CONTEXTS, PULL_POLICIES, REUSE_MODES } from "../job/job.ts";
 import { VERSION_TEXT } from "../lib/version.ts";
 import { ENGINES } from "../source/engine.ts";
-import { choice, choiceOption, fileName, imageName, intIn, numberOption, pathArg, platformArg, tagName } from "./arg-types.ts";
+import { choice, choiceOption, fileName, imageName, intIn, levelArg, numberOption, pathArg, platformArg, tagName } from "./arg-types.ts";
 import { type CommandSpec, commandSpec } from "./command-spec.ts";
 import { PROGRESS_MODES } from "./output.ts";
 
@@ -92,10 +93,11 @@ const uploadParser = command({
     ),
     level: option({
       long: "level",
-      type: intIn(0, 9, "--level"),
-      defaultValue: () => 6,
+      type: levelArg(MIN_LEVEL, MAX_LEVEL),
+      defaultValue: (): Level => 6,
       defaultValueIsSerializable: true,
-      description: "gzip level, 1 (fast) to 9 (small); 0 stores without compressing (blocks that do not compress are stored at any level)",
+      description:
+        "gzip level, 1 (fast) to 12 (small); 0 stores without compressing (blocks that do not compress are stored at any level); auto chooses each block's as the upload runs, from what limits it (the cores, the link, the input)",
     }),
     jobs: option({
       long: "jobs",

@@ -1,4 +1,5 @@
 /** What the user sees of each step of a run, with the live progress line and the build spinner. */
+import type { LevelBytes } from "../gzip/gzip.ts";
 import type { JobEvent } from "../job/job.ts";
 import { mib } from "../lib/units.ts";
 import { LayerBoard } from "./layer-board.ts";
@@ -144,13 +145,14 @@ export class Renderer {
       case "uploaded": {
         this.stop();
         const r = e.result;
-        Object.assign(facts, { bytesRead: r.bytesRead, bytesSent: r.bytesSent, sha256: r.sha256 });
+        Object.assign(facts, { bytesRead: r.bytesRead, bytesSent: r.bytesSent, sha256: r.sha256, levels: r.levels });
         const secs = out.seconds();
         out.step(`Image saved and compressed. Size: ${r.bytesSent} bytes`);
+        const levels = levelsText(r.levels);
         const numbers =
           `Read ${mib(r.bytesRead)}, ${e.type === "dry-run" ? "would send" : "sent"} ${mib(r.bytesSent)} ` +
           `(ratio ${(r.bytesRead / Math.max(1, r.bytesSent)).toFixed(2)}) in ${secs.toFixed(1)} s, ` +
-          `${(r.bytesRead / 1e6 / secs).toFixed(1)} MB/s; sha256 ${r.sha256}`;
+          `${(r.bytesRead / 1e6 / secs).toFixed(1)} MB/s${levels ? `, ${levels}` : ""}; sha256 ${r.sha256}`;
         // A dry run's numbers are what it was run for.
         if (e.type === "dry-run") out.summary(numbers);
         else out.step(numbers);
@@ -309,4 +311,12 @@ export class Renderer {
     }, 100);
     this.ticker.unref();
   }
+}
+
+/** The levels an upload used, where it used more than one: "levels 1–3, mostly 1" (most of the image read at 1). */
+export function levelsText(levels: LevelBytes | undefined): string | undefined {
+  if (!levels || levels.size < 2) return undefined;
+  const used = [...levels.keys()].sort((a, b) => a - b);
+  const [mostly] = [...levels].sort((a, b) => b[1].read - a[1].read)[0] as [number, unknown];
+  return `levels ${used[0]}–${used.at(-1)}, mostly ${mostly}`;
 }

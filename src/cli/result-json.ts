@@ -3,6 +3,7 @@
  * failure, for every command, described by test/result.schema.json.
  */
 import type { UploadError } from "../errors.ts";
+import type { LevelBytes } from "../gzip/gzip.ts";
 
 export interface JsonResult {
   ok: boolean;
@@ -14,6 +15,8 @@ export interface JsonResult {
   image: string | null;
   bytes_read: number | null;
   bytes_sent: number | null;
+  /** Each gzip level the body used, with the bytes read and sent at it (null where this tool compressed no blocks). */
+  levels: Array<{ level: number; bytes_read: number; bytes_sent: number }> | null;
   sha256: string | null;
   /** From GET /image_exists after the build, where the server has it. */
   upload_time: string | null;
@@ -36,6 +39,7 @@ export interface RunFacts {
   image?: string;
   bytesRead?: number;
   bytesSent?: number;
+  levels?: LevelBytes;
   sha256?: string;
   uploadTime?: string;
   imageSizeBytes?: number;
@@ -57,6 +61,9 @@ export function resultJson(f: RunFacts, error: UploadError | undefined, totalSec
     image: error ? null : (f.image ?? null),
     bytes_read: f.bytesRead ?? null,
     bytes_sent: f.bytesSent ?? null,
+    levels: f.levels
+      ? [...f.levels].sort((a, b) => a[0] - b[0]).map(([level, b]) => ({ level, bytes_read: b.read, bytes_sent: b.sent }))
+      : null,
     sha256: f.sha256 ?? null,
     upload_time: error ? null : (f.uploadTime ?? null),
     image_size_bytes: error ? null : (f.imageSizeBytes ?? null),

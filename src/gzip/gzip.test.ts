@@ -5,7 +5,7 @@ import { gunzipSync } from "node:zlib";
 import { tempDir } from "../../test/helpers.ts";
 import { Recycler } from "../lib/recycle.ts";
 import { worthCompressing } from "./compressible.ts";
-import { DEFAULT_BLOCK_SIZE, gzip, type TarInput } from "./gzip.ts";
+import { DEFAULT_BLOCK_SIZE, gzip, type Level, type LevelBytes, type TarInput } from "./gzip.ts";
 import { storedSize, storeInPlace } from "./stored.ts";
 
 const BLOCK = 64 * 1024;
@@ -49,7 +49,8 @@ async function compress(
   mode: "parallel" | "single",
   blockSize = BLOCK,
   kind: InputKind = "stream",
-  level = 6,
+  level: Level = 6,
+  levels?: LevelBytes,
 ): Promise<Buffer> {
   let input: TarInput = source(data);
   if (kind === "file") {
@@ -57,7 +58,7 @@ async function compress(
     writeFileSync(file, data);
     input = { file };
   }
-  const read = { bytes: 0 };
+  const read = { bytes: 0, levels };
   const recycler = new Recycler(Infinity);
   // Consumed as fetch does: each chunk is copied out, then spent, so its buffer takes a later block.
   const parts: Buffer[] = [];
@@ -119,6 +120,28 @@ test("--level 0 stores everything, compressible or not", async () => {
   expect(gz.length).toBeGreaterThanOrEqual(text.length);
   expect(gz.length).toBeLessThanOrEqual(text.length * 1.001);
   expect(Buffer.compare(gunzipSync(gz), Buffer.from(text))).toBe(0);
+});
+
+test.each(["stream", "file"] as const)(
+  "--level auto: a %s round-trips, each block at a level it chose, and the bytes at each level add up",
+  async (kind) => {
+    const data = mixed();
+    const levels: LevelBytes = new Map();
+    const gz = await compress(data, "parallel", BLOCK, kind, "auto", levels);
+    expect(Buffer.compare(gunzipSync(gz), Buffer.from(data))).toBe(0);
+    const all = [...levels.values()];
+    expect(all.reduce((n, l) => n + l.read, 0)).toBe(data.length);
+    expect(all.reduce((n, l) => n + l.sent, 0)).toBe(gz.length);
+    for (const level of levels.keys()) expect(level).toBeWithin(0, 13);
+  },
+);
+
+test("a fixed level's bytes are the same with the levels counted", async () => {
+  const data = sample(5 * BLOCK + 3);
+  const levels: LevelBytes = new Map();
+  const counted = await compress(data, "parallel", BLOCK, "stream", 6, levels);
+  expect(Buffer.compare(counted, await compress(data, "parallel", BLOCK, "stream", 6))).toBe(0);
+  expect([...levels]).toEqual([[6, { read: data.length, sent: counted.length }]]);
 });
 
 test("parallel gzip emits one member per block, in order", async () => {

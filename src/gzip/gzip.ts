@@ -3,6 +3,7 @@ import { Readable } from "node:stream";
 import { createGzip } from "node:zlib";
 import { Recycler } from "../lib/recycle.ts";
 import { count, type Meter, pullStream } from "../lib/streams.ts";
+import { LevelControl } from "./level-control.ts";
 import { WorkerPool } from "./pool.ts";
 import { storedSize } from "./stored.ts";
 import type { BlockJob, GzipDone } from "./worker.ts";
@@ -10,9 +11,18 @@ import type { BlockJob, GzipDone } from "./worker.ts";
 export const GZIP_MODES = ["parallel", "single"] as const;
 type GzipMode = (typeof GZIP_MODES)[number];
 
+/** A level, or "auto": each block's level chosen as the upload runs (level-control.ts). */
+export type Level = number | "auto";
+
+/** What auto's single-member gzip uses: it has no blocks to choose for. */
+const SINGLE_AUTO_LEVEL = 6;
+
+/** The bytes read and sent at each level. */
+export type LevelBytes = Map<number, { read: number; sent: number }>;
+
 export interface GzipOptions {
   mode: GzipMode;
-  level: number;
+  level: Level;
   /** Worker threads compressing at once ("parallel" only). */
   jobs: number;
   /** Uncompressed bytes per gzip member ("parallel" only). */
@@ -36,11 +46,13 @@ export type TarInput = ReadableStream<Uint8Array> | { file: string };
 export function gzip(
   input: TarInput,
   opts: GzipOptions,
-  read: Meter = { bytes: 0 },
+  read: Meter & { levels?: LevelBytes } = { bytes: 0 },
   recycler = new Recycler(Infinity),
 ): ReadableStream<Uint8Array> {
-  if (opts.mode === "single")
-    return singleGzip(count(input instanceof ReadableStream ? input : Bun.file(input.file).stream(), read), opts.level);
+  if (opts.mode === "single") {
+    const level = opts.level === "auto" ? SINGLE_AUTO_LEVEL : opts.level;
+    return singleGzip(count(input instanceof ReadableStream ? input : Bun.file(input.file).stream(), read), level);
+  }
   const feed = input instanceof ReadableStream ? streamFeed(input, recycler) : fileFeed(input.file);
   return parallelGzip(feed, opts, read, recycler);
 }
@@ -118,25 +130,36 @@ function fileFeed(path: string): Feed {
  * Concatenated members are one valid gzip file (RFC 1952 section 2.2). At most
  * 2 * jobs + 2 blocks are in flight, so memory is bounded whatever the input size, and a
  * slow consumer stops the reads, which stops the producer through pipe backpressure.
+ * With level "auto", a block is compressed at the level LevelControl has set when it
+ * enters the queue, and the queue grows a block at a time from one per Worker: the first
+ * blocks are compressed before anything is measured, so few are.
  */
-function parallelGzip(feed: Feed, opts: Omit<GzipOptions, "mode">, read: Meter, recycler: Recycler): ReadableStream<Uint8Array> {
-  const pool = new WorkerPool(opts.jobs, opts.level, storedSize(opts.blockSize));
+function parallelGzip(
+  feed: Feed,
+  opts: Omit<GzipOptions, "mode">,
+  read: Meter & { levels?: LevelBytes },
+  recycler: Recycler,
+): ReadableStream<Uint8Array> {
+  const pool = new WorkerPool(opts.jobs, storedSize(opts.blockSize));
   recycler.adopt(pool);
+  const auto = opts.level === "auto" ? new LevelControl() : undefined;
   const inFlight: Promise<GzipDone>[] = [];
   const maxInFlight = 2 * opts.jobs + 2;
   let ended = false;
   /** A short (or empty) block came back: it ends the input; later ones are dropped even if a file grew meanwhile. */
   let sawEnd = false;
   let emitted = 0;
+  /** When the consumer took the block before. */
+  let lastTake: number | undefined;
 
   async function fill(): Promise<void> {
-    while (!ended && inFlight.length < maxInFlight) {
+    while (!ended && inFlight.length < (auto ? Math.min(maxInFlight, opts.jobs + emitted) : maxInFlight)) {
       const job = await feed.next(opts.blockSize, () => pool.buffer());
       if (!job) {
         ended = true;
         return;
       }
-      const member = pool.compress(job);
+      const member = pool.compress(job, auto ? auto.level : (opts.level as number));
       // Closing the pool rejects blocks nobody will await; that is not an error to report.
       member.catch(() => {});
       inFlight.push(member);
@@ -149,19 +172,35 @@ function parallelGzip(feed: Feed, opts: Omit<GzipOptions, "mode">, read: Meter, 
         await fill();
         const next = inFlight.shift();
         if (!next) break;
-        const { out, length } = await next;
+        const done = await next;
+        const { out, length } = done;
         const dropped = sawEnd || length === 0;
         if (length < opts.blockSize) ended = sawEnd = true;
         if (dropped) {
           pool.take(out);
           continue;
         }
+        const now = performance.now();
+        auto?.next({
+          level: done.level,
+          read: length,
+          sent: out.byteLength,
+          stored: done.stored,
+          compressMs: done.ms,
+          sinceLastMs: lastTake === undefined ? 0 : now - lastTake,
+          workers: opts.jobs,
+        });
+        lastTake = now;
         read.bytes += length;
+        if (read.levels) {
+          const at = read.levels.get(done.level) ?? { read: 0, sent: 0 };
+          read.levels.set(done.level, { read: at.read + length, sent: at.sent + out.byteLength });
+        }
         emitted++;
         return out;
       }
       // An empty input is still a valid, empty gzip file, not zero bytes.
-      if (emitted++ === 0) return Bun.gzipSync(new Uint8Array(0), { level: opts.level as 1 });
+      if (emitted++ === 0) return Bun.gzipSync(new Uint8Array(0), { level: (opts.level === "auto" ? 1 : opts.level) as 1 });
       return undefined;
     },
     release: (reason) => {

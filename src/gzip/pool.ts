@@ -42,7 +42,6 @@ export class WorkerPool implements BufferPool {
   /** `bufferSize`: what a block buffer holds, its block and the room to store it in place. */
   constructor(
     private readonly size: number,
-    private readonly level: number,
     private readonly bufferSize: number,
   ) {}
 
@@ -65,13 +64,13 @@ export class WorkerPool implements BufferPool {
     return true;
   }
 
-  async compress(job: BlockJob): Promise<GzipDone> {
+  async compress(job: BlockJob, level: number): Promise<GzipDone> {
     const slot = await this.acquire();
     const id = this.nextId++;
     try {
       return await new Promise<GzipDone>((resolve, reject) => {
         this.pending.set(id, { resolve, reject });
-        const message: GzipJob = { ...job, data: job.data ?? this.buffer(), id, level: this.level };
+        const message: GzipJob = { ...job, data: job.data ?? this.buffer(), id, level };
         slot.worker.postMessage(message, [message.data.buffer as ArrayBuffer]);
       });
     } finally {

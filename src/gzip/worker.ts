@@ -33,6 +33,10 @@ export interface GzipDone {
   out: Uint8Array;
   /** Input bytes in this member: a block shorter than the others is the last one. */
   length: number;
+  /** The level asked for; whether the block was stored (it does not compress, or level 0); the Worker's ms on it, its read included. */
+  level: number;
+  stored: boolean;
+  ms: number;
   /** The job's buffer, handed back at once to be filled again, when the member is not in it. */
   data?: Uint8Array;
   error?: string;
@@ -40,16 +44,19 @@ export interface GzipDone {
 
 self.onmessage = (event: MessageEvent<GzipJob>) => {
   const { id, level, data, file } = event.data;
+  const start = performance.now();
   let done: GzipDone;
   try {
     const length = file ? readSync(file.fd, data, 0, file.size, file.position) : (event.data.length ?? 0);
     const block = data.subarray(0, length) as Uint8Array<ArrayBuffer>;
-    if (length === 0) done = { id, out: new Uint8Array(0), length, data };
-    else if (level > 0 && worthCompressing(block))
-      done = { id, out: Bun.gzipSync(block, { library: "libdeflate", level: level as 1 }), length, data };
-    else done = { id, out: storeInPlace(data, length), length };
+    const compress = length > 0 && level > 0 && worthCompressing(block);
+    const out = compress ? Bun.gzipSync(block, { library: "libdeflate", level: level as 1 }) : undefined;
+    const ms = performance.now() - start;
+    if (length === 0) done = { id, out: new Uint8Array(0), length, data, level, stored: true, ms };
+    else if (out) done = { id, out, length, data, level, stored: false, ms };
+    else done = { id, out: storeInPlace(data, length), length, level, stored: true, ms };
   } catch (e) {
-    done = { id, out: new Uint8Array(0), length: 0, data, error: (e as Error).message };
+    done = { id, out: new Uint8Array(0), length: 0, data, level, stored: true, ms: 0, error: (e as Error).message };
   }
   self.postMessage(done, [...new Set([done.out.buffer, data.buffer] as ArrayBuffer[])]);
 };

@@ -5,7 +5,7 @@
 import type { Endpoint } from "../api/endpoint.ts";
 import type { FormShape } from "../api/multipart.ts";
 import { type ErrorSite, UploadError } from "../errors.ts";
-import { type GzipOptions, gzip } from "../gzip/gzip.ts";
+import { type GzipOptions, gzip, type LevelBytes } from "../gzip/gzip.ts";
 import { Recycler } from "../lib/recycle.ts";
 import { base64, count, type Meter, rechunk, sha256, spend, tap } from "../lib/streams.ts";
 import { type Source, tornError } from "../source/source.ts";
@@ -35,8 +35,8 @@ export interface UploadRequest {
 }
 
 export interface Progress {
-  /** Uncompressed tar bytes read from the source. */
-  read: Meter;
+  /** Uncompressed tar bytes read from the source, and at each gzip level (where this tool compresses in blocks). */
+  read: Meter & { levels?: LevelBytes };
   /** Compressed bytes handed to the socket. */
   sent: Meter;
 }
@@ -46,6 +46,7 @@ export interface UploadResult {
   bytesRead: number;
   bytesSent: number;
   sha256: string;
+  levels?: LevelBytes;
 }
 
 /**
@@ -60,6 +61,7 @@ export function uploadBody(
   recycler = new Recycler(GC_EVERY),
 ): ReadableStream<Uint8Array> {
   progress.read.bytes = 0;
+  progress.read.levels = req.gzip.mode === "parallel" && !req.source.gzipped ? new Map() : undefined;
   progress.sent.bytes = 0;
   const { source } = req;
   const torn: Torn = (e) => tornError(source, e);

@@ -61,7 +61,7 @@ async function attempt(
     stopLocal = () => stream.stop();
     const form = multipart(formFields(req.targetImage, req.tags, req.form, req.alsoAs), { ...FILE_PART[req.form], body: stream, onEnd });
     const buildId = await startBuild(req.endpoint, form, abort.signal);
-    return { buildId, bytesRead: progress.read.bytes, bytesSent: progress.sent.bytes, sha256: digest };
+    return { buildId, bytesRead: progress.read.bytes, bytesSent: progress.sent.bytes, sha256: digest, levels: progress.read.levels };
   } catch (e) {
     // The user's interrupt is the cause even when the source noticed first.
     if (signal.aborted) throw signal.reason;

@@ -1,0 +1,205 @@
+/**
+ * --level auto against fixed levels and against `pigz -p2 -6 | curl`, on links of set
+ * rates, all in one run, in turn. The link is a loopback Runtime-API sink that reads the
+ * request body through a token bucket: it stops reading when the bucket is empty, so TCP's
+ * own backpressure slows the sender, as a real link does. It answers /build with a build
+ * ID and /build_status with SUCCESS, so the tool's whole upload is timed.
+ *
+ *   bun bench/level-auto.ts [--size 1100MiB] [--rates 50,200,1000,0] [--levels auto,0,1,6,9]
+ *                           [--sources file,engine] [--cores 2,1] [--runs 3] [--no-pigz]
+ *
+ * A rate of 0 is unlimited. --cores 1 runs everything under `taskset -c 0`, a laptop busy
+ * with other work. "engine" needs a Docker engine (DOCKER_HOST); the sample is loaded
+ * into it once. Each row: median seconds of the runs, bytes sent, the levels auto used,
+ * peak RSS; then the ratio of auto to the best fixed level and to pigz, per rate.
+ * Needs: npm run build, pigz, curl, taskset. Timing lives here, never in tests.
+ */
+import { existsSync, mkdirSync } from "node:fs";
+import { createServer, type Socket } from "node:net";
+import { join } from "node:path";
+import { parseSize, writeSampleImage } from "../scripts/sample-image.ts";
+import { BIN, ROOT } from "../test/helpers.ts";
+import { measure } from "./measure.ts";
+
+const argv = process.argv.slice(2);
+const arg = (name: string, fallback: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? (argv[i + 1] as string) : fallback;
+};
+const list = (name: string, fallback: string) => arg(name, fallback).split(",");
+const size = parseSize(arg("size", "1100MiB"));
+const rates = list("rates", "50,200,1000,0").map(Number);
+const levels = list("levels", "auto,0,1,6,9");
+const sources = list("sources", "file,engine") as Array<"file" | "engine">;
+const coreCounts = list("cores", "2,1").map(Number);
+const runs = Number(arg("runs", "3"));
+const withPigz = !argv.includes("--no-pigz");
+const TAG = "runtime-upload-bench-level:latest";
+const KEY = "rk_bench_level_auto";
+
+/** A sink that reads request bodies at `mbit` (0: as fast as it can) and answers as a Runtime-API. */
+function sink(mbit: number): Promise<{ url: string; received: () => number; close: () => void }> {
+  let received = 0;
+  const bytesPerMs = (mbit * 1e6) / 8 / 1000;
+  const server = createServer((socket: Socket) => {
+    let head = Buffer.alloc(0);
+    let body: ((chunk: Buffer) => void) | undefined;
+    let tokens = 0;
+    let last = performance.now();
+    const answer = (json: object) => {
+      const text = JSON.stringify(json);
+      socket.end(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${text.length}\r\nconnection: close\r\n\r\n${text}`);
+    };
+    socket.on("data", (chunk: Buffer) => {
+      if (mbit > 0) {
+        const now = performance.now();
+        // A bucket of 64 KiB: bursts no larger than a socket's buffer.
+        tokens = Math.min(65536, tokens + (now - last) * bytesPerMs) - chunk.byteLength;
+        last = now;
+        if (tokens < 0) {
+          socket.pause();
+          setTimeout(() => socket.resume(), -tokens / bytesPerMs);
+        }
+      }
+      if (body) return body(chunk);
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const [line = "", ...fields] = head.subarray(0, end).toString("latin1").split("\r\n");
+      const rest = head.subarray(end + 4);
+      if (!line.startsWith("POST")) return answer(line.includes("/build_status") ? { status: "SUCCESS", image: TAG } : {});
+      const header = (name: string) =>
+        fields
+          .find((f) => f.toLowerCase().startsWith(`${name}:`))
+          ?.slice(name.length + 1)
+          .trim();
+      const length = header("content-length");
+      let left = length === undefined ? -1 : Number(length);
+      let tail = Buffer.alloc(0);
+      // Chunked bodies end with a zero-size chunk; only its marker is looked for, across chunk edges.
+      body = (c: Buffer) => {
+        received += c.byteLength;
+        if (left >= 0) {
+          left -= c.byteLength;
+          if (left <= 0) answer({ build_id: "bench" });
+          return;
+        }
+        tail = Buffer.concat([tail, c]).subarray(-5);
+        if (tail.toString("latin1") === "0\r\n\r\n") answer({ build_id: "bench" });
+      };
+      if (rest.byteLength > 0) body(rest);
+    });
+    socket.on("error", () => {});
+  });
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      resolve({ url: `http://127.0.0.1:${port}`, received: () => received, close: () => server.close() });
+    }),
+  );
+}
+
+async function sample(): Promise<string> {
+  const dir = join(ROOT, "bench", ".cache");
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `real-${size}.tar`);
+  if (!existsSync(file)) {
+    console.error(`bench: writing ${file}`);
+    const { createWriteStream } = await import("node:fs");
+    await writeSampleImage(createWriteStream(file), {
+      size,
+      tag: TAG,
+      seed: 1,
+      from: ["/usr/bin", "/usr/lib/x86_64-linux-gnu", "/usr/share"],
+    });
+  }
+  return file;
+}
+
+interface Row {
+  seconds: number[];
+  sent: number;
+  peak: number;
+  levels?: string;
+}
+
+const file = await sample();
+if (sources.includes("engine")) {
+  const load = Bun.spawnSync(["docker", "load", "-q", "-i", file]);
+  if (load.exitCode !== 0) throw new Error(`docker load failed: ${load.stderr.toString()}`);
+}
+
+const rows = new Map<string, Row>();
+for (const rate of rates) {
+  const s = await sink(rate);
+  for (const cores of coreCounts) {
+    const pin = cores === 1 ? ["taskset", "-c", "0"] : [];
+    for (const source of sources) {
+      const cases: Array<[string, string[]]> = levels.map((level) => [
+        `--level ${level}`,
+        [
+          ...pin,
+          BIN,
+          ...(source === "file" ? ["--input", file] : ["--pull", "never"]),
+          TAG,
+          "--level",
+          level,
+          "--json",
+          "--poll-interval",
+          "0.2",
+        ],
+      ]);
+      const save = source === "file" ? `cat ${file}` : `docker save ${TAG}`;
+      const curl = `curl -sS -f -H "X-API-Key: ${KEY}" -F "image=@-;filename=image.tar.gz" ${s.url}/build`;
+      if (withPigz)
+        cases.push(["pigz -p2 -6 | curl", [...pin, "bash", "-c", `set -o pipefail; ${save} | pigz -p2 -6 | ${curl} > /dev/null`]]);
+      for (let run = 0; run < runs; run++) {
+        for (const [name, cmd] of cases) {
+          const before = s.received();
+          const m = await measure(cmd, { ...process.env, RUNTIME_API_URL: s.url, RUNTIME_API_KEY: KEY });
+          if (m.code !== 0) throw new Error(`${name} failed: ${m.stderr.slice(-500)}`);
+          const key = [rate, cores, source, name].join("\t");
+          const row = rows.get(key) ?? { seconds: [], sent: 0, peak: 0 };
+          row.seconds.push(m.seconds);
+          row.sent = s.received() - before;
+          row.peak = Math.max(row.peak, m.peakRss);
+          if (name === "--level auto") {
+            const used = (JSON.parse(m.stdout).levels ?? []) as Array<{ level: number; bytes_read: number }>;
+            const total = used.reduce((n, l) => n + l.bytes_read, 0);
+            row.levels = used.map((l) => `${l.level}: ${((100 * l.bytes_read) / total).toFixed(0)} %`).join(", ");
+          }
+          rows.set(key, row);
+          console.error(`bench: ${key} ${m.seconds.toFixed(2)} s`);
+        }
+      }
+    }
+  }
+  s.close();
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+console.log("| link | cores | source | pipeline | seconds (median) | runs | sent MB | peak RSS MiB | levels used |");
+console.log("|---|---|---|---|---|---|---|---|---|");
+for (const [key, r] of rows) {
+  const [rate, cores, source, name] = key.split("\t");
+  const link = rate === "0" ? "unlimited" : `${rate} Mbit/s`;
+  console.log(
+    `| ${link} | ${cores} | ${source} | ${name} | ${median(r.seconds).toFixed(2)} | ${r.seconds.map((x) => x.toFixed(2)).join(", ")} | ${(r.sent / 1e6).toFixed(1)} | ${(r.peak / 2 ** 20).toFixed(0)} | ${r.levels ?? ""} |`,
+  );
+}
+console.log("\n| link | cores | source | auto ÷ best fixed (which) | auto ÷ pigz | auto bytes ÷ level 6's |");
+console.log("|---|---|---|---|---|---|");
+for (const rate of rates)
+  for (const cores of coreCounts)
+    for (const source of sources) {
+      const at = (name: string) => rows.get([rate, cores, source, name].join("\t"));
+      const auto = at("--level auto");
+      if (!auto) continue;
+      const fixed = levels.filter((l) => l !== "auto").map((l) => [l, at(`--level ${l}`)] as const);
+      const [bestLevel, best] = fixed.reduce((a, b) => (median((b[1] as Row).seconds) < median((a[1] as Row).seconds) ? b : a));
+      const pigz = at("pigz -p2 -6 | curl");
+      const six = at("--level 6");
+      console.log(
+        `| ${rate === 0 ? "unlimited" : `${rate} Mbit/s`} | ${cores} | ${source} | ${(median(auto.seconds) / median((best as Row).seconds)).toFixed(2)} (${bestLevel}) | ${pigz ? (median(auto.seconds) / median(pigz.seconds)).toFixed(2) : "-"} | ${six ? (auto.sent / six.sent).toFixed(3) : "-"} |`,
+      );
+    }

@@ -1,0 +1,176 @@
+/**
+ * --level auto: the level of each next block, from what the upload measures of itself.
+ * Two numbers are measured without doubt: what a Worker compresses per second at a level
+ * (its own time on each block) and what the upload reads per second at it, over a window
+ * of blocks (whatever buffers lie between the stages). Where the upload reads well below
+ * what the Workers could compress, the link (or the input) limits: the level goes up, at
+ * once, to the highest whose compression would still keep up with what the link carries
+ * (the bytes it sends now, times that level's ratio). Where compression limits, the level
+ * goes down a step, and that step is kept only where the upload then reads faster: the link
+ * may have had no room. A move that reads slower is undone, and tried again only after
+ * twice as long each time. Each block is a gzip member of its own, so a change costs
+ * nothing. Pure: the times come in with the blocks.
+ */
+
+/** The levels auto chooses between: 0 stores; libdeflate goes up to 12. */
+export const MIN_LEVEL = 0;
+export const MAX_LEVEL = 12;
+/** Where auto starts: the fast end, where most links are; a slow link is climbed from there. */
+export const START_LEVEL = 1;
+
+/**
+ * The shape of the levels' costs before they are measured (libdeflate, per core, input
+ * MB/s, and the ratio, on an image's layers here): only scaled to what is measured.
+ */
+const PRIOR_SPEED = [Infinity, 130, 115, 100, 85, 70, 56, 42, 28, 20, 5, 3, 2];
+const PRIOR_RATIO = [1, 2.57, 2.62, 2.68, 2.72, 2.77, 2.81, 2.83, 2.85, 2.86, 2.95, 2.96, 2.97];
+
+/** Blocks let pass after a move (the queue filling at the new level), then timed, before the level is judged. */
+const SETTLE = 2;
+const WINDOW = 4;
+/** A move that reads below this share of the level left is undone after `EARLY` timed blocks. */
+const CLEARLY_WORSE = 0.8;
+const EARLY = 2;
+/** Reading at this share of what the Workers could compress, compression is the limit. */
+const BUSY = 0.85;
+/** A level up is chosen only where its compression has this much room over what the link would need. */
+const ROOM = 1.15;
+/** A move up is kept where the upload reads at least this share as fast (fewer bytes); one down only where faster. */
+const AS_FAST = 0.97;
+/** Windows a move that was undone waits before it is tried again, doubled at each failure. */
+const BACKOFF = 2;
+/** What each measure keeps of what came before, at each block. */
+const KEEP = 0.85;
+
+/** One block, as the send side takes it. */
+export interface Taken {
+  /** The level it was compressed at. */
+  level: number;
+  /** Its uncompressed bytes, and its member's bytes. */
+  read: number;
+  sent: number;
+  /** Stored because it does not compress: it says nothing of its level's speed or ratio. */
+  stored: boolean;
+  /** The Worker's time on it (its read from a file included). */
+  compressMs: number;
+  /** Since the send side took the block before (none for the first). */
+  sinceLastMs: number;
+  workers: number;
+}
+
+/** Decayed sums of an amount and what it is per: their quotient a rate that a lone outlier moves little. */
+class Rate {
+  private amount = 0;
+  private per = 0;
+
+  add(amount: number, per: number): void {
+    this.amount = this.amount * KEEP + amount;
+    this.per = this.per * KEEP + per;
+  }
+
+  get value(): number | undefined {
+    return this.per > 0 ? this.amount / this.per : undefined;
+  }
+}
+
+export class LevelControl {
+  private current = START_LEVEL;
+  /** Per level: a Worker's input bytes per ms of its own time; input bytes per byte sent. */
+  private readonly speed = new Map<number, Rate>();
+  private readonly ratio = new Map<number, Rate>();
+  /** Blocks taken at the current level since it was set, and what the timed ones read in their time. */
+  private run = 0;
+  private window = { read: 0, ms: 0 };
+  /** The move being judged: the level left and what the upload read per ms there. */
+  private from: { level: number; reads: number } | undefined;
+  /** Per move (from>to): how often it was undone, and the window before which it waits. */
+  private readonly undone = new Map<string, { times: number; until: number }>();
+  private windows = 0;
+
+  get level(): number {
+    return this.current;
+  }
+
+  /** Learns from a block taken; the level for the next block. */
+  next(t: Taken): number {
+    if (!t.stored && t.compressMs > 0) {
+      rate(this.speed, t.level).add(t.read, t.compressMs);
+      rate(this.ratio, t.level).add(t.read, Math.max(1, t.sent));
+    }
+    // Blocks of a level left behind are still in flight: they say nothing of this one.
+    // The first level is judged sooner: on a fast link every block at the start is time lost.
+    const [settle, window] = this.windows === 0 ? [1, EARLY] : [SETTLE, WINDOW];
+    if (t.level !== this.current || t.sinceLastMs <= 0 || ++this.run <= settle) return this.current;
+    this.window.read += t.read;
+    this.window.ms += t.sinceLastMs;
+    const reads = this.window.read / this.window.ms;
+    const worse = this.from !== undefined && this.run >= settle + EARLY && reads < CLEARLY_WORSE * this.from.reads;
+    if (this.run >= settle + window || worse) this.judge(reads, t.workers);
+    return this.current;
+  }
+
+  private judge(reads: number, workers: number): void {
+    this.windows++;
+    const was = this.from;
+    this.from = undefined;
+    if (was) {
+      const up = this.current > was.level;
+      if (up ? reads < AS_FAST * was.reads : reads <= was.reads) {
+        const key = `${was.level}>${this.current}`;
+        const u = this.undone.get(key) ?? { times: 0, until: 0 };
+        u.times++;
+        u.until = this.windows + BACKOFF * 2 ** u.times;
+        this.undone.set(key, u);
+        this.move(was.level, undefined);
+        return;
+      }
+    }
+    const c = this.current;
+    const compress = workers * this.estimate(this.speed, PRIOR_SPEED, c);
+    if (reads < BUSY * compress) {
+      // The link carries reads ÷ ratio; a level up must compress that times its own ratio, with room.
+      const carried = reads / this.estimate(this.ratio, PRIOR_RATIO, c);
+      let target = c;
+      for (let l = c + 1; l <= MAX_LEVEL; l++) {
+        if (workers * this.estimate(this.speed, PRIOR_SPEED, l) < ROOM * carried * this.estimate(this.ratio, PRIOR_RATIO, l)) break;
+        if (this.allowed(c, l)) target = l;
+      }
+      this.move(target, target > c ? reads : undefined);
+    } else this.move(c > MIN_LEVEL && this.allowed(c, c - 1) ? c - 1 : c, reads);
+  }
+
+  private allowed(from: number, to: number): boolean {
+    return this.windows >= (this.undone.get(`${from}>${to}`)?.until ?? 0);
+  }
+
+  /** To `level` (or staying), judged against `reads` (the level left's) where there is a move to judge. */
+  private move(level: number, reads: number | undefined): void {
+    this.from = reads === undefined || level === this.current ? undefined : { level: this.current, reads };
+    this.current = level;
+    this.run = 0;
+    this.window = { read: 0, ms: 0 };
+  }
+
+  /**
+   * A level's measure, or the nearest measured level's scaled by the priors' shape; the
+   * prior where none is. Level 0 stores: a copy, at a ratio of 1.
+   */
+  private estimate(measured: Map<number, Rate>, prior: number[], level: number): number {
+    if (level === 0) return prior === PRIOR_SPEED ? Infinity : 1;
+    const own = measured.get(level)?.value;
+    if (own !== undefined) return own;
+    let near: number | undefined;
+    for (const [l, r] of measured)
+      if (l > 0 && r.value !== undefined && (near === undefined || Math.abs(l - level) < Math.abs(near - level))) near = l;
+    const p = prior[level] as number;
+    // Unscaled priors are MB/s as bytes per ms: 1 MB/s = 1000 bytes per ms.
+    if (near === undefined) return prior === PRIOR_SPEED ? p * 1000 : p;
+    return ((measured.get(near)?.value as number) * p) / (prior[near] as number);
+  }
+}
+
+function rate(rates: Map<number, Rate>, level: number): Rate {
+  const r = rates.get(level) ?? new Rate();
+  rates.set(level, r);
+  return r;
+}

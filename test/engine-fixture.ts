@@ -50,7 +50,8 @@ export function rootlessPodman(): RootlessPodman | undefined {
   if (!ok) return undefined;
   const dir = tempDir("ru-rootless-");
   const [uid, gid] = [sh(["id", "-u", user as string]), sh(["id", "-g", user as string])];
-  for (const d of ["home", "root", "run"]) mkdirSync(join(dir, d));
+  // Its runtime folder too: podman would otherwise leave /tmp/podman-run-UID and /tmp/containers-user-UID behind.
+  for (const d of ["home", "root", "run", "xdg"]) mkdirSync(join(dir, d), { mode: 0o700 });
   const conf = join(dir, "storage.conf");
   writeFileSync(conf, `[storage]\ndriver = "vfs"\ngraphroot = "${dir}/root"\nrunroot = "${dir}/run"\n`);
   const bin = join(dir, "runtime-upload");
@@ -59,7 +60,7 @@ export function rootlessPodman(): RootlessPodman | undefined {
   chmodSync(dir, 0o755);
   sh(["chown", "-R", `${uid}:${gid}`, dir]);
   const command = ["setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--init-groups", "--"];
-  const env = { HOME: join(dir, "home"), CONTAINERS_STORAGE_CONF: conf };
+  const env = { HOME: join(dir, "home"), XDG_RUNTIME_DIR: join(dir, "xdg"), CONTAINERS_STORAGE_CONF: conf };
   const podmanAs = (args: string[], stdin?: Blob) => {
     const r = Bun.spawnSync([...command, "podman", ...args], {
       stdin,

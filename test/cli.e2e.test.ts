@@ -50,7 +50,6 @@ describe("upload from an archive", () => {
     ["single-member gzip", ["--gzip", "single"]],
     ["one job, level 1", ["--jobs", "1", "--level", "1"]],
     ["level 9", ["--level", "9"]],
-    ["level 12", ["--level", "12"]],
     ["level auto", ["--level", "auto"]],
   ])("%s round-trips byte-identical", async (_name, flags) => {
     const r = await run(["--input", archive, "sample:e2e", ...flags, ...FAST]);

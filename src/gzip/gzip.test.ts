@@ -136,6 +136,11 @@ test.each(["stream", "file"] as const)(
   },
 );
 
+test("level 12, libdeflate's slowest, round-trips", async () => {
+  const data = sample(2 * BLOCK + 7);
+  expect(Buffer.compare(gunzipSync(await compress(data, "parallel", BLOCK, "stream", 12)), Buffer.from(data))).toBe(0);
+});
+
 test("a fixed level's bytes are the same with the levels counted", async () => {
   const data = sample(5 * BLOCK + 3);
   const levels: LevelBytes = new Map();

@@ -11,10 +11,13 @@
  * A rate of 0 is unlimited. --cores 1 runs everything under `taskset -c 0`, a laptop busy
  * with other work. "engine" needs a Docker engine (DOCKER_HOST); the sample is loaded
  * into it once. Each row: median seconds of the runs, bytes sent, the levels auto used,
- * peak RSS; then the ratio of auto to the best fixed level and to pigz, per rate.
+ * peak RSS; then the ratio of auto to the best fixed level and to pigz, per rate, and from
+ * the engine, auto's time less `docker save` alone (timed in the same rotation). Each
+ * measurement is also appended as it ends to bench/.cache/level-auto-<time>.jsonl, so a
+ * long run stopped early keeps what it measured.
  * Needs: npm run build, pigz, curl, taskset. Timing lives here, never in tests.
  */
-import { existsSync, mkdirSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { parseSize, writeSampleImage } from "../scripts/sample-image.ts";
@@ -130,6 +133,9 @@ if (sources.includes("engine")) {
 }
 
 const rows = new Map<string, Row>();
+const log = join(ROOT, "bench", ".cache", `level-auto-${new Date().toISOString().replace(/[:.]/g, "-")}.jsonl`);
+console.error(`bench: each measurement goes to ${log}`);
+const SAVE_ALONE = "docker save alone";
 for (const rate of rates) {
   const s = await sink(rate);
   for (const cores of coreCounts) {
@@ -153,6 +159,8 @@ for (const rate of rates) {
       const curl = `curl -sS -f -H "X-API-Key: ${KEY}" -F "image=@-;filename=image.tar.gz" ${s.url}/build`;
       if (withPigz)
         cases.push(["pigz -p2 -6 | curl", [...pin, "bash", "-c", `set -o pipefail; ${save} | pigz -p2 -6 | ${curl} > /dev/null`]]);
+      // What the engine takes to write the archive at all: the floor of an upload from it.
+      if (source === "engine") cases.push([SAVE_ALONE, [...pin, "bash", "-c", `${save} > /dev/null`]]);
       for (let run = 0; run < runs; run++) {
         for (const [name, cmd] of cases) {
           const before = s.received();
@@ -169,6 +177,10 @@ for (const rate of rates) {
             row.levels = used.map((l) => `${l.level}: ${((100 * l.bytes_read) / total).toFixed(0)} %`).join(", ");
           }
           rows.set(key, row);
+          appendFileSync(
+            log,
+            `${JSON.stringify({ rate, cores, source, pipeline: name, run, seconds: m.seconds, sent: row.sent, peak_rss: m.peakRss, levels: name === "--level auto" ? row.levels : undefined })}\n`,
+          );
           console.error(`bench: ${key} ${m.seconds.toFixed(2)} s`);
         }
       }
@@ -187,8 +199,8 @@ for (const [key, r] of rows) {
     `| ${link} | ${cores} | ${source} | ${name} | ${median(r.seconds).toFixed(2)} | ${r.seconds.map((x) => x.toFixed(2)).join(", ")} | ${(r.sent / 1e6).toFixed(1)} | ${(r.peak / 2 ** 20).toFixed(0)} | ${r.levels ?? ""} |`,
   );
 }
-console.log("\n| link | cores | source | auto ÷ best fixed (which) | auto ÷ pigz | auto bytes ÷ level 6's |");
-console.log("|---|---|---|---|---|---|");
+console.log("\n| link | cores | source | auto ÷ best fixed (which) | auto ÷ pigz | auto bytes ÷ level 6's | auto − docker save alone |");
+console.log("|---|---|---|---|---|---|---|");
 for (const rate of rates)
   for (const cores of coreCounts)
     for (const source of sources) {
@@ -199,7 +211,8 @@ for (const rate of rates)
       const [bestLevel, best] = fixed.reduce((a, b) => (median((b[1] as Row).seconds) < median((a[1] as Row).seconds) ? b : a));
       const pigz = at("pigz -p2 -6 | curl");
       const six = at("--level 6");
+      const alone = at(SAVE_ALONE);
       console.log(
-        `| ${rate === 0 ? "unlimited" : `${rate} Mbit/s`} | ${cores} | ${source} | ${(median(auto.seconds) / median((best as Row).seconds)).toFixed(2)} (${bestLevel}) | ${pigz ? (median(auto.seconds) / median(pigz.seconds)).toFixed(2) : "-"} | ${six ? (auto.sent / six.sent).toFixed(3) : "-"} |`,
+        `| ${rate === 0 ? "unlimited" : `${rate} Mbit/s`} | ${cores} | ${source} | ${(median(auto.seconds) / median((best as Row).seconds)).toFixed(2)} (${bestLevel}) | ${pigz ? (median(auto.seconds) / median(pigz.seconds)).toFixed(2) : "-"} | ${six ? (auto.sent / six.sent).toFixed(3) : "-"} | ${alone ? `${(median(auto.seconds) - median(alone.seconds)).toFixed(2)} s` : "-"} |`,
       );
     }

@@ -5,15 +5,18 @@ const MiB = 1024 * 1024;
 /**
  * The controller driving a model of the pipeline on an injected clock: blocks read at the
  * input's rate, compressed by `cores` Workers at each level's speed and ratio, sent at the
- * link's rate, at most 2 × cores + 2 in flight, the queue growing from one block per
- * Worker as the pipeline does. The model's speeds are not the controller's priors, so it
- * must measure them.
+ * link's rate behind a socket buffer that takes the first 8 MB at once (so the start
+ * reads fast, as a real one does), at most 2 × cores + 2 in flight, the queue growing from
+ * one block per Worker as the pipeline does. `share` is the part of each core the Workers
+ * get (a core shared with the save and the send side). The model's speeds are not the
+ * controller's priors, so it must measure them.
  */
 const MB = 1000; // bytes per ms in 1 MB/s
 const BLOCK = 2 * MiB;
 /** Input MB/s per core, and the ratio, at levels 0 to 12. */
 const SPEED = [3000, 125, 105, 90, 75, 62, 50, 33, 21, 15, 4, 2.5, 1.6];
 const RATIO = [1, 2.4, 2.45, 2.5, 2.55, 2.6, 2.65, 2.67, 2.69, 2.7, 2.8, 2.81, 2.82];
+const SOCKET_BUFFER = 8e6;
 
 interface Run {
   ms: number;
@@ -21,7 +24,16 @@ interface Run {
   levels: number[];
 }
 
-function simulate(o: { cores: number; linkMbit: number; inputMBs: number; file: boolean; level: number | "auto"; blocks: number }): Run {
+interface Model {
+  cores: number;
+  linkMbit: number;
+  inputMBs: number;
+  level: number | "auto";
+  blocks: number;
+  share?: number;
+}
+
+function simulate(o: Model): Run {
   const control = new LevelControl();
   const capacity = 2 * o.cores + 2;
   const free = Array<number>(o.cores).fill(0);
@@ -32,13 +44,15 @@ function simulate(o: { cores: number; linkMbit: number; inputMBs: number; file: 
   let submitted = 0;
   let bytes = 0;
   let sendAt = 0;
+  /** When the link has carried every byte taken so far. */
+  let drained = 0;
   const levels: number[] = [];
   let level = o.level === "auto" ? control.level : o.level;
   const fill = (now: number) => {
     while (flight.length < Math.min(capacity, o.cores + taken) && submitted < o.blocks) {
       inputAt = Math.max(inputAt, now) + BLOCK / (o.inputMBs * MB);
       const w = free.indexOf(Math.min(...free));
-      const compressMs = BLOCK / ((SPEED[level] as number) * MB);
+      const compressMs = BLOCK / ((SPEED[level] as number) * (o.share ?? 1) * MB);
       free[w] = Math.max(inputAt, free[w] as number) + compressMs;
       flight.push({ level, done: free[w] as number, size: BLOCK / (RATIO[level] as number), compressMs });
       submitted++;
@@ -63,11 +77,12 @@ function simulate(o: { cores: number; linkMbit: number; inputMBs: number; file: 
     levels.push(head.level);
     bytes += head.size;
     taken++;
-    sendAt = now + head.size / link;
+    drained = Math.max(drained, now) + head.size / link;
+    sendAt = Math.max(now, drained - SOCKET_BUFFER / link);
     fill(now);
   }
   expect(taken).toBe(o.blocks);
-  return { ms: sendAt, bytes, levels };
+  return { ms: drained, bytes, levels };
 }
 
 describe("the level for each next block", () => {
@@ -85,7 +100,7 @@ describe("the level for each next block", () => {
     ["a link faster than any compression: storing", { cores: 1, linkMbit: 10_000 }, 0],
     ["a fast link and two cores: where compression and the link meet", { cores: 2, linkMbit: 1000 }, 1],
   ])("%s", (_what, o, want) => {
-    const run = simulate({ ...o, inputMBs: 3000, file: true, level: "auto", blocks: 400 });
+    const run = simulate({ ...o, inputMBs: 3000, level: "auto", blocks: 400 });
     expect(mostly(run.levels)).toBe(want);
   });
 
@@ -101,7 +116,8 @@ describe("the level for each next block", () => {
       workers: 2,
       ...t,
     });
-    for (let i = 0; i < 8; i++) c.next(block({}));
+    // Past the first 16 MB sent (the socket's buffers), then a window.
+    for (let i = 0; i < 24; i++) c.next(block({}));
     const moved = c.level;
     expect(moved).toBeGreaterThan(START_LEVEL);
     for (let i = 0; i < 50; i++) c.next(block({ sinceLastMs: 1 }));
@@ -112,19 +128,25 @@ describe("the level for each next block", () => {
 describe("in a model of the pipeline, auto is within 5 % of the best fixed level, and the first blocks", () => {
   const cases = [50, 200, 1000, 10_000].flatMap((linkMbit) =>
     [1, 2].flatMap((cores) => [
-      { linkMbit, cores, inputMBs: 3000, file: true, source: "a file" },
-      { linkMbit, cores, inputMBs: 150, file: false, source: "an engine's save" },
+      { linkMbit, cores, inputMBs: 3000, share: 1, source: "a file" },
+      { linkMbit, cores, inputMBs: 150, share: 1, source: "an engine's save" },
+      // A core shared with the save and the send side: level 1 cannot keep up with the
+      // link, and still reads faster than storing does.
+      { linkMbit, cores, inputMBs: 150, share: 0.35, source: "an engine's save, on cores it shares" },
     ]),
   );
-  test.each(cases)("$linkMbit Mbit/s, $cores cores, from $source", ({ linkMbit, cores, inputMBs, file }) => {
+  test.each(cases)("$linkMbit Mbit/s, $cores cores, from $source", ({ linkMbit, cores, inputMBs, share }) => {
     // The 1.15 GB sample, in 2 MiB blocks.
     const blocks = 550;
-    const fixed = [0, 1, 6, 9].map((level) => simulate({ cores, linkMbit, inputMBs, file, level, blocks }));
-    const auto = simulate({ cores, linkMbit, inputMBs, file, level: "auto", blocks });
+    const fixed = [0, 1, 6, 9].map((level) => simulate({ cores, linkMbit, inputMBs, share, level, blocks }));
+    const auto = simulate({ cores, linkMbit, inputMBs, share, level: "auto", blocks });
     const best = Math.min(...fixed.map((r) => r.ms));
-    // Plus what the first blocks cost, compressed at the start's level before anything is measured.
-    const start = (4 * BLOCK) / ((SPEED[START_LEVEL] as number) * MB * cores);
+    // Plus what the start costs: nothing is judged before 16 MB are sent (the socket's
+    // buffers), at the start's level, and then a few blocks more.
+    const start = (16e6 * (RATIO[START_LEVEL] as number) + 4 * BLOCK) / ((SPEED[START_LEVEL] as number) * share * MB * cores);
     expect(auto.ms).toBeLessThanOrEqual(1.05 * best + start);
-    if (linkMbit === 50) expect(auto.bytes).toBeLessThanOrEqual((fixed[2] as Run).bytes);
+    // Where level 6 keeps up with the link with room; where it only just does, auto keeps
+    // its room a level lower.
+    if (linkMbit === 50 && share === 1) expect(auto.bytes).toBeLessThanOrEqual((fixed[2] as Run).bytes);
   });
 });

@@ -2,10 +2,12 @@
  * --level auto: the level of each next block, from what the upload measures of itself.
  * Two numbers are measured without doubt: what a Worker compresses per second at a level
  * (its own time on each block) and what the upload reads per second at it, over a window
- * of blocks (whatever buffers lie between the stages). Where the upload reads well below
- * what the Workers could compress, the link (or the input) limits: the level goes up, at
- * once, to the highest whose compression would still keep up with what the link carries
- * (the bytes it sends now, times that level's ratio). Where compression limits, the level
+ * of blocks (whatever buffers lie between the stages), once the first megabytes have
+ * filled the socket's buffers. Where the upload reads well below what the Workers could
+ * compress, the link (or the input) limits: the level goes up, at once, to the one that
+ * would read most, the highest of those that keep up with what the link carries (the
+ * bytes it sends now, times that level's ratio), or where none does, the one nearest to
+ * it where that beats the level it is at. Where compression limits, the level
  * goes down a step, and that step is kept only where the upload then reads faster: the link
  * may have had no room. A move that reads slower is undone, and tried again only after
  * twice as long each time. Each block is a gzip member of its own, so a change costs
@@ -25,6 +27,12 @@ export const START_LEVEL = 1;
 const PRIOR_SPEED = [Infinity, 130, 115, 100, 85, 70, 56, 42, 28, 20, 5, 3, 2];
 const PRIOR_RATIO = [1, 2.57, 2.62, 2.68, 2.72, 2.77, 2.81, 2.83, 2.85, 2.86, 2.95, 2.96, 2.97];
 
+/**
+ * Bytes sent before anything is judged: the socket's buffers (and a proxy's) take the
+ * first megabytes at once, so the start reads as fast as compression, on any link, and
+ * looks like a place to store. On a fast link these cost a fraction of a second at level 1.
+ */
+const BURST = 16e6;
 /** Blocks let pass after a move (the queue filling at the new level), then timed, before the level is judged. */
 const SETTLE = 2;
 const WINDOW = 4;
@@ -86,6 +94,7 @@ export class LevelControl {
   /** Per move (from>to): how often it was undone, and the window before which it waits. */
   private readonly undone = new Map<string, { times: number; until: number }>();
   private windows = 0;
+  private sent = 0;
 
   get level(): number {
     return this.current;
@@ -97,6 +106,8 @@ export class LevelControl {
       rate(this.speed, t.level).add(t.read, t.compressMs);
       rate(this.ratio, t.level).add(t.read, Math.max(1, t.sent));
     }
+    this.sent += t.sent;
+    if (this.sent <= BURST) return this.current;
     // Blocks of a level left behind are still in flight: they say nothing of this one.
     // The first level is judged sooner: on a fast link every block at the start is time lost.
     const [settle, window] = this.windows === 0 ? [1, EARLY] : [SETTLE, WINDOW];
@@ -128,12 +139,20 @@ export class LevelControl {
     const c = this.current;
     const compress = workers * this.estimate(this.speed, PRIOR_SPEED, c);
     if (reads < BUSY * compress) {
-      // The link carries reads ÷ ratio; a level up must compress that times its own ratio, with room.
+      // The link carries reads ÷ ratio. A level up would read what the link carries times
+      // its ratio, or what its compression keeps up with (less some room), whichever is
+      // less: the level that would read most, the higher where two tie, and none that
+      // would read less than now. Where no level keeps up with the link, the one that
+      // comes nearest can still beat the one it is at.
       const carried = reads / this.estimate(this.ratio, PRIOR_RATIO, c);
       let target = c;
+      let best = reads;
       for (let l = c + 1; l <= MAX_LEVEL; l++) {
-        if (workers * this.estimate(this.speed, PRIOR_SPEED, l) < ROOM * carried * this.estimate(this.ratio, PRIOR_RATIO, l)) break;
-        if (this.allowed(c, l)) target = l;
+        const would = Math.min(
+          (workers * this.estimate(this.speed, PRIOR_SPEED, l)) / ROOM,
+          carried * this.estimate(this.ratio, PRIOR_RATIO, l),
+        );
+        if (would >= best && this.allowed(c, l)) [target, best] = [l, would];
       }
       this.move(target, target > c ? reads : undefined);
     } else this.move(c > MIN_LEVEL && this.allowed(c, c - 1) ? c - 1 : c, reads);

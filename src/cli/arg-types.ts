@@ -7,10 +7,12 @@ import { extendType, number, oneOf, option, string } from "cmd-ts";
 import type { Level } from "../gzip/gzip.ts";
 import { parsePlatform } from "../source/oci-index.ts";
 
+const isWholeIn = (n: number, min: number, max: number) => Number.isInteger(n) && n >= min && n <= max;
+
 export function intIn(min: number, max: number, what: string) {
   return extendType(number, {
     async from(n) {
-      if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${what} must be a whole number from ${min} to ${max}`);
+      if (!isWholeIn(n, min, max)) throw new Error(`${what} must be a whole number from ${min} to ${max}`);
       return n;
     },
   });
@@ -90,8 +92,7 @@ export function levelArg(min: number, max: number) {
     async from(s): Promise<Level> {
       if (s === "auto") return "auto";
       const n = Number(s);
-      if (s.trim() === "" || !Number.isInteger(n) || n < min || n > max)
-        throw new Error(`--level must be auto or a whole number from ${min} to ${max}`);
+      if (s.trim() === "" || !isWholeIn(n, min, max)) throw new Error(`--level must be auto or a whole number from ${min} to ${max}`);
       return n;
     },
   });

@@ -20,6 +20,11 @@ const SINGLE_AUTO_LEVEL = 6;
 /** The bytes read and sent at each level. */
 export type LevelBytes = Map<number, { read: number; sent: number }>;
 
+/** Uncompressed bytes read, and at each level where blocks are compressed (`levels`, where given, is filled). */
+export interface ReadMeter extends Meter {
+  levels?: LevelBytes;
+}
+
 export interface GzipOptions {
   mode: GzipMode;
   level: Level;
@@ -46,7 +51,7 @@ export type TarInput = ReadableStream<Uint8Array> | { file: string };
 export function gzip(
   input: TarInput,
   opts: GzipOptions,
-  read: Meter & { levels?: LevelBytes } = { bytes: 0 },
+  read: ReadMeter = { bytes: 0 },
   recycler = new Recycler(Infinity),
 ): ReadableStream<Uint8Array> {
   if (opts.mode === "single") {
@@ -134,12 +139,7 @@ function fileFeed(path: string): Feed {
  * enters the queue, and the queue grows a block at a time from one per Worker: the first
  * blocks are compressed before anything is measured, so few are.
  */
-function parallelGzip(
-  feed: Feed,
-  opts: Omit<GzipOptions, "mode">,
-  read: Meter & { levels?: LevelBytes },
-  recycler: Recycler,
-): ReadableStream<Uint8Array> {
+function parallelGzip(feed: Feed, opts: Omit<GzipOptions, "mode">, read: ReadMeter, recycler: Recycler): ReadableStream<Uint8Array> {
   const pool = new WorkerPool(opts.jobs, storedSize(opts.blockSize));
   recycler.adopt(pool);
   const auto = opts.level === "auto" ? new LevelControl() : undefined;

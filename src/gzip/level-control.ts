@@ -9,8 +9,10 @@
  * bytes it sends now, times that level's ratio), or where none does, the one nearest to
  * it where that beats the level it is at. Where compression limits, the level
  * goes down a step, and that step is kept only where the upload then reads faster: the link
- * may have had no room. A move that reads slower is undone, and tried again only after
- * twice as long each time. Each block is a gzip member of its own, so a change costs
+ * may have had no room. Where the link was measured lately, a step down it could not
+ * carry faster is not even tried. A move that reads slower is undone (as is a step down
+ * that the link then sends back up), and tried again only after twice as long each time.
+ * Each block is a gzip member of its own, so a change costs
  * nothing. Pure: the times come in with the blocks.
  */
 
@@ -35,7 +37,13 @@ const PRIOR_RATIO = [1, 2.57, 2.62, 2.68, 2.72, 2.77, 2.81, 2.83, 2.85, 2.86, 2.
 const BURST = 16e6;
 /** Blocks let pass after a move (the queue filling at the new level), then timed, before the level is judged. */
 const SETTLE = 2;
+/**
+ * A window is this many blocks and at least this long (but the first): on a fast link
+ * four blocks pass in 60 ms, and what they read swings by 2× with the scheduler and
+ * the collector.
+ */
 const WINDOW = 4;
+const MIN_WINDOW_MS = 250;
 /** A move that reads below this share of the level left is undone after `EARLY` timed blocks. */
 const CLEARLY_WORSE = 0.8;
 const EARLY = 2;
@@ -47,6 +55,8 @@ const ROOM = 1.15;
 const AS_FAST = 0.97;
 /** Windows a move that was undone waits before it is tried again, doubled at each failure. */
 const BACKOFF = 2;
+/** Windows for which the link measured where it was the limit is taken as still true. */
+const LINK_KNOWN = 64;
 /** What each measure keeps of what came before, at each block. */
 const KEEP = 0.85;
 
@@ -93,6 +103,10 @@ export class LevelControl {
   private from: { level: number; reads: number } | undefined;
   /** Per move (from>to): how often it was undone, and the window before which it waits. */
   private readonly undone = new Map<string, { times: number; until: number }>();
+  /** What the link carried (bytes sent per ms) when it last was the limit, and in which window. */
+  private link: { carried: number; at: number } | undefined;
+  /** The last step down, while the level is still where it led. */
+  private down: { from: number; to: number } | undefined;
   private windows = 0;
   private sent = 0;
 
@@ -116,46 +130,70 @@ export class LevelControl {
     this.window.ms += t.sinceLastMs;
     const reads = this.window.read / this.window.ms;
     const worse = this.from !== undefined && this.run >= settle + EARLY && reads < CLEARLY_WORSE * this.from.reads;
-    if (this.run >= settle + window || worse) this.judge(reads, t.workers);
+    const full = this.run >= settle + window && (this.windows === 0 || this.window.ms >= MIN_WINDOW_MS);
+    if (full || worse) this.judge(reads, t.workers);
     return this.current;
   }
 
   private judge(reads: number, workers: number): void {
     this.windows++;
+    const c = this.current;
+    const compress = workers * this.estimate(this.speed, PRIOR_SPEED, c);
+    const linkLimits = reads < BUSY * compress;
+    if (linkLimits) this.link = { carried: reads / this.estimate(this.ratio, PRIOR_RATIO, c), at: this.windows };
     const was = this.from;
     this.from = undefined;
     if (was) {
       const up = this.current > was.level;
       if (up ? reads < AS_FAST * was.reads : reads <= was.reads) {
-        const key = `${was.level}>${this.current}`;
-        const u = this.undone.get(key) ?? { times: 0, until: 0 };
-        u.times++;
-        u.until = this.windows + BACKOFF * 2 ** u.times;
-        this.undone.set(key, u);
+        this.backOff(was.level, this.current);
         this.move(was.level, undefined);
         return;
       }
     }
-    const c = this.current;
-    const compress = workers * this.estimate(this.speed, PRIOR_SPEED, c);
-    if (reads < BUSY * compress) {
-      // The link carries reads ÷ ratio. A level up would read what the link carries times
-      // its ratio, or what its compression keeps up with (less some room), whichever is
-      // less: the level that would read most, the higher where two tie, and none that
-      // would read less than now. Where no level keeps up with the link, the one that
-      // comes nearest can still beat the one it is at.
-      const carried = reads / this.estimate(this.ratio, PRIOR_RATIO, c);
+    if (linkLimits) {
+      // The link carries reads ÷ ratio; a level up would read that times its own ratio
+      // where its compression keeps up with room, what its compression gives where that
+      // is clearly the limit there, and either, counted short, at the edge between them.
+      // The level that would read most wins, the higher where two tie, and none that would
+      // read less than now: where no level keeps up, the nearest can still beat this one.
+      const carried = (this.link as { carried: number }).carried;
       let target = c;
       let best = reads;
       for (let l = c + 1; l <= MAX_LEVEL; l++) {
-        const would = Math.min(
-          (workers * this.estimate(this.speed, PRIOR_SPEED, l)) / ROOM,
-          carried * this.estimate(this.ratio, PRIOR_RATIO, l),
-        );
+        const full = carried * this.estimate(this.ratio, PRIOR_RATIO, l);
+        const gives = workers * this.estimate(this.speed, PRIOR_SPEED, l);
+        const would = gives >= ROOM * full ? full : gives * ROOM <= full ? gives * AS_FAST : Math.min(gives, full) / ROOM;
         if (would >= best && this.allowed(c, l)) [target, best] = [l, would];
       }
+      // Back up to where a step down came from: that step was no gain (its first windows
+      // read fast only while the socket's buffers took the extra bytes).
+      if (this.down?.to === c && target === this.down.from) this.backOff(this.down.from, c);
+      this.down = undefined;
       this.move(target, target > c ? reads : undefined);
-    } else this.move(c > MIN_LEVEL && this.allowed(c, c - 1) ? c - 1 : c, reads);
+    } else {
+      let to = c > MIN_LEVEL && this.allowed(c, c - 1) ? c - 1 : c;
+      // Where the link was measured lately, a step down it could not carry faster is not tried.
+      const link = this.link && this.windows - this.link.at <= LINK_KNOWN ? this.link.carried : Infinity;
+      if (
+        to < c &&
+        Math.min(workers * this.estimate(this.speed, PRIOR_SPEED, to), link * this.estimate(this.ratio, PRIOR_RATIO, to)) < reads
+      ) {
+        this.backOff(c, to);
+        to = c;
+      }
+      this.down = to < c ? { from: c, to } : undefined;
+      this.move(to, reads);
+    }
+  }
+
+  /** A move from `from` to `to` that did not pay: it waits twice as long as before to be tried again. */
+  private backOff(from: number, to: number): void {
+    const key = `${from}>${to}`;
+    const u = this.undone.get(key) ?? { times: 0, until: 0 };
+    u.times++;
+    u.until = this.windows + BACKOFF * 2 ** u.times;
+    this.undone.set(key, u);
   }
 
   private allowed(from: number, to: number): boolean {

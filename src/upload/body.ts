@@ -5,7 +5,7 @@
 import type { Endpoint } from "../api/endpoint.ts";
 import type { FormShape } from "../api/multipart.ts";
 import { type ErrorSite, UploadError } from "../errors.ts";
-import { type GzipOptions, gzip, type LevelBytes } from "../gzip/gzip.ts";
+import { type GzipOptions, gzip, type LevelBytes, type ReadMeter } from "../gzip/gzip.ts";
 import { Recycler } from "../lib/recycle.ts";
 import { base64, count, type Meter, rechunk, sha256, spend, tap } from "../lib/streams.ts";
 import { type Source, tornError } from "../source/source.ts";
@@ -36,7 +36,7 @@ export interface UploadRequest {
 
 export interface Progress {
   /** Uncompressed tar bytes read from the source, and at each gzip level (where this tool compresses in blocks). */
-  read: Meter & { levels?: LevelBytes };
+  read: ReadMeter;
   /** Compressed bytes handed to the socket. */
   sent: Meter;
 }

@@ -9,8 +9,8 @@
  * bytes it sends now, times that level's ratio), or where none does, the one nearest to
  * it where that beats the level it is at. Where compression limits, the level
  * goes down a step, and that step is kept only where the upload then reads faster: the link
- * may have had no room. Where the link was measured lately, a step down it could not
- * carry faster is not even tried. A move that reads slower is undone (as is a step down
+ * may have had no room. Where the link was measured lately, a step down it would clearly
+ * carry slower is not even tried. A move that reads slower is undone (as is a step down
  * that the link then sends back up), and tried again only after twice as long each time.
  * Each block is a gzip member of its own, so a change costs
  * nothing. Pure: the times come in with the blocks.
@@ -44,7 +44,7 @@ const SETTLE = 2;
  */
 const WINDOW = 4;
 const MIN_WINDOW_MS = 250;
-/** A move that reads below this share of the level left is undone after `EARLY` timed blocks. */
+/** A move that reads below this share of the level left is undone after `EARLY` timed blocks; a step down the link would carry below it is not tried. */
 const CLEARLY_WORSE = 0.8;
 const EARLY = 2;
 /** Reading at this share of what the Workers could compress, compression is the limit. */
@@ -173,12 +173,12 @@ export class LevelControl {
       this.move(target, target > c ? reads : undefined);
     } else {
       let to = c > MIN_LEVEL && this.allowed(c, c - 1) ? c - 1 : c;
-      // Where the link was measured lately, a step down it could not carry faster is not tried.
+      // Where the link was measured lately, a step down it would clearly carry slower is not
+      // tried (storing on a slow link); one about as fast is: at the edge of what a level
+      // compresses, what it reads swings with the window, and only the step tells.
       const link = this.link && this.windows - this.link.at <= LINK_KNOWN ? this.link.carried : Infinity;
-      if (
-        to < c &&
-        Math.min(workers * this.estimate(this.speed, PRIOR_SPEED, to), link * this.estimate(this.ratio, PRIOR_RATIO, to)) < reads
-      ) {
+      const would = Math.min(workers * this.estimate(this.speed, PRIOR_SPEED, to), link * this.estimate(this.ratio, PRIOR_RATIO, to));
+      if (to < c && would < CLEARLY_WORSE * reads) {
         this.backOff(c, to);
         to = c;
       }

@@ -130,8 +130,8 @@ export class LevelControl {
     this.window.ms += t.sinceLastMs;
     const reads = this.window.read / this.window.ms;
     const worse = this.from !== undefined && this.run >= settle + EARLY && reads < CLEARLY_WORSE * this.from.reads;
-    const full = this.run >= settle + window && (this.windows === 0 || this.window.ms >= MIN_WINDOW_MS);
-    if (full || worse) this.judge(reads, t.workers);
+    const ended = this.run >= settle + window && (this.windows === 0 || this.window.ms >= MIN_WINDOW_MS);
+    if (ended || worse) this.judge(reads, t.workers);
     return this.current;
   }
 
@@ -140,24 +140,25 @@ export class LevelControl {
     const c = this.current;
     const compress = workers * this.estimate(this.speed, PRIOR_SPEED, c);
     const linkLimits = reads < BUSY * compress;
-    if (linkLimits) this.link = { carried: reads / this.estimate(this.ratio, PRIOR_RATIO, c), at: this.windows };
+    // Where the link limits, it carries what is read ÷ the level's ratio.
+    const carried = reads / this.estimate(this.ratio, PRIOR_RATIO, c);
+    if (linkLimits) this.link = { carried, at: this.windows };
     const was = this.from;
     this.from = undefined;
     if (was) {
-      const up = this.current > was.level;
+      const up = c > was.level;
       if (up ? reads < AS_FAST * was.reads : reads <= was.reads) {
-        this.backOff(was.level, this.current);
+        this.backOff(was.level, c);
         this.move(was.level, undefined);
         return;
       }
     }
     if (linkLimits) {
-      // The link carries reads ÷ ratio; a level up would read that times its own ratio
-      // where its compression keeps up with room, what its compression gives where that
+      // A level up would read what the link carries times its own ratio where its
+      // compression keeps up with room, what its compression gives where that
       // is clearly the limit there, and either, counted short, at the edge between them.
       // The level that would read most wins, the higher where two tie, and none that would
       // read less than now: where no level keeps up, the nearest can still beat this one.
-      const carried = (this.link as { carried: number }).carried;
       let target = c;
       let best = reads;
       for (let l = c + 1; l <= MAX_LEVEL; l++) {
@@ -172,16 +173,17 @@ export class LevelControl {
       this.down = undefined;
       this.move(target, target > c ? reads : undefined);
     } else {
-      let to = c > MIN_LEVEL && this.allowed(c, c - 1) ? c - 1 : c;
+      const step = c > MIN_LEVEL && this.allowed(c, c - 1) ? c - 1 : c;
       // Where the link was measured lately, a step down it would clearly carry slower is not
       // tried (storing on a slow link); one about as fast is: at the edge of what a level
       // compresses, what it reads swings with the window, and only the step tells.
       const link = this.link && this.windows - this.link.at <= LINK_KNOWN ? this.link.carried : Infinity;
-      const would = Math.min(workers * this.estimate(this.speed, PRIOR_SPEED, to), link * this.estimate(this.ratio, PRIOR_RATIO, to));
-      if (to < c && would < CLEARLY_WORSE * reads) {
-        this.backOff(c, to);
-        to = c;
-      }
+      const slower =
+        step < c &&
+        Math.min(workers * this.estimate(this.speed, PRIOR_SPEED, step), link * this.estimate(this.ratio, PRIOR_RATIO, step)) <
+          CLEARLY_WORSE * reads;
+      if (slower) this.backOff(c, step);
+      const to = slower ? c : step;
       this.down = to < c ? { from: c, to } : undefined;
       this.move(to, reads);
     }

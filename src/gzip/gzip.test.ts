@@ -163,14 +163,40 @@ test.each(["stream", "file"] as const)("the default block size round-trips a mul
   expect(Buffer.compare(gunzipSync(await compress(data, "parallel", DEFAULT_BLOCK_SIZE, kind)), Buffer.from(data))).toBe(0);
 });
 
-test("an input error reaches the consumer", async () => {
+test.each([0, 3, 9])("an input error after %i blocks reaches the consumer: the stream never ends cleanly", async (blocks) => {
+  let pulls = 0;
   const failing = new ReadableStream<Uint8Array>({
     pull(c) {
-      c.error(new Error("source broke"));
+      if (pulls++ === blocks) c.error(new Error("source broke"));
+      else c.enqueue(sample(BLOCK));
     },
   });
   const out = gzip(failing, { mode: "parallel", level: 6, jobs: 2, blockSize: BLOCK });
   await expect(new Response(out).arrayBuffer()).rejects.toThrow("source broke");
+});
+
+test("the input is read on while the send side holds a block, up to the blocks in flight", async () => {
+  // A pipe (the engine's save) left unread while the send side hashes and sends would stall the save.
+  const jobs = 2;
+  const inFlight = 2 * jobs + 2;
+  let reads = 0;
+  let readOn = () => {};
+  const readOnce = new Promise<void>((resolve) => (readOn = resolve));
+  const endless = new ReadableStream<Uint8Array>(
+    {
+      pull(c) {
+        if (++reads === inFlight + 1) readOn();
+        c.enqueue(new Uint8Array(BLOCK));
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  const reader = gzip(endless, { mode: "parallel", level: 0, jobs, blockSize: BLOCK }).getReader();
+  await reader.read();
+  // One block is out and no other asked for: the read that takes its place comes anyway.
+  await readOnce;
+  expect(reads).toBe(inFlight + 1);
+  await reader.cancel();
 });
 
 test("a file the Workers cannot read fails the stream with the reason", async () => {

@@ -151,6 +151,11 @@ function parallelGzip(feed: Feed, opts: Omit<GzipOptions, "mode">, read: ReadMet
   let emitted = 0;
   /** When the consumer took the block before. */
   let lastTake: number | undefined;
+  /** The read running now, and what ended one: the input's error, for the send side to meet. */
+  let filling: Promise<void> | undefined;
+  let failed: { error: unknown } | undefined;
+  /** Wakes a send side that waits for the first block in flight, not for the read to fill the queue. */
+  let arrived: (() => void) | undefined;
 
   async function fill(): Promise<void> {
     while (!ended && inFlight.length < (auto ? Math.min(maxInFlight, opts.jobs + emitted) : maxInFlight)) {
@@ -163,15 +168,41 @@ function parallelGzip(feed: Feed, opts: Omit<GzipOptions, "mode">, read: ReadMet
       // Closing the pool rejects blocks nobody will await; that is not an error to report.
       member.catch(() => {});
       inFlight.push(member);
+      arrived?.();
     }
+  }
+
+  /**
+   * Reads on up to the cap, in the background: a pipe (the engine's save) is then read
+   * while the send side hashes and sends, not only while it waits for a block, and the
+   * save is not held up by the pipe's few hundred KB filling meanwhile.
+   */
+  function refill(): Promise<void> {
+    if (failed) return Promise.reject(failed.error);
+    filling ??= fill().then(
+      () => {
+        filling = undefined;
+      },
+      (error) => {
+        failed = { error };
+        filling = undefined;
+        throw error;
+      },
+    );
+    return filling;
   }
 
   return pullStream({
     async next() {
+      // From here to a member in hand, the send side waits: on the input or on the Workers.
+      const asked = performance.now();
       for (;;) {
-        await fill();
+        // An input's error is met here, once the blocks read before it are sent.
+        while (inFlight.length === 0 && !ended) await Promise.race([refill(), new Promise<void>((wake) => (arrived = wake))]);
+        arrived = undefined;
         const next = inFlight.shift();
         if (!next) break;
+        refill().catch(() => {});
         const done = await next;
         const { out, length } = done;
         const dropped = sawEnd || length === 0;
@@ -188,6 +219,7 @@ function parallelGzip(feed: Feed, opts: Omit<GzipOptions, "mode">, read: ReadMet
           stored: done.stored,
           compressMs: done.ms,
           sinceLastMs: lastTake === undefined ? 0 : now - lastTake,
+          waitedMs: now - asked,
           workers: opts.jobs,
         });
         lastTake = now;

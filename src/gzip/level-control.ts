@@ -1,19 +1,20 @@
 /**
  * --level auto: the level of each next block, from what the upload measures of itself.
- * Two numbers are measured without doubt: what a Worker compresses per second at a level
- * (its own time on each block) and what the upload reads per second at it, over a window
- * of blocks (whatever buffers lie between the stages), once the first megabytes have
- * filled the socket's buffers. Where the upload reads well below what the Workers could
- * compress, the link (or the input) limits: the level goes up, at once, to the one that
+ * Three things are measured without doubt: what a Worker compresses per second at a level
+ * (its own time on each block), what the upload reads per second at it, and how long the
+ * send side waited for each block once it asked, over a window of blocks, once the first
+ * megabytes have filled the socket's buffers. Where blocks wait for the send side (it
+ * hardly waits for them), the link limits: the level goes up, at once, to the one that
  * would read most, the highest of those that keep up with what the link carries (the
  * bytes it sends now, times that level's ratio), or where none does, the one nearest to
- * it where that beats the level it is at. Where compression limits, the level
- * goes down a step, and that step is kept only where the upload then reads faster: the link
- * may have had no room. Where the link was measured lately, a step down it would clearly
- * carry slower is not even tried. A move that reads slower is undone (as is a step down
- * that the link then sends back up), and tried again only after twice as long each time.
- * Each block is a gzip member of its own, so a change costs
- * nothing. Pure: the times come in with the blocks.
+ * it where that beats the level it is at. Where the send side waits for blocks,
+ * compression or the input limits, and the level goes down a step (less CPU, which an
+ * engine's save on the same cores takes back); the step is kept where the upload reads
+ * about as fast or faster. Where the link was measured lately, a step down it would
+ * clearly carry slower is not even tried. A move that reads slower is undone (as is a
+ * step down that the link then sends back up), and tried again only after twice as long
+ * each time. Each block is a gzip member of its own, so a change costs nothing. Pure: the
+ * times come in with the blocks.
  */
 
 /** The levels auto chooses between: 0 stores; libdeflate goes up to 12. */
@@ -47,11 +48,16 @@ const MIN_WINDOW_MS = 250;
 /** A move that reads below this share of the level left is undone after `EARLY` timed blocks; a step down the link would carry below it is not tried. */
 const CLEARLY_WORSE = 0.8;
 const EARLY = 2;
-/** Reading at this share of what the Workers could compress, compression is the limit. */
-const BUSY = 0.85;
+/**
+ * Where the send side waited for blocks this share of a window's time, compression or the
+ * input limits, not the link. A guess of how busy the Workers are (their speed, measured
+ * block by block, swings with the scheduler) decided it before: at the edge of what a
+ * level compresses, a speed measured 20 % high kept a level that could not keep up.
+ */
+const WAITS = 0.25;
 /** A level up is chosen only where its compression has this much room over what the link would need. */
 const ROOM = 1.15;
-/** A move up is kept where the upload reads at least this share as fast (fewer bytes); one down only where faster. */
+/** A move is kept where the upload reads at least this share as fast: up, it sends fewer bytes; down, it costs less CPU. */
 const AS_FAST = 0.97;
 /** Windows a move that was undone waits before it is tried again, doubled at each failure. */
 const BACKOFF = 2;
@@ -73,6 +79,8 @@ export interface Taken {
   compressMs: number;
   /** Since the send side took the block before (none for the first). */
   sinceLastMs: number;
+  /** How long the send side waited for it once it asked: next to nothing where the link limits. */
+  waitedMs: number;
   workers: number;
 }
 
@@ -98,7 +106,7 @@ export class LevelControl {
   private readonly ratio = new Map<number, Rate>();
   /** Blocks taken at the current level since it was set, and what the timed ones read in their time. */
   private run = 0;
-  private window = { read: 0, ms: 0 };
+  private window = { read: 0, ms: 0, waited: 0 };
   /** The move being judged: the level left and what the upload read per ms there. */
   private from: { level: number; reads: number } | undefined;
   /** Per move (from>to): how often it was undone, and the window before which it waits. */
@@ -128,6 +136,7 @@ export class LevelControl {
     if (t.level !== this.current || t.sinceLastMs <= 0 || ++this.run <= settle) return this.current;
     this.window.read += t.read;
     this.window.ms += t.sinceLastMs;
+    this.window.waited += Math.min(t.waitedMs, t.sinceLastMs);
     const reads = this.window.read / this.window.ms;
     const worse = this.from !== undefined && this.run >= settle + EARLY && reads < CLEARLY_WORSE * this.from.reads;
     const ended = this.run >= settle + window && (this.windows === 0 || this.window.ms >= MIN_WINDOW_MS);
@@ -138,16 +147,14 @@ export class LevelControl {
   private judge(reads: number, workers: number): void {
     this.windows++;
     const c = this.current;
-    const compress = workers * this.estimate(this.speed, PRIOR_SPEED, c);
-    const linkLimits = reads < BUSY * compress;
+    const linkLimits = this.window.waited < WAITS * this.window.ms;
     // Where the link limits, it carries what is read ÷ the level's ratio.
     const carried = reads / this.estimate(this.ratio, PRIOR_RATIO, c);
     if (linkLimits) this.link = { carried, at: this.windows };
     const was = this.from;
     this.from = undefined;
     if (was) {
-      const up = c > was.level;
-      if (up ? reads < AS_FAST * was.reads : reads <= was.reads) {
+      if (reads < AS_FAST * was.reads) {
         this.backOff(was.level, c);
         this.move(was.level, undefined);
         return;
@@ -207,7 +214,7 @@ export class LevelControl {
     this.from = reads === undefined || level === this.current ? undefined : { level: this.current, reads };
     this.current = level;
     this.run = 0;
-    this.window = { read: 0, ms: 0 };
+    this.window = { read: 0, ms: 0, waited: 0 };
   }
 
   /**

@@ -12,7 +12,8 @@
  * with other work. "engine" needs a Docker engine (DOCKER_HOST); the sample is loaded
  * into it once. Each row: median seconds of the runs, bytes sent, the levels auto used,
  * peak RSS; then the ratio of auto to the best fixed level and to pigz, per rate, and from
- * the engine, auto's time less `docker save` alone (timed in the same rotation). Each
+ * the engine, auto's time less `docker save` alone (timed in the same rotation, beside
+ * `docker save | curl -T -`, the save sent as it is: the floor of any upload from it). Each
  * measurement is also appended as it ends to bench/.cache/level-auto-<time>.jsonl, so a
  * long run stopped early keeps what it measured.
  * Needs: npm run build, pigz, curl, taskset. Timing lives here, never in tests.
@@ -136,6 +137,7 @@ const rows = new Map<string, Row>();
 const log = join(ROOT, "bench", ".cache", `level-auto-${new Date().toISOString().replace(/[:.]/g, "-")}.jsonl`);
 console.error(`bench: each measurement goes to ${log}`);
 const SAVE_ALONE = "docker save alone";
+const SAVE_CURL = "docker save | curl";
 for (const rate of rates) {
   const s = await sink(rate);
   for (const cores of coreCounts) {
@@ -160,7 +162,12 @@ for (const rate of rates) {
       if (withPigz)
         cases.push(["pigz -p2 -6 | curl", [...pin, "bash", "-c", `set -o pipefail; ${save} | pigz -p2 -6 | ${curl} > /dev/null`]]);
       // What the engine takes to write the archive at all: the floor of an upload from it.
-      if (source === "engine") cases.push([SAVE_ALONE, [...pin, "bash", "-c", `${save} > /dev/null`]]);
+      if (source === "engine") {
+        cases.push([SAVE_ALONE, [...pin, "bash", "-c", `${save} > /dev/null`]]);
+        // The save's bytes sent as they come, nothing checked, hashed or compressed: the floor of any upload from it.
+        const raw = `curl -sS -f -X POST -H "X-API-Key: ${KEY}" -T - ${s.url}/build`;
+        cases.push([SAVE_CURL, [...pin, "bash", "-c", `set -o pipefail; ${save} | ${raw} > /dev/null`]]);
+      }
       for (let run = 0; run < runs; run++) {
         for (const [name, cmd] of cases) {
           const before = s.received();
@@ -193,14 +200,17 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 console.log("| link | cores | source | pipeline | seconds (median) | runs | sent MB | peak RSS MiB | levels used |");
 console.log("|---|---|---|---|---|---|---|---|---|");
 for (const [key, r] of rows) {
-  const [rate, cores, source, name] = key.split("\t");
+  const [rate, cores, source, pipeline = ""] = key.split("\t");
   const link = rate === "0" ? "unlimited" : `${rate} Mbit/s`;
+  const name = pipeline.replaceAll("|", "\\|");
   console.log(
     `| ${link} | ${cores} | ${source} | ${name} | ${median(r.seconds).toFixed(2)} | ${r.seconds.map((x) => x.toFixed(2)).join(", ")} | ${(r.sent / 1e6).toFixed(1)} | ${(r.peak / 2 ** 20).toFixed(0)} | ${r.levels ?? ""} |`,
   );
 }
-console.log("\n| link | cores | source | auto ÷ best fixed (which) | auto ÷ pigz | auto bytes ÷ level 6's | auto − docker save alone |");
-console.log("|---|---|---|---|---|---|---|");
+console.log(
+  "\n| link | cores | source | auto ÷ best fixed (which) | auto ÷ pigz | auto bytes ÷ level 6's | auto − docker save alone | auto − docker save \\| curl |",
+);
+console.log("|---|---|---|---|---|---|---|---|");
 for (const rate of rates)
   for (const cores of coreCounts)
     for (const source of sources) {
@@ -212,7 +222,8 @@ for (const rate of rates)
       const pigz = at("pigz -p2 -6 | curl");
       const six = at("--level 6");
       const alone = at(SAVE_ALONE);
+      const raw = at(SAVE_CURL);
       console.log(
-        `| ${rate === 0 ? "unlimited" : `${rate} Mbit/s`} | ${cores} | ${source} | ${(median(auto.seconds) / median((best as Row).seconds)).toFixed(2)} (${bestLevel}) | ${pigz ? (median(auto.seconds) / median(pigz.seconds)).toFixed(2) : "-"} | ${six ? (auto.sent / six.sent).toFixed(3) : "-"} | ${alone ? `${(median(auto.seconds) - median(alone.seconds)).toFixed(2)} s` : "-"} |`,
+        `| ${rate === 0 ? "unlimited" : `${rate} Mbit/s`} | ${cores} | ${source} | ${(median(auto.seconds) / median((best as Row).seconds)).toFixed(2)} (${bestLevel}) | ${pigz ? (median(auto.seconds) / median(pigz.seconds)).toFixed(2) : "-"} | ${six ? (auto.sent / six.sent).toFixed(3) : "-"} | ${alone ? `${(median(auto.seconds) - median(alone.seconds)).toFixed(2)} s` : "-"} | ${raw ? `${(median(auto.seconds) - median(raw.seconds)).toFixed(2)} s` : "-"} |`,
       );
     }

@@ -6,7 +6,7 @@
  * ID and /build_status with SUCCESS, so the tool's whole upload is timed.
  *
  *   bun bench/level-auto.ts [--size 1100MiB] [--rates 50,200,1000,0] [--levels auto,0,1,6,9]
- *                           [--sources file,engine] [--cores 2,1] [--runs 3] [--no-pigz]
+ *                           [--sources file,engine] [--cores 2,1] [--runs 3] [--no-pigz] [--cli-save]
  *
  * A rate of 0 is unlimited. --cores 1 runs everything under `taskset -c 0`, a laptop busy
  * with other work. "engine" needs a Docker engine (DOCKER_HOST); the sample is loaded
@@ -15,10 +15,12 @@
  * the engine, auto's time less `docker save` alone (timed in the same rotation, beside
  * `docker save | curl -T -`, the save sent as it is: the floor of any upload from it). Each
  * measurement is also appended as it ends to bench/.cache/level-auto-<time>.jsonl, so a
- * long run stopped early keeps what it measured.
+ * long run stopped early keeps what it measured. --cli-save adds, from the engine, --level
+ * auto saving through the docker CLI (a CLI that cannot say where its engine is), as the
+ * tool did before it read the engine's socket itself.
  * Needs: npm run build, pigz, curl, taskset. Timing lives here, never in tests.
  */
-import { appendFileSync, existsSync, mkdirSync } from "node:fs";
+import { appendFileSync, chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { parseSize, writeSampleImage } from "../scripts/sample-image.ts";
@@ -38,6 +40,7 @@ const sources = list("sources", "file,engine") as Array<"file" | "engine">;
 const coreCounts = list("cores", "2,1").map(Number);
 const runs = Number(arg("runs", "3"));
 const withPigz = !argv.includes("--no-pigz");
+const cliSave = argv.includes("--cli-save");
 const TAG = "runtime-upload-bench-level:latest";
 const KEY = "rk_bench_level_auto";
 
@@ -122,6 +125,8 @@ async function sample(): Promise<string> {
 
 interface Row {
   seconds: number[];
+  /** User + system CPU of the pipeline's own processes (not the engine's). */
+  cpu: number[];
   sent: number;
   peak: number;
   levels?: string;
@@ -133,30 +138,39 @@ if (sources.includes("engine")) {
   if (load.exitCode !== 0) throw new Error(`docker load failed: ${load.stderr.toString()}`);
 }
 
+/** A docker CLI with no context command: the tool then saves through it. */
+function cliOnlyPath(): string {
+  const dir = join(ROOT, "bench", ".cache", "cli-save");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "docker"), `#!/bin/sh\n[ "$1" = context ] && exit 1\nexec '${Bun.which("docker")}' "$@"\n`);
+  chmodSync(join(dir, "docker"), 0o755);
+  return `${dir}:${process.env.PATH}`;
+}
+
 const rows = new Map<string, Row>();
 const log = join(ROOT, "bench", ".cache", `level-auto-${new Date().toISOString().replace(/[:.]/g, "-")}.jsonl`);
 console.error(`bench: each measurement goes to ${log}`);
 const SAVE_ALONE = "docker save alone";
 const SAVE_CURL = "docker save | curl";
+const AUTO_CLI = "--level auto, saved by the docker CLI";
 for (const rate of rates) {
   const s = await sink(rate);
   for (const cores of coreCounts) {
     const pin = cores === 1 ? ["taskset", "-c", "0"] : [];
     for (const source of sources) {
-      const cases: Array<[string, string[]]> = levels.map((level) => [
-        `--level ${level}`,
-        [
-          ...pin,
-          BIN,
-          ...(source === "file" ? ["--input", file] : ["--pull", "never"]),
-          TAG,
-          "--level",
-          level,
-          "--json",
-          "--poll-interval",
-          "0.2",
-        ],
-      ]);
+      const tool = (level: string) => [
+        ...pin,
+        BIN,
+        ...(source === "file" ? ["--input", file] : ["--pull", "never"]),
+        TAG,
+        "--level",
+        level,
+        "--json",
+        "--poll-interval",
+        "0.2",
+      ];
+      const cases: Array<[string, string[], Record<string, string>?]> = levels.map((level) => [`--level ${level}`, tool(level)]);
+      if (source === "engine" && cliSave) cases.push([AUTO_CLI, tool("auto"), { PATH: cliOnlyPath() }]);
       const save = source === "file" ? `cat ${file}` : `docker save ${TAG}`;
       const curl = `curl -sS -f -H "X-API-Key: ${KEY}" -F "image=@-;filename=image.tar.gz" ${s.url}/build`;
       if (withPigz)
@@ -169,16 +183,17 @@ for (const rate of rates) {
         cases.push([SAVE_CURL, [...pin, "bash", "-c", `set -o pipefail; ${save} | ${raw} > /dev/null`]]);
       }
       for (let run = 0; run < runs; run++) {
-        for (const [name, cmd] of cases) {
+        for (const [name, cmd, env] of cases) {
           const before = s.received();
-          const m = await measure(cmd, { ...process.env, RUNTIME_API_URL: s.url, RUNTIME_API_KEY: KEY });
+          const m = await measure(cmd, { ...process.env, ...env, RUNTIME_API_URL: s.url, RUNTIME_API_KEY: KEY });
           if (m.code !== 0) throw new Error(`${name} failed: ${m.stderr.slice(-500)}`);
           const key = [rate, cores, source, name].join("\t");
-          const row = rows.get(key) ?? { seconds: [], sent: 0, peak: 0 };
+          const row = rows.get(key) ?? { seconds: [], cpu: [], sent: 0, peak: 0 };
           row.seconds.push(m.seconds);
+          row.cpu.push(m.cpuSeconds);
           row.sent = s.received() - before;
           row.peak = Math.max(row.peak, m.peakRss);
-          if (name === "--level auto") {
+          if (name.startsWith("--level auto")) {
             const used = (JSON.parse(m.stdout).levels ?? []) as Array<{ level: number; bytes_read: number }>;
             const total = used.reduce((n, l) => n + l.bytes_read, 0);
             row.levels = used.map((l) => `${l.level}: ${((100 * l.bytes_read) / total).toFixed(0)} %`).join(", ");
@@ -186,7 +201,7 @@ for (const rate of rates) {
           rows.set(key, row);
           appendFileSync(
             log,
-            `${JSON.stringify({ rate, cores, source, pipeline: name, run, seconds: m.seconds, sent: row.sent, peak_rss: m.peakRss, levels: name === "--level auto" ? row.levels : undefined })}\n`,
+            `${JSON.stringify({ rate, cores, source, pipeline: name, run, seconds: m.seconds, cpu: m.cpuSeconds, sent: row.sent, peak_rss: m.peakRss, levels: name.startsWith("--level auto") ? row.levels : undefined })}\n`,
           );
           console.error(`bench: ${key} ${m.seconds.toFixed(2)} s`);
         }
@@ -197,14 +212,14 @@ for (const rate of rates) {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-console.log("| link | cores | source | pipeline | seconds (median) | runs | sent MB | peak RSS MiB | levels used |");
-console.log("|---|---|---|---|---|---|---|---|---|");
+console.log("| link | cores | source | pipeline | seconds (median) | runs | CPU s (median) | sent MB | peak RSS MiB | levels used |");
+console.log("|---|---|---|---|---|---|---|---|---|---|");
 for (const [key, r] of rows) {
   const [rate, cores, source, pipeline = ""] = key.split("\t");
   const link = rate === "0" ? "unlimited" : `${rate} Mbit/s`;
   const name = pipeline.replaceAll("|", "\\|");
   console.log(
-    `| ${link} | ${cores} | ${source} | ${name} | ${median(r.seconds).toFixed(2)} | ${r.seconds.map((x) => x.toFixed(2)).join(", ")} | ${(r.sent / 1e6).toFixed(1)} | ${(r.peak / 2 ** 20).toFixed(0)} | ${r.levels ?? ""} |`,
+    `| ${link} | ${cores} | ${source} | ${name} | ${median(r.seconds).toFixed(2)} | ${r.seconds.map((x) => x.toFixed(2)).join(", ")} | ${median(r.cpu).toFixed(2)} | ${(r.sent / 1e6).toFixed(1)} | ${(r.peak / 2 ** 20).toFixed(0)} | ${r.levels ?? ""} |`,
   );
 }
 console.log(

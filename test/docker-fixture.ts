@@ -1,5 +1,5 @@
 /** A Docker engine for end-to-end tests: .ci/run starts one and sets REQUIRE_DOCKER=1. */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { tempDir } from "./helpers.ts";
@@ -48,6 +48,32 @@ export function importTestImage(tag: string, mib: number): string {
 
 export function removeImage(tag: string): void {
   Bun.spawnSync(["docker", "rmi", "-f", tag], { stdout: "ignore", stderr: "ignore" });
+}
+
+/**
+ * The real docker CLI behind a stand-in in a folder of its own, first on PATH: each
+ * command it is run with goes to `commands()`, and with `contextHost` it says its engine
+ * is there (a context over ssh, a socket that is gone; "": it has no context command, as
+ * an older CLI or podman's has not) while every other command reaches the real engine.
+ */
+export function wrappedDocker(contextHost?: string): { env: Record<string, string>; commands: () => string[] } {
+  const real = Bun.which("docker");
+  if (!real) throw new Error("no docker CLI on PATH");
+  const dir = tempDir("ru-docker-cli-");
+  const log = join(dir, "commands");
+  const answer = contextHost ? `echo '${contextHost}'; exit 0` : `echo "docker: 'context' is not a docker command." >&2; exit 1`;
+  const lines = [
+    "#!/bin/sh",
+    `echo "$*" >> '${log}'`,
+    ...(contextHost === undefined ? [] : [`[ "$1" = context ] && { ${answer}; }`]),
+    `exec '${real}' "$@"`,
+  ];
+  writeFileSync(join(dir, "docker"), `${lines.join("\n")}\n`);
+  chmodSync(join(dir, "docker"), 0o755);
+  return {
+    env: { PATH: `${dir}:${process.env.PATH}` },
+    commands: () => (existsSync(log) ? readFileSync(log, "utf8").trim().split("\n") : []),
+  };
 }
 
 /** sha256 of `docker save TAG`, streamed. */

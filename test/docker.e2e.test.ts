@@ -4,7 +4,7 @@ import { createWriteStream, statSync } from "node:fs";
 import { join } from "node:path";
 import { writeSampleImage } from "../scripts/sample-image.ts";
 import { gzip } from "../src/gzip/gzip.ts";
-import { dockerAvailable, dockerSaveSha256, importTestImage, removeImage } from "./docker-fixture.ts";
+import { dockerAvailable, dockerSaveSha256, importTestImage, removeImage, wrappedDocker } from "./docker-fixture.ts";
 import { apiEnv, KEY, processesMatching, runCli, startServerProcess, type TestServer, tempDir, until } from "./helpers.ts";
 
 const hasDocker = dockerAvailable();
@@ -60,14 +60,43 @@ describe.skipIf(!hasDocker)("with a Docker engine", () => {
     expect((await server.state()).requests).toEqual([]);
   });
 
+  test("the save is read from the engine's own socket: no docker save child, the bytes docker save gives", async () => {
+    const cli = wrappedDocker();
+    const r = await runCli([TAG, ...FAST], { env: { ...apiEnv(server), ...cli.env } });
+    expect(r.code, r.stderr).toBe(0);
+    expect((await server.state()).uploads[0]?.tarSha256).toBe(saveSha);
+    expect(cli.commands().filter((c) => c.startsWith("save"))).toEqual([]);
+    expect(cli.commands()).toContain("context inspect --format {{.Endpoints.docker.Host}}");
+  }, 60_000);
+
+  test.each([
+    ["a context over ssh", "ssh://builder@build-host"],
+    ["a socket that is not there", "unix:///nonexistent/ru-docker.sock"],
+    ["a CLI with no context command", ""],
+  ])(
+    "where the CLI's engine is %s, the CLI saves: the same bytes",
+    async (_what, host) => {
+      const cli = wrappedDocker(host);
+      const r = await runCli([TAG, ...FAST], { env: { ...apiEnv(server), ...cli.env } });
+      expect(r.code, r.stderr).toBe(0);
+      expect((await server.state()).uploads[0]?.tarSha256).toBe(saveSha);
+      expect(cli.commands()).toContain(`save -- ${TAG}`);
+    },
+    60_000,
+  );
+
+  // The CLI's own save (a context the tool does not open itself) is a child: it must not outlive the run.
   test("docker save killed mid-stream aborts the upload: exit 1, no build, no child left", async () => {
     // A slow reader keeps the upload in flight long enough to kill the child during it.
     await server.configure({ faults: [{ path: "/build", readRate: 8_000_000 }] });
     const r = await runCli([BIG, ...FAST], {
-      env: apiEnv(server),
+      env: { ...apiEnv(server), ...wrappedDocker("ssh://builder@build-host").env },
       during: async () => {
         await until(async () => ((await server.state()).uploads[0]?.bodyBytes ?? 0) > 0, "upload to start");
-        const [line] = await until(() => processesMatching(`docker save -- ${BIG}`), "docker save to run");
+        const [line] = await until(async () => {
+          const found = await processesMatching(`docker save -- ${BIG}`);
+          return found.length > 0 ? found : undefined;
+        }, "docker save to run");
         process.kill(Number(line?.split(" ")[0]), "SIGKILL");
       },
     });
@@ -95,10 +124,10 @@ describe.skipIf(!hasDocker)("with a Docker engine", () => {
   test("Ctrl-C during docker save ends the child too", async () => {
     await server.configure({ faults: [{ path: "/build", readRate: 2_000_000 }] });
     const r = await runCli([BIG, ...FAST], {
-      env: apiEnv(server),
+      env: { ...apiEnv(server), ...wrappedDocker("ssh://builder@build-host").env },
       during: async (proc) => {
         await until(async () => ((await server.state()).uploads[0]?.bodyBytes ?? 0) > 0, "upload to start");
-        await until(() => processesMatching(`docker save -- ${BIG}`), "docker save to run");
+        await until(async () => (await processesMatching(`docker save -- ${BIG}`)).length > 0, "docker save to run");
         proc.kill("SIGINT");
       },
     });

@@ -1,6 +1,7 @@
 import { UploadError } from "../errors.ts";
 import { jsonObject } from "../lib/document.ts";
 import { pullStream } from "../lib/streams.ts";
+import { socketSave } from "./engine-socket.ts";
 import { INDEX_TYPES, namedPlatform, type Platform, platformText } from "./oci-index.ts";
 import type { Source } from "./source.ts";
 
@@ -8,7 +9,8 @@ export const ENGINES = ["auto", "docker", "podman"] as const;
 
 /**
  * The Docker engine, reached through its CLI so that DOCKER_HOST, contexts and podman's
- * docker-compatible CLI all work the way the user's own shell does.
+ * docker-compatible CLI all work the way the user's own shell does; only a save is read
+ * from the engine's socket, where the CLI says that is where it would go.
  */
 export interface Engine {
   /** The CLI to run: "docker" or "podman". */
@@ -170,6 +172,29 @@ export function imageInfo(doc: unknown): ImageInfo {
   };
 }
 
+/** The CLI's answer of where its engine is, asked once per run. */
+const hosts = new Map<string, Promise<string | undefined>>();
+
+/**
+ * The unix:// address the docker CLI would use (DOCKER_HOST, else the current context), or
+ * undefined where it is anything else (tcp with TLS, ssh) or the CLI cannot say (podman,
+ * an older CLI): a save then goes through the CLI.
+ */
+function engineHost(engine: Engine): Promise<string | undefined> {
+  let host = hosts.get(engine.bin);
+  if (!host) {
+    const ask = async () => {
+      if (engine.bin !== "docker") return undefined;
+      const r = await run(engine, ["context", "inspect", "--format", "{{.Endpoints.docker.Host}}"], AbortSignal.timeout(10_000));
+      const said = r.code === 0 ? r.stdout.trim() : "";
+      return said.startsWith("unix://") ? said : undefined;
+    };
+    host = ask().catch(() => undefined);
+    hosts.set(engine.bin, host);
+  }
+  return host;
+}
+
 /** `docker save --platform` came with Engine API 1.48 (Docker 28). */
 const PLATFORM_API = [1, 48];
 
@@ -204,23 +229,43 @@ export async function pullImage(engine: Engine, image: string, signal: AbortSign
 }
 
 /**
- * `docker save IMAGE` as a stream. The child's exit status is checked when its output
- * ends, so a save that dies half-way errors the stream instead of ending it cleanly:
- * a truncated archive must never look like a complete one downstream.
+ * `docker save IMAGE` as a stream: from the engine's socket where the CLI would use one,
+ * else from the CLI. A save that dies half-way errors the stream instead of ending it
+ * cleanly (the CLI's exit status is checked when its output ends; a socket cut before the
+ * last chunk fails the read): a truncated archive must never look like a complete one
+ * downstream.
  */
 function saveImage(engine: Engine, image: string, platform?: string): ReadableStream<Uint8Array> {
   let proc: Child | undefined;
-  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let reader: { read(): Promise<{ done: boolean; value?: Uint8Array }> } | undefined;
   let stderr: Promise<string> = Promise.resolve("");
+  const abort = new AbortController();
   return pullStream({
     async next() {
-      if (!proc) {
-        proc = spawn(engine, ["save", ...(platform ? ["--platform", platform] : []), "--", image]);
-        reader = (proc.stdout as ReadableStream<Uint8Array>).getReader() as unknown as ReadableStreamDefaultReader<Uint8Array>;
-        stderr = new Response(proc.stderr as ReadableStream).text();
+      if (!reader) {
+        // --platform needs the engine's API 1.48 parameter: the CLI, which checks it, says it.
+        const host = platform ? undefined : await engineHost(engine);
+        const answer = host ? await socketSave(host, image, abort.signal) : undefined;
+        if (answer && "status" in answer) throw refusedSave(engine, image, answer.status, answer.message);
+        if (answer) reader = answer.body.getReader();
+        else {
+          proc = spawn(engine, ["save", ...(platform ? ["--platform", platform] : []), "--", image]);
+          reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+          stderr = new Response(proc.stderr as ReadableStream).text();
+        }
       }
-      const { done, value } = await (reader as ReadableStreamDefaultReader<Uint8Array>).read();
-      if (!done) return value;
+      let read: { done: boolean; value?: Uint8Array };
+      try {
+        read = await reader.read();
+      } catch (cause) {
+        if (proc) throw cause;
+        throw new UploadError("DOCKER_SAVE", `the engine's save of ${image} ended early: the engine closed its connection mid-export`, {
+          hint: `check that the engine has free disk space and that '${engine.bin} save ${image}' works on its own`,
+          cause,
+        });
+      }
+      if (!read.done && read.value) return read.value;
+      if (!proc) return undefined;
       const code = await proc.exited;
       if (code === 0) return undefined;
       const said = (await stderr).trim();
@@ -231,9 +276,24 @@ function saveImage(engine: Engine, image: string, platform?: string): ReadableSt
           })
         : e;
     },
-    // A consumer that cancelled, or a run that ended, takes the child with it.
-    release: () => proc?.kill("SIGKILL"),
+    // A consumer that cancelled, or a run that ended, takes the child or the request with it.
+    release: () => {
+      abort.abort();
+      proc?.kill("SIGKILL");
+    },
   });
+}
+
+/** The engine's own answer to a save: a 404 is an image gone since it was inspected. */
+function refusedSave(engine: Engine, image: string, status: number, message: string): UploadError {
+  if (status === 404) return classifyEngineError(engine, image, `no such image: ${message}`);
+  return new UploadError(
+    "DOCKER_SAVE",
+    `${engine.bin} save ${image} failed (the engine answered HTTP ${status}): ${message || "no message"}`,
+    {
+      hint: `check that the engine has free disk space and that '${engine.bin} save ${image}' works on its own`,
+    },
+  );
 }
 
 function exitText(proc: ReturnType<typeof Bun.spawn> | undefined): string {

@@ -1,0 +1,165 @@
+/**
+ * The engine's save read from its own socket, where the docker CLI says its engine is one:
+ * an engine on a unix socket of this test's that answers whole, cuts its export half-way,
+ * puts its error in the stream after the first bytes (what dockerd does once it has
+ * flushed), refuses, or holds its answer while it writes the export. The compiled binary
+ * and the test server as everywhere; the CLI is a stand-in that only says where the engine
+ * is and what the image is.
+ */
+import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { chmodSync, createWriteStream, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeSampleImage } from "../scripts/sample-image.ts";
+import { apiEnv, KEY, runCli, sha256File, startServerProcess, type TestServer, tempDir, until } from "./helpers.ts";
+
+type Mode = "whole" | "cut" | "error-in-stream" | "404" | "500" | "hold";
+
+let server: TestServer;
+let archive: string;
+let archiveSha: string;
+let env: Record<string, string>;
+let mode: Mode = "whole";
+/** Each request the engine got, as its request line and headers, and whether its connection has closed. */
+let seen: Array<{ head: string; closed: boolean }> = [];
+let engine: ReturnType<typeof Bun.serve>;
+
+/** The first `bytes` of the archive, then `end` (an error: the connection is cut; else the stream ends cleanly after it). */
+function export_(bytes: number, end?: Error | string): ReadableStream<Uint8Array> {
+  const file = Bun.file(archive);
+  let at = 0;
+  return new ReadableStream({
+    async pull(c) {
+      if (at >= bytes) {
+        if (end instanceof Error) c.error(end);
+        else {
+          if (end) c.enqueue(new TextEncoder().encode(end));
+          c.close();
+        }
+        return;
+      }
+      const n = Math.min(256 * 1024, bytes - at);
+      c.enqueue(new Uint8Array(await file.slice(at, at + n).arrayBuffer()));
+      at += n;
+    },
+  });
+}
+
+beforeAll(async () => {
+  server = await startServerProcess();
+  const dir = tempDir("ru-engine-socket-");
+  archive = join(dir, "image.tar");
+  await writeSampleImage(createWriteStream(archive), { size: 8 * 1024 * 1024, tag: "img:1", seed: 21 });
+  archiveSha = await sha256File(archive);
+  const size = Bun.file(archive).size;
+  engine = Bun.serve({
+    unix: join(dir, "engine.sock"),
+    async fetch(req) {
+      const head = `${req.method} ${new URL(req.url).pathname}${new URL(req.url).search}\n${[...req.headers].map(([k, v]) => `${k}: ${v}`).join("\n")}`;
+      const request = { head, closed: false };
+      seen.push(request);
+      req.signal.addEventListener("abort", () => (request.closed = true));
+      const json = (status: number, message: string) => Response.json({ message }, { status });
+      switch (mode) {
+        case "whole":
+          return new Response(export_(size), { headers: { "content-type": "application/x-tar" } });
+        case "cut":
+          return new Response(export_(3 * 1024 * 1024, new Error("this test's engine cuts its export here")));
+        case "error-in-stream":
+          return new Response(
+            export_(3 * 1024 * 1024, '{"errorDetail":{"message":"no space left on device"},"error":"no space left on device"}\r\n'),
+          );
+        case "404":
+          return json(404, "reference does not exist");
+        case "500":
+          return json(500, "write /var/lib/docker/tmp/docker-export-1: no space left on device");
+        case "hold":
+          return new Promise<Response>(() => {});
+      }
+    },
+    // The cut is this engine's own doing: not an error to print.
+    error: () => new Response(null, { status: 500 }),
+  });
+  const bin = join(dir, "bin");
+  Bun.spawnSync(["mkdir", "-p", bin]);
+  writeFileSync(
+    join(bin, "docker"),
+    [
+      "#!/bin/sh",
+      'echo "$*" >> "$CLI_LOG"',
+      'case "$1" in',
+      `context) echo 'unix://${join(dir, "engine.sock")}'; exit 0 ;;`,
+      `image) echo '[{"Size": ${size}, "Id": "sha256:${"c".repeat(64)}"}]'; exit 0 ;;`,
+      "esac",
+      "exit 1",
+      "",
+    ].join("\n"),
+  );
+  chmodSync(join(bin, "docker"), 0o755);
+  env = { ...apiEnv(server), PATH: `${bin}:${process.env.PATH}`, CLI_LOG: join(dir, "cli.log") };
+}, 60_000);
+afterAll(() => {
+  server.stop();
+  engine.stop(true);
+});
+beforeEach(async () => {
+  await server.reset();
+  seen = [];
+  writeFileSync(env.CLI_LOG as string, "");
+});
+
+const FAST = ["img:1", "--pull", "never", "--poll-interval", "0.05"];
+
+test("a whole export: the bytes the engine wrote, asked for as docker save asks, the key never sent to the engine", async () => {
+  mode = "whole";
+  const r = await runCli(FAST, { env });
+  expect(r.code, r.stderr).toBe(0);
+  expect((await server.state()).uploads[0]?.tarSha256).toBe(archiveSha);
+  expect(seen.map((s) => s.head.split("\n")[0])).toEqual(["GET /images/get?names=img%3A1"]);
+  expect(seen.map((s) => s.head).join("\n")).not.toContain(KEY);
+  // No docker save: the CLI was asked where its engine is and what the image is, nothing more.
+  expect(
+    readFileSync(env.CLI_LOG as string, "utf8")
+      .trim()
+      .split("\n")
+      .sort(),
+  ).toEqual(["context inspect --format {{.Endpoints.docker.Host}}", "image inspect -- img:1"]);
+}, 60_000);
+
+test.each([
+  ["the engine cuts its export half-way", "cut", "Error: the engine's save of img:1 ended early"],
+  ["the engine puts its error in the stream after 3 MiB", "error-in-stream", "Error: docker save img:1"],
+  ["the engine answers 404 (the image gone since it was inspected)", "404", "Error: image not found: img:1"],
+  [
+    "the engine answers 500",
+    "500",
+    "Error: docker save img:1 failed (the engine answered HTTP 500): write /var/lib/docker/tmp/docker-export-1: no space left on device",
+  ],
+] as const)(
+  "%s: exit 1 naming it, no build started",
+  async (_what, m, said) => {
+    mode = m;
+    const r = await runCli(FAST, { env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(said);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    const { uploads } = await server.state();
+    expect(uploads.filter((u) => u.complete || u.id)).toEqual([]);
+  },
+  60_000,
+);
+
+test("Ctrl-C while the engine writes its export (no answer yet): exit 130, and the request to the engine is closed", async () => {
+  mode = "hold";
+  const r = await runCli(FAST, {
+    env,
+    during: async (proc) => {
+      await until(() => seen.length > 0, "the engine to be asked");
+      proc.kill("SIGINT");
+    },
+  });
+  expect(r.code).toBe(130);
+  expect(r.stderr).toContain("interrupted by SIGINT");
+  await until(() => seen[0]?.closed, "the engine's connection to close", 5_000);
+  const { uploads } = await server.state();
+  expect(uploads.filter((u) => u.complete || u.id)).toEqual([]);
+}, 60_000);

@@ -260,7 +260,7 @@ function saveImage(engine: Engine, image: string, platform?: string): ReadableSt
       } catch (cause) {
         if (proc) throw cause;
         throw new UploadError("DOCKER_SAVE", `the engine's save of ${image} ended early: the engine closed its connection mid-export`, {
-          hint: `check that the engine has free disk space and that '${engine.bin} save ${image}' works on its own`,
+          hint: saveHint(engine, image),
           cause,
         });
       }
@@ -272,7 +272,7 @@ function saveImage(engine: Engine, image: string, platform?: string): ReadableSt
       const e = classifyEngineError(engine, image, said);
       throw e.code === "DOCKER_SAVE" || said === ""
         ? new UploadError("DOCKER_SAVE", `${engine.bin} save ${image} failed (${exitText(proc)}): ${said || "no message"}`, {
-            hint: `check that the engine has free disk space and that '${engine.bin} save ${image}' works on its own`,
+            hint: saveHint(engine, image),
           })
         : e;
     },
@@ -284,6 +284,10 @@ function saveImage(engine: Engine, image: string, platform?: string): ReadableSt
   });
 }
 
+function saveHint(engine: Engine, image: string): string {
+  return `check that the engine has free disk space and that '${engine.bin} save ${image}' works on its own`;
+}
+
 /** The engine's own answer to a save: a 404 is an image gone since it was inspected. */
 function refusedSave(engine: Engine, image: string, status: number, message: string): UploadError {
   if (status === 404) return classifyEngineError(engine, image, `no such image: ${message}`);
@@ -291,7 +295,7 @@ function refusedSave(engine: Engine, image: string, status: number, message: str
     "DOCKER_SAVE",
     `${engine.bin} save ${image} failed (the engine answered HTTP ${status}): ${message || "no message"}`,
     {
-      hint: `check that the engine has free disk space and that '${engine.bin} save ${image}' works on its own`,
+      hint: saveHint(engine, image),
     },
   );
 }

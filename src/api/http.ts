@@ -74,9 +74,12 @@ export async function readCapped(res: Response, cap: number, url: string, signal
   });
 }
 
-/** The `detail` a FastAPI-style server puts in its errors, else the start of the body. */
-export function errorDetail(body: string): string {
-  const detail = jsonObject(body)?.detail;
+/**
+ * The `detail` a FastAPI-style server puts in its errors (or the field `key` names: a
+ * Docker engine's `message`), else the start of the body.
+ */
+export function errorDetail(body: string, key = "detail"): string {
+  const detail = jsonObject(body)?.[key];
   if (typeof detail === "string") return detail;
   if (detail !== undefined) return JSON.stringify(detail);
   return body.trim().slice(0, 200);

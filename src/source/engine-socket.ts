@@ -6,8 +6,7 @@
  * this machine; the caller takes the CLI's own way for anything else, or where the socket
  * does not answer.
  */
-import { readCapped } from "../api/http.ts";
-import { jsonObject } from "../lib/document.ts";
+import { errorDetail, readCapped } from "../api/http.ts";
 
 /** An engine's error answer is a line of JSON; anything longer is cut, as it is only shown. */
 const ERROR_CAP = 64 * 1024;
@@ -39,6 +38,5 @@ export async function socketSave(host: string, image: string, abort: AbortSignal
   const said = await readCapped(res, ERROR_CAP, host, AbortSignal.any([abort, AbortSignal.timeout(ERROR_DEADLINE_MS)]), true).catch(
     () => "",
   );
-  const message = jsonObject(said)?.message;
-  return { status: res.status, message: typeof message === "string" ? message : said.trim().slice(0, 200) };
+  return { status: res.status, message: errorDetail(said, "message") };
 }

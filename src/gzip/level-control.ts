@@ -10,10 +10,11 @@
  * it where that beats the level it is at. Where the send side waits for blocks,
  * compression or the input limits, and the level goes down a step (less CPU, which an
  * engine's save on the same cores takes back); the step is kept where the upload reads
- * about as fast or faster. Where the link was measured lately, a step down it would
- * clearly carry slower is not even tried. A move that reads slower is undone (as is a
- * step down that the link then sends back up), and tried again only after twice as long
- * each time. Each block is a gzip member of its own, so a change costs nothing. Pure: the
+ * about as fast or faster; but where the Workers sat idle on a link measured lately, the
+ * input paused and no level reads faster. Where the link was measured lately, a step down
+ * it would clearly carry slower is not even tried. A move that reads slower is undone (a
+ * step up only where compression then limits; a step down also where the link sends it
+ * back up), and tried again only after twice as long each time. Each block is a gzip member of its own, so a change costs nothing. Pure: the
  * times come in with the blocks.
  */
 
@@ -55,6 +56,11 @@ const EARLY = 2;
  * level compresses, a speed measured 20 % high kept a level that could not keep up.
  */
 const WAITS = 0.25;
+/**
+ * Where the Workers were busy less than this share of a window's time while the send side
+ * waited, the input limits, not compression: an input that stops now and then.
+ */
+const IDLE = 0.5;
 /** A level up is chosen only where its compression has this much room over what the link would need. */
 const ROOM = 1.15;
 /** A move is kept where the upload reads at least this share as fast: up, it sends fewer bytes; down, it costs less CPU. */
@@ -106,7 +112,7 @@ export class LevelControl {
   private readonly ratio = new Map<number, Rate>();
   /** Blocks taken at the current level since it was set, and what the timed ones read in their time. */
   private run = 0;
-  private window = { read: 0, ms: 0, waited: 0 };
+  private window = { read: 0, ms: 0, waited: 0, busy: 0 };
   /** The move being judged: the level left and what the upload read per ms there. */
   private from: { level: number; reads: number } | undefined;
   /** Per move (from>to): how often it was undone, and the window before which it waits. */
@@ -137,6 +143,7 @@ export class LevelControl {
     this.window.read += t.read;
     this.window.ms += t.sinceLastMs;
     this.window.waited += Math.min(t.waitedMs, t.sinceLastMs);
+    this.window.busy += t.compressMs;
     const reads = this.window.read / this.window.ms;
     const worse = this.from !== undefined && this.run >= settle + EARLY && reads < CLEARLY_WORSE * this.from.reads;
     const ended = this.run >= settle + window && (this.windows === 0 || this.window.ms >= MIN_WINDOW_MS);
@@ -153,12 +160,12 @@ export class LevelControl {
     if (linkLimits) this.link = { carried, at: this.windows };
     const was = this.from;
     this.from = undefined;
-    if (was) {
-      if (reads < AS_FAST * was.reads) {
-        this.backOff(was.level, c);
-        this.move(was.level, undefined);
-        return;
-      }
+    // A level up where the link still limits reads more per byte it carries, whatever the
+    // window before it read: a short one (the first) swings by 2x with the link's rhythm.
+    if (was && reads < AS_FAST * was.reads && !(c > was.level && linkLimits)) {
+      this.backOff(was.level, c);
+      this.move(was.level, undefined);
+      return;
     }
     if (linkLimits) {
       // A level up would read what the link carries times its own ratio where its
@@ -179,12 +186,15 @@ export class LevelControl {
       if (this.down?.to === c && target === this.down.from) this.backOff(this.down.from, c);
       this.down = undefined;
       this.move(target, target > c ? reads : undefined);
+    } else if (this.window.busy < IDLE * this.window.ms * workers && this.linkKnown() < Infinity) {
+      // The input paused (the Workers sat idle) on a link that limits: no level reads faster.
+      this.move(c, undefined);
     } else {
       const step = c > MIN_LEVEL && this.allowed(c, c - 1) ? c - 1 : c;
       // Where the link was measured lately, a step down it would clearly carry slower is not
       // tried (storing on a slow link); one about as fast is: at the edge of what a level
       // compresses, what it reads swings with the window, and only the step tells.
-      const link = this.link && this.windows - this.link.at <= LINK_KNOWN ? this.link.carried : Infinity;
+      const link = this.linkKnown();
       const slower =
         step < c &&
         Math.min(workers * this.estimate(this.speed, PRIOR_SPEED, step), link * this.estimate(this.ratio, PRIOR_RATIO, step)) <
@@ -194,6 +204,11 @@ export class LevelControl {
       this.down = to < c ? { from: c, to } : undefined;
       this.move(to, reads);
     }
+  }
+
+  /** What the link carried where it was measured lately; where not, no limit. */
+  private linkKnown(): number {
+    return this.link && this.windows - this.link.at <= LINK_KNOWN ? this.link.carried : Infinity;
   }
 
   /** A move from `from` to `to` that did not pay: it waits twice as long as before to be tried again. */
@@ -214,7 +229,7 @@ export class LevelControl {
     this.from = reads === undefined || level === this.current ? undefined : { level: this.current, reads };
     this.current = level;
     this.run = 0;
-    this.window = { read: 0, ms: 0, waited: 0 };
+    this.window = { read: 0, ms: 0, waited: 0, busy: 0 };
   }
 
   /**

@@ -12,30 +12,36 @@ import { join } from "node:path";
 import { writeSampleImage } from "../scripts/sample-image.ts";
 import { apiEnv, KEY, runCli, sha256File, startServerProcess, type TestServer, tempDir, until } from "./helpers.ts";
 
-type Mode = "whole" | "cut" | "error-in-stream" | "404" | "500" | "hold";
+type Mode = "whole" | "cut" | "error-in-stream" | "error-split" | "404" | "500" | "hold";
 
 let server: TestServer;
 let archive: string;
 let archiveSha: string;
 let env: Record<string, string>;
+let cliEnv: Record<string, string>;
 let mode: Mode = "whole";
 /** Each request the engine got, as its request line and headers, and whether its connection has closed. */
 let seen: Array<{ head: string; closed: boolean }> = [];
 let engine: ReturnType<typeof Bun.serve>;
+/** What dockerd appends to an export it has begun to send, when it then fails. */
+const ERROR_LINE = '{"errorDetail":{"message":"no space left on device"},"error":"no space left on device"}\r\n';
 
-/** The first `bytes` of the archive, then `end` (an error: the connection is cut; else the stream ends cleanly after it). */
-function export_(bytes: number, end?: Error | string): ReadableStream<Uint8Array> {
+/**
+ * The first `bytes` of the archive, then `end` (an error: the connection is cut; else the
+ * stream ends cleanly after it: text, or texts sent 50 ms apart, so that they come in reads of their own).
+ */
+function export_(bytes: number, end?: Error | string | string[]): ReadableStream<Uint8Array> {
   const file = Bun.file(archive);
   let at = 0;
   return new ReadableStream({
     async pull(c) {
       if (at >= bytes) {
-        if (end instanceof Error) c.error(end);
-        else {
-          if (end) c.enqueue(new TextEncoder().encode(end));
-          c.close();
+        if (end instanceof Error) return c.error(end);
+        for (const [i, text] of [end ?? []].flat().entries()) {
+          if (i > 0) await Bun.sleep(50);
+          c.enqueue(new TextEncoder().encode(text));
         }
-        return;
+        return c.close();
       }
       const n = Math.min(256 * 1024, bytes - at);
       c.enqueue(new Uint8Array(await file.slice(at, at + n).arrayBuffer()));
@@ -65,9 +71,9 @@ beforeAll(async () => {
         case "cut":
           return new Response(export_(3 * 1024 * 1024, new Error("this test's engine cuts its export here")));
         case "error-in-stream":
-          return new Response(
-            export_(3 * 1024 * 1024, '{"errorDetail":{"message":"no space left on device"},"error":"no space left on device"}\r\n'),
-          );
+          return new Response(export_(3 * 1024 * 1024, ERROR_LINE));
+        case "error-split":
+          return new Response(export_(3 * 1024 * 1024 + 100, [ERROR_LINE.slice(0, 30), ERROR_LINE.slice(30)]));
         case "404":
           return json(404, "reference does not exist");
         case "500":
@@ -79,23 +85,27 @@ beforeAll(async () => {
     // The cut is this engine's own doing: not an error to print.
     error: () => new Response(null, { status: 500 }),
   });
-  const bin = join(dir, "bin");
-  Bun.spawnSync(["mkdir", "-p", bin]);
-  writeFileSync(
-    join(bin, "docker"),
-    [
-      "#!/bin/sh",
-      'echo "$*" >> "$CLI_LOG"',
-      'case "$1" in',
-      `context) echo 'unix://${join(dir, "engine.sock")}'; exit 0 ;;`,
-      `image) echo '[{"Size": ${size}, "Id": "sha256:${"c".repeat(64)}"}]'; exit 0 ;;`,
-      "esac",
-      "exit 1",
-      "",
-    ].join("\n"),
-  );
-  chmodSync(join(bin, "docker"), 0o755);
-  env = { ...apiEnv(server), PATH: `${bin}:${process.env.PATH}`, CLI_LOG: join(dir, "cli.log") };
+  /** A docker CLI stand-in in `folder` that logs its arguments, says what the image is, and runs `cases` for the rest. */
+  const standIn = (folder: string, cases: string[]) => {
+    const bin = join(dir, folder);
+    Bun.spawnSync(["mkdir", "-p", bin]);
+    const image = `image) echo '[{"Size": ${size}, "Id": "sha256:${"c".repeat(64)}"}]'; exit 0 ;;`;
+    const script = ["#!/bin/sh", 'echo "$*" >> "$CLI_LOG"', 'case "$1" in', image, ...cases, "esac", "exit 1", ""];
+    writeFileSync(join(bin, "docker"), script.join("\n"));
+    chmodSync(join(bin, "docker"), 0o755);
+    return `${bin}:${process.env.PATH}`;
+  };
+  env = {
+    ...apiEnv(server),
+    PATH: standIn("bin", [`context) echo 'unix://${join(dir, "engine.sock")}'; exit 0 ;;`]),
+    CLI_LOG: join(dir, "cli.log"),
+  };
+  // A CLI that cannot say where its engine is, so the tool saves through it; it copies the
+  // engine's error line into its output and exits 0, as the docker CLI does.
+  cliEnv = {
+    ...env,
+    PATH: standIn("cli-bin", [`save) head -c 3145728 '${archive}'; printf '%s\r\n' '${ERROR_LINE.trim()}'; exit 0 ;;`]),
+  };
 }, 60_000);
 afterAll(() => {
   server.stop();
@@ -127,7 +137,16 @@ test("a whole export: the bytes the engine wrote, asked for as docker save asks,
 
 test.each([
   ["the engine cuts its export half-way", "cut", "Error: the engine's save of img:1 ended early"],
-  ["the engine puts its error in the stream after 3 MiB", "error-in-stream", "Error: docker save img:1"],
+  [
+    "the engine puts its error in the stream after 3 MiB",
+    "error-in-stream",
+    "Error: docker save img:1 failed: the engine stopped its export and wrote why: no space left on device",
+  ],
+  [
+    "the engine's error line comes in two reads",
+    "error-split",
+    "Error: docker save img:1 failed: the engine stopped its export and wrote why: no space left on device",
+  ],
   ["the engine answers 404 (the image gone since it was inspected)", "404", "Error: image not found: img:1"],
   [
     "the engine answers 500",
@@ -147,6 +166,13 @@ test.each([
   },
   60_000,
 );
+
+test("a docker CLI that copies the engine's error line into its output and exits 0: exit 1 naming the engine's message, no build started", async () => {
+  const r = await runCli(FAST, { env: cliEnv });
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain("Error: docker save img:1 failed: the engine stopped its export and wrote why: no space left on device");
+  expect((await server.state()).uploads.filter((u) => u.complete || u.id)).toEqual([]);
+}, 60_000);
 
 test("Ctrl-C while the engine writes its export (no answer yet): exit 130, and the request to the engine is closed", async () => {
   mode = "hold";

@@ -7,6 +7,7 @@
  * does not answer.
  */
 import { errorDetail, readCapped } from "../api/http.ts";
+import { jsonObject } from "../lib/document.ts";
 
 /** An engine's error answer is a line of JSON; anything longer is cut, as it is only shown. */
 const ERROR_CAP = 64 * 1024;
@@ -39,4 +40,18 @@ export async function socketSave(host: string, image: string, abort: AbortSignal
     () => "",
   );
   return { status: res.status, message: errorDetail(said, "message") };
+}
+
+/**
+ * The error an engine wrote into an export it had begun to send: once dockerd has flushed,
+ * it can only append `{"errorDetail":{"message":…},"error":…}\r\n` to the stream (and the
+ * docker CLI copies that to its output, exiting 0). Its message, where the stream's last
+ * bytes are that; else undefined.
+ */
+export function errorInExport(tail: Uint8Array): string | undefined {
+  const text = new TextDecoder().decode(tail);
+  const at = text.lastIndexOf('{"errorDetail"');
+  if (at < 0 || !text.endsWith("}\r\n")) return undefined;
+  const said = jsonObject(text.slice(at))?.error;
+  return typeof said === "string" && said !== "" ? said.slice(0, 500) : undefined;
 }

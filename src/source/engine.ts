@@ -1,7 +1,7 @@
 import { UploadError } from "../errors.ts";
 import { jsonObject } from "../lib/document.ts";
 import { pullStream } from "../lib/streams.ts";
-import { socketSave } from "./engine-socket.ts";
+import { errorInExport, socketSave } from "./engine-socket.ts";
 import { INDEX_TYPES, namedPlatform, type Platform, platformText } from "./oci-index.ts";
 import type { Source } from "./source.ts";
 
@@ -240,6 +240,28 @@ function saveImage(engine: Engine, image: string, platform?: string): ReadableSt
   let reader: { read(): Promise<{ done: boolean; value?: Uint8Array }> } | undefined;
   let stderr: Promise<string> = Promise.resolve("");
   const abort = new AbortController();
+  /** A read taken ahead: a chunk that ends as an engine's error line waits for it, to know whether the export ends there. */
+  let ahead: { done: boolean; value?: Uint8Array } | undefined;
+  /** The last bytes passed on, copied (the chunks themselves are spent downstream): an error line can span two reads. */
+  const tail = new Uint8Array(ERROR_TAIL);
+  let tailLength = 0;
+  const remember = (chunk: Uint8Array) => {
+    const keep = Math.min(tailLength, ERROR_TAIL - Math.min(chunk.byteLength, ERROR_TAIL));
+    tail.copyWithin(0, tailLength - keep, tailLength);
+    tail.set(chunk.subarray(-Math.min(chunk.byteLength, ERROR_TAIL)), keep);
+    tailLength = keep + Math.min(chunk.byteLength, ERROR_TAIL);
+  };
+  const readSave = async (from: NonNullable<typeof reader>) => {
+    try {
+      return await from.read();
+    } catch (cause) {
+      if (proc) throw cause;
+      throw new UploadError("DOCKER_SAVE", `the engine's save of ${image} ended early: the engine closed its connection mid-export`, {
+        hint: saveHint(engine, image),
+        cause,
+      });
+    }
+  };
   return pullStream({
     async next() {
       if (!reader) {
@@ -254,17 +276,25 @@ function saveImage(engine: Engine, image: string, platform?: string): ReadableSt
           stderr = new Response(proc.stderr as ReadableStream).text();
         }
       }
-      let read: { done: boolean; value?: Uint8Array };
-      try {
-        read = await reader.read();
-      } catch (cause) {
-        if (proc) throw cause;
-        throw new UploadError("DOCKER_SAVE", `the engine's save of ${image} ended early: the engine closed its connection mid-export`, {
-          hint: saveHint(engine, image),
-          cause,
-        });
+      const read = ahead ?? (await readSave(reader));
+      ahead = undefined;
+      if (!read.done && read.value) {
+        const chunk = read.value;
+        remember(chunk);
+        if (endsAsLine(chunk)) {
+          ahead = await readSave(reader);
+          const said = ahead.done ? errorInExport(tail.subarray(0, tailLength)) : undefined;
+          if (said)
+            throw new UploadError(
+              "DOCKER_SAVE",
+              `${engine.bin} save ${image} failed: the engine stopped its export and wrote why: ${said}`,
+              {
+                hint: saveHint(engine, image),
+              },
+            );
+        }
+        return chunk;
       }
-      if (!read.done && read.value) return read.value;
       if (!proc) return undefined;
       const code = await proc.exited;
       if (code === 0) return undefined;
@@ -282,6 +312,15 @@ function saveImage(engine: Engine, image: string, platform?: string): ReadableSt
       proc?.kill("SIGKILL");
     },
   });
+}
+
+/** What is kept of the export's end to read an engine's error line from. */
+const ERROR_TAIL = 2048;
+
+/** Ends as `}\r\n`: as an engine's error line does (and, rarely, some tar data). */
+function endsAsLine(chunk: Uint8Array): boolean {
+  const n = chunk.byteLength;
+  return n >= 3 && chunk[n - 3] === 0x7d && chunk[n - 2] === 0x0d && chunk[n - 1] === 0x0a;
 }
 
 function saveHint(engine: Engine, image: string): string {

@@ -14,8 +14,8 @@
  * input paused and no level reads faster. Where the link was measured lately, a step down
  * it would clearly carry slower is not even tried. A move that reads slower is undone (a
  * step up only where compression then limits; a step down also where the link sends it
- * back up), and tried again only after twice as long each time. Each block is a gzip member of its own, so a change costs nothing. Pure: the
- * times come in with the blocks.
+ * back up), and tried again only after twice as long each time. Each block is a gzip
+ * member of its own, so a change costs nothing. Pure: the times come in with the blocks.
  */
 
 /** The levels auto chooses between: 0 stores; libdeflate goes up to 12. */

@@ -246,10 +246,11 @@ function saveImage(engine: Engine, image: string, platform?: string): ReadableSt
   const tail = new Uint8Array(ERROR_TAIL);
   let tailLength = 0;
   const remember = (chunk: Uint8Array) => {
-    const keep = Math.min(tailLength, ERROR_TAIL - Math.min(chunk.byteLength, ERROR_TAIL));
+    const taken = Math.min(chunk.byteLength, ERROR_TAIL);
+    const keep = Math.min(tailLength, ERROR_TAIL - taken);
     tail.copyWithin(0, tailLength - keep, tailLength);
-    tail.set(chunk.subarray(-Math.min(chunk.byteLength, ERROR_TAIL)), keep);
-    tailLength = keep + Math.min(chunk.byteLength, ERROR_TAIL);
+    tail.set(chunk.subarray(chunk.byteLength - taken), keep);
+    tailLength = keep + taken;
   };
   const readSave = async (from: NonNullable<typeof reader>) => {
     try {

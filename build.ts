@@ -15,8 +15,8 @@ import { $ } from "bun";
 import pkg from "./package.json" with { type: "json" };
 
 const ENTRY = "src/cli.ts";
-// Bundled as a second entry point: a compiled binary can only start Workers it contains.
-const WORKERS = ["src/gzip/worker.ts"];
+// Bundled as entry points of their own: a compiled binary can only start Workers it contains.
+const WORKERS = ["src/gzip/worker.ts", "src/upload/sha256-worker.ts"];
 const RELEASE_DIR = "dist/release";
 
 /** Every release target: the name users and install.sh see, and Bun's compile target. */

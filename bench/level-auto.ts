@@ -7,6 +7,7 @@
  *
  *   bun bench/level-auto.ts [--size 1100MiB] [--rates 50,200,1000,0] [--levels auto,0,1,6,9]
  *                           [--sources file,engine] [--cores 2,1] [--runs 3] [--no-pigz] [--cli-save]
+ *                           [--baseline PATH]
  *
  * A rate of 0 is unlimited. --cores 1 runs everything under `taskset -c 0`, a laptop busy
  * with other work. "engine" needs a Docker engine (DOCKER_HOST); the sample is loaded
@@ -20,6 +21,9 @@
  * tool did before it read the engine's socket itself. Each run is also timed from when its
  * first MB reached the sink: dockerd writes its whole export to disk before the first byte
  * (8 to 17 s here, run to run), which single runs from the engine otherwise compare.
+ * --baseline PATH runs every level with that build of the tool too, in the same rotation,
+ * and ends with each level's time ÷ the baseline's: a change measured against the code it
+ * replaces, on the same noisy machine in the same minutes.
  * Needs: npm run build, pigz, curl, taskset. Timing lives here, never in tests.
  */
 import { appendFileSync, chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
@@ -43,6 +47,8 @@ const coreCounts = list("cores", "2,1").map(Number);
 const runs = Number(arg("runs", "3"));
 const withPigz = !argv.includes("--no-pigz");
 const cliSave = argv.includes("--cli-save");
+const baseline = argv.includes("--baseline") ? arg("baseline", "") : undefined;
+const BASELINE = ", baseline build";
 const TAG = "runtime-upload-bench-level:latest";
 const KEY = "rk_bench_level_auto";
 
@@ -168,9 +174,9 @@ for (const rate of rates) {
   for (const cores of coreCounts) {
     const pin = cores === 1 ? ["taskset", "-c", "0"] : [];
     for (const source of sources) {
-      const tool = (level: string) => [
+      const tool = (level: string, bin = BIN) => [
         ...pin,
-        BIN,
+        bin,
         ...(source === "file" ? ["--input", file] : ["--pull", "never"]),
         TAG,
         "--level",
@@ -180,6 +186,7 @@ for (const rate of rates) {
         "0.2",
       ];
       const cases: Array<[string, string[], Record<string, string>?]> = levels.map((level) => [`--level ${level}`, tool(level)]);
+      if (baseline) for (const level of levels) cases.push([`--level ${level}${BASELINE}`, tool(level, baseline)]);
       if (source === "engine" && cliSave) cases.push([AUTO_CLI, tool("auto"), { PATH: cliOnlyPath() }]);
       const save = source === "file" ? `cat ${file}` : `docker save ${TAG}`;
       const curl = `curl -sS -f -H "X-API-Key: ${KEY}" -F "image=@-;filename=image.tar.gz" ${s.url}/build`;
@@ -259,3 +266,16 @@ for (const rate of rates)
         `| ${rate === 0 ? "unlimited" : `${rate} Mbit/s`} | ${cores} | ${source} | ${best ? `${(median(auto.seconds) / median(best.seconds)).toFixed(2)} (${bestLevel}) | ${(median(auto.afterFirstMb) / median(best.afterFirstMb)).toFixed(2)}` : "- | -"} | ${pigz ? (median(auto.seconds) / median(pigz.seconds)).toFixed(2) : "-"} | ${six ? (auto.sent / six.sent).toFixed(3) : "-"} | ${alone ? `${(median(auto.seconds) - median(alone.seconds)).toFixed(2)} s` : "-"} | ${raw ? `${(median(auto.seconds) - median(raw.seconds)).toFixed(2)} s` : "-"} |`,
       );
     }
+
+if (baseline) {
+  console.log("\n| link | cores | source | pipeline | this build ÷ baseline | the same after the first MB |");
+  console.log("|---|---|---|---|---|---|");
+  for (const [key, r] of rows) {
+    const base = rows.get(`${key}${BASELINE}`);
+    if (!base) continue;
+    const [rate, cores, source, pipeline] = key.split("\t");
+    console.log(
+      `| ${rate === "0" ? "unlimited" : `${rate} Mbit/s`} | ${cores} | ${source} | ${pipeline} | ${(median(r.seconds) / median(base.seconds)).toFixed(2)} | ${(median(r.afterFirstMb) / median(base.afterFirstMb)).toFixed(2)} |`,
+    );
+  }
+}

@@ -1,16 +1,17 @@
 /**
- * A block buffer is filled again once its member is spent, and `spend` calls a chunk
- * spent when fetch asks for the next one. That holds only while Bun's fetch copies each
- * chunk as it writes it, which Bun does but does not promise. These uploads poison every
- * spent chunk on the spot: a fetch that read a chunk after asking for the next would send
- * the poison, and the server's digest of what it received would differ from the file's.
+ * A block buffer is filled again once its member is spent, and `spendHashed` calls a chunk
+ * spent when fetch asks for the next one (then hashes it on a Worker, and hands its buffer
+ * back). That holds only while Bun's fetch copies each chunk as it writes it, which Bun does
+ * but does not promise. These uploads poison every spent chunk, and every buffer back from
+ * the hashing Worker, on the spot: a fetch that read a chunk after asking for the next would
+ * send the poison, and the server's digest of what it received would differ from the file's.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startBuild } from "../src/api/client.ts";
 import { FILE_PART, formFields, multipart } from "../src/api/multipart.ts";
-import { Recycler } from "../src/lib/recycle.ts";
+import { type Afterwards, Recycler } from "../src/lib/recycle.ts";
 import { fileSource } from "../src/source/file-source.ts";
 import { type Progress, uploadBody } from "../src/upload/body.ts";
 import { KEY, sha256File, startServerProcess, type TestServer, tarOf, tempDir } from "./helpers.ts";
@@ -22,6 +23,11 @@ class Poisoning extends Recycler {
     chunk.fill(0xee);
     this.poisoned++;
     super.spent(chunk);
+  }
+  override settle(buffer: ArrayBuffer, afterwards: Afterwards): void {
+    new Uint8Array(buffer).fill(0xee);
+    this.poisoned++;
+    super.settle(buffer, afterwards);
   }
 }
 
@@ -75,12 +81,15 @@ describe.each([
         gzip: { mode: "parallel" as const, level: 6, jobs: 2, blockSize: BLOCK },
         form: "runtime" as const,
       };
-      const body = uploadBody(req, progress, () => {}, recycler);
+      let digest = "";
+      const body = uploadBody(req, progress, (hex) => (digest = hex), recycler);
       const form = multipart(formFields(req.targetImage, req.tags), { ...FILE_PART.runtime, body });
       expect(await startBuild(req.endpoint, form, AbortSignal.timeout(60_000))).toBeTruthy();
       const upload = (await server.state()).uploads[0];
       expect(upload?.error).toBeUndefined();
       expect(upload?.tarSha256).toBe(await sha256File(archive));
+      // The digest the tool names is of the bytes sent, hashed after fetch had copied them.
+      expect(digest).toBe(upload?.partSha256 as string);
       // Not vacuous: chunks were spent (and poisoned) while the body was still being sent.
       expect(recycler.poisoned).toBeGreaterThan(8);
     },

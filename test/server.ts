@@ -141,6 +141,8 @@ export interface Upload {
   gzipBytes: number;
   tarBytes: number;
   tarSha256?: string;
+  /** sha256 of the file part's bytes as they arrived (base64 text for the [OH] form): what the tool says it sent. */
+  partSha256?: string;
   entries: string[];
   /** sha256 of each regular file in the tar, by name (the first 10,000). */
   files: Record<string, string>;
@@ -180,6 +182,7 @@ function contextSink(upload: Upload, keepAs?: string): PartSink & { done: Promis
   const input = new PassThrough({ highWaterMark: 1 << 20 });
   let decoded: PassThrough | Transform = input;
   const hash = createHash("sha256");
+  const part = createHash("sha256");
   const done = (async () => {
     await new Promise<void>((r) => input.once("readable", () => r()));
     const head: Buffer | null = input.read(2) ?? input.read();
@@ -221,12 +224,14 @@ function contextSink(upload: Upload, keepAs?: string): PartSink & { done: Promis
       tar,
     );
     upload.tarSha256 = hash.digest("hex");
+    upload.partSha256 = part.digest("hex");
     if (kept) await new Promise((r) => kept.end(r));
   })();
   done.catch(() => {});
   return {
     done,
     async write(chunk) {
+      part.update(chunk);
       await write(input, chunk);
     },
     end() {

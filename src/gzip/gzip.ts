@@ -208,7 +208,7 @@ function parallelGzip(feed: Feed, opts: Omit<GzipOptions, "mode">, read: ReadMet
         const dropped = sawEnd || length === 0;
         if (length < opts.blockSize) ended = sawEnd = true;
         if (dropped) {
-          pool.take(out);
+          recycler.spent(out);
           continue;
         }
         const now = performance.now();

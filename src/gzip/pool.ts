@@ -50,18 +50,22 @@ export class WorkerPool implements BufferPool {
   }
 
   /**
-   * A spent block buffer is kept to fill again. A spent compressed member is freed on the
-   * spot: detaching its buffer releases the memory now, where JSC would hold it until a
-   * full collection, and one of those stops the main thread for several ms.
+   * A spent member's buffer, claimed: a block's is to be filled again, and a compressed
+   * member's is to be freed on the spot (detaching it releases the memory now, where JSC
+   * would hold it until a full collection, and one of those stops the main thread for
+   * several ms). Neither is the pool's once it is closed.
    */
-  take(chunk: Uint8Array): boolean {
+  claim(chunk: Uint8Array): "block" | "member" | undefined {
     const buffer = chunk.buffer as ArrayBuffer;
     const kind = this.sent.get(buffer);
-    if (!kind || this.closed) return false;
+    if (!kind || this.closed) return undefined;
     this.sent.delete(buffer);
-    if (kind === "block") this.spare.push(new Uint8Array(buffer));
-    else buffer.transfer(0);
-    return true;
+    return kind;
+  }
+
+  refill(buffer: ArrayBuffer): void {
+    if (this.closed) buffer.transfer(0);
+    else this.spare.push(new Uint8Array(buffer));
   }
 
   async compress(job: BlockJob, level: number): Promise<GzipDone> {

@@ -12,9 +12,16 @@
 
 /** A pool of buffers to fill again. */
 export interface BufferPool {
-  /** Takes the buffer behind a spent chunk if it is one of the pool's; false if not. */
-  take(chunk: Uint8Array): boolean;
+  /**
+   * Claims the buffer behind a spent chunk if it is one of the pool's: a "block" buffer is
+   * to be filled again (handed back through `refill`), a "member" one only freed.
+   */
+  claim(chunk: Uint8Array): "block" | "member" | undefined;
+  refill(buffer: ArrayBuffer): void;
 }
+
+/** What becomes of a claimed buffer: filled again by the pool, or freed. */
+export type Afterwards = "refill" | "free";
 
 export class Recycler {
   private pool: BufferPool | undefined;
@@ -22,23 +29,40 @@ export class Recycler {
 
   constructor(private readonly every: number) {}
 
-  /** The compressor's pool: spent chunks it takes go back there. */
+  /** The compressor's pool: spent chunks it claims go back there. */
   adopt(pool: BufferPool): void {
     this.pool = pool;
   }
 
   /** The chunk's bytes are sent or copied away, and no stage will read it again. */
   spent(chunk: Uint8Array): void {
-    if (this.pool?.take(chunk)) return;
+    const afterwards = this.claim(chunk);
+    if (afterwards) this.settle(chunk.buffer as ArrayBuffer, afterwards);
+  }
+
+  /**
+   * Takes the buffer behind a spent chunk where nothing else can see it (the pool's, or a
+   * chunk that views all of it), so it may cross to a Worker and back before `settle`.
+   * Undefined where the chunk is a view into a larger buffer: that is garbage, counted.
+   */
+  claim(chunk: Uint8Array): Afterwards | undefined {
+    const kind = this.pool?.claim(chunk);
+    if (kind) return kind === "block" ? "refill" : "free";
     const buffer = chunk.buffer;
     if (buffer instanceof ArrayBuffer && chunk.byteOffset === 0 && chunk.byteLength === buffer.byteLength && chunk.byteLength > 0) {
-      buffer.transfer(0);
-      return;
+      return "free";
     }
     this.garbage += chunk.byteLength;
     if (this.garbage >= this.every) {
       this.garbage = 0;
       Bun.gc(true);
     }
+    return undefined;
+  }
+
+  /** A claimed buffer, done with: to the pool, or freed now rather than at JSC's next collection. */
+  settle(buffer: ArrayBuffer, afterwards: Afterwards): void {
+    if (afterwards === "refill" && this.pool) this.pool.refill(buffer);
+    else buffer.transfer(0);
   }
 }

@@ -93,20 +93,6 @@ export function count(input: ReadableStream<Uint8Array>, meter: Meter): Readable
 }
 
 /**
- * Hashes what passes, so the summary can name the digest of exactly what was sent. On
- * the main thread: with block buffers reused it has the time, and a hashing Worker costs
- * its own heap (README, Performance).
- */
-export function sha256(input: ReadableStream<Uint8Array>, onDigest: (hex: string) => void): ReadableStream<Uint8Array> {
-  const hasher = new Bun.CryptoHasher("sha256");
-  return tap(
-    input,
-    (chunk) => hasher.update(chunk),
-    () => onDigest(hasher.digest("hex")),
-  );
-}
-
-/**
  * Merges small chunks into ones of at least `min` bytes. Bun's fetch sends each chunk as
  * one HTTP chunk with a fixed cost, so 16 KiB chunks run at a tenth of 1 MiB ones.
  */
@@ -149,26 +135,6 @@ export function base64(input: ReadableStream<Uint8Array>, recycler: Recycler): R
       },
     }),
   );
-}
-
-/**
- * The stage the consumer reads. A chunk is spent once the consumer asks for the next one:
- * Bun's fetch copies each chunk into its send buffer as it writes it, before it reads on
- * (test/fetch-copies.test.ts holds it to that).
- */
-export function spend(input: ReadableStream<Uint8Array>, recycler: Recycler): ReadableStream<Uint8Array> {
-  const reader = input.getReader();
-  let last: Uint8Array | undefined;
-  return pullStream({
-    async next() {
-      // Before reading on: the read makes the compressor want a buffer, and this may be it.
-      if (last) recycler.spent(last);
-      const r = await reader.read();
-      last = r.done ? undefined : r.value;
-      return last;
-    },
-    release: (reason) => reader.cancel(reason).catch(() => {}),
-  });
 }
 
 /** A web stream over an async iterable (tar-fs gives a streamx stream), pulled on demand. */

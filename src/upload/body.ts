@@ -7,10 +7,11 @@ import type { FormShape } from "../api/multipart.ts";
 import { type ErrorSite, UploadError } from "../errors.ts";
 import { type GzipOptions, gzip, type LevelBytes, type ReadMeter } from "../gzip/gzip.ts";
 import { Recycler } from "../lib/recycle.ts";
-import { base64, count, type Meter, rechunk, sha256, spend, tap } from "../lib/streams.ts";
+import { base64, count, type Meter, rechunk, tap } from "../lib/streams.ts";
 import { type Source, tornError } from "../source/source.ts";
 import { checkGzippedTar, checkTar, checkTarFile, type Torn } from "../tar/check.ts";
 import { writeAlong } from "./output-file.ts";
+import { spendHashed } from "./spend-hashed.ts";
 
 export const LOCAL_SITE: ErrorSite = { kind: "local" };
 
@@ -72,7 +73,7 @@ export function uploadBody(
   if (source.kind === "file") gz = unchanged(gz, progress.read, source, torn);
   if (req.output) gz = writeAlong(gz, req.output);
   const encoded = req.form === "openhands" ? base64(gz, recycler) : gz;
-  return spend(count(sha256(rechunk(encoded, SEND_CHUNK, recycler), onDigest), progress.sent), recycler);
+  return spendHashed(count(rechunk(encoded, SEND_CHUNK, recycler), progress.sent), recycler, onDigest);
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * The test server's builder mode, as the live builder service works: each received
- * context is built on a "fresh worker" (no image of the registry in the builder's store,
- * so a FROM of one is pulled from the registry), with the classic builder, BuildKit or
+ * context is built on a "fresh worker" (no image under the server's registry prefix in the
+ * builder's store, so a FROM of one is pulled from the registry), with the classic builder, BuildKit or
  * buildah, and the result and its tags pushed to a real registry (docker-registry on
  * loopback), from which GET /image_exists then answers.
  */
@@ -33,14 +33,18 @@ async function run(cmd: string[], o: { stdin?: Blob; env?: Record<string, string
   return (await proc.exited) === 0 ? undefined : `${cmd[0]} ${cmd[1]} failed: ${err.trim().split("\n").slice(-3).join(" ")}`;
 }
 
-/** Removes every image of `registry` from the builder's store: the next FROM must pull. */
-async function freshWorker(builder: Builder, registry: string): Promise<void> {
+/**
+ * Removes every image under `prefix` (the server's own) from the builder's store: the next
+ * FROM must pull. buildah's store is the server's alone; dockerd is shared with whatever
+ * else runs, which keeps what is not ours.
+ */
+async function freshWorker(builder: Builder, prefix: string): Promise<void> {
   if (builder === "buildah") {
     await run(buildah(["rmi", "--all", "--force"]));
     return;
   }
   const list = Bun.spawnSync(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"]).stdout.toString().split("\n");
-  const ours = list.filter((n) => n.startsWith(`${registry}/`));
+  const ours = list.filter((n) => n.startsWith(`${prefix}/`));
   if (ours.length > 0) await run(["docker", "rmi", "-f", ...ours]);
 }
 
@@ -48,22 +52,22 @@ async function freshWorker(builder: Builder, registry: string): Promise<void> {
  * Builds `context` (a tar) as `image`, tagged also as `tags`; with a registry, on a fresh
  * worker, then pushed there and removed from the worker. The state follows it.
  */
-export function realBuild(context: string, image: string, tags: string[], builder: Builder, registry: string | undefined): RealBuild {
+export function realBuild(context: string, image: string, tags: string[], builder: Builder, prefix: string | undefined): RealBuild {
   const state: RealBuild = { status: "RUNNING" };
   const names = [image, ...tags];
   void (async () => {
     let failed: string | undefined;
     try {
-      if (registry) await freshWorker(builder, registry);
+      if (prefix) await freshWorker(builder, prefix);
       failed = builder === "buildah" ? await buildahBuild(context, names) : await dockerBuild(context, names, builder);
-      for (const name of registry ? names : []) {
+      for (const name of prefix ? names : []) {
         if (failed) break;
         failed =
           builder === "buildah"
             ? await run(buildah(["push", "--tls-verify=false", name, `docker://${name}`]))
             : await run(["docker", "push", name]);
       }
-      if (registry && !failed && builder !== "buildah") await run(["docker", "rmi", "-f", ...names]);
+      if (prefix && !failed && builder !== "buildah") await run(["docker", "rmi", "-f", ...names]);
     } finally {
       rmSync(context, { force: true });
     }

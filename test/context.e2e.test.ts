@@ -388,18 +388,19 @@ describe.skipIf(!hasDocker)("a builder server pushing to a real registry rebuild
       await server.reset();
       await server.configure({ build: builder, registry, statuses: ["SUCCESS"] });
       const local = `${original.split(":")[0]}-${builder}:1`;
-      const target = `${registry}/runtime/${local}`;
+      const prefix = (await server.state()).registryPrefix;
+      const target = `${prefix}/${local}`;
       const r = await runCli(["--context", "dockerfile", "--form", "openhands", "--input", saved, local, "stable", ...FAST], {
         env: apiEnv(server),
       });
       expect(r.stderr).not.toContain("Error");
       expect(r.code).toBe(0);
       expect(r.stdout.trim()).toBe(target);
-      expect(r.stderr).toContain(`Target image: ${target} (registry prefix ${registry}/runtime from the server)`);
+      expect(r.stderr).toContain(`Target image: ${target} (registry prefix ${prefix} from the server)`);
       expect(r.stderr).toContain(`Confirmed on the Runtime-API: ${target}`);
       const [up] = (await server.state()).uploads;
       expect(up?.bodyBytes).toBeGreaterThan(0);
-      for (const name of [target, `${registry}/runtime/${local.split(":")[0]}:stable`]) {
+      for (const name of [target, `${prefix}/${local.split(":")[0]}:stable`]) {
         pulled.push(name);
         const pull = Bun.spawnSync(["docker", "pull", "-q", name], { stderr: "pipe" });
         expect(pull.exitCode, pull.stderr.toString()).toBe(0);

@@ -111,7 +111,7 @@ describe.skipIf(!hasDocker || !registry)("layer reuse from podman and from Docke
       const name = `${engine.replace(" ", "-")}-${builder}`;
       const v1 = await version(engine, name, "v1");
       const v2 = await version(engine, name, "v2");
-      const upload = (local: string) => uploadAndCompare(server, registry as string, made, { local }, { builder, ...reach(engine) });
+      const upload = (local: string) => uploadAndCompare(server, made, { local }, { builder, ...reach(engine) });
 
       const first = await upload(v1.local);
       expect(first.stderr).toContain("No base of these layers on the server yet: building one of the bottom 2");
@@ -127,7 +127,7 @@ describe.skipIf(!hasDocker || !registry)("layer reuse from podman and from Docke
       expect(again.stderr).toContain("Reusing 3 of 3 layers");
       expect(again.received.length).toBe(1);
       expect(again.received[0]).toBeLessThanOrEqual(256 * KiB);
-      expect(String(again.json.base_image)).toContain(`${registry}/runtime/runtime-upload-images:`);
+      expect(String(again.json.base_image)).toContain(`${(await server.state()).registryPrefix}/runtime-upload-images:`);
       expect(again.stderr).not.toContain("Nothing can be reused");
     },
     300_000,
@@ -152,7 +152,7 @@ describe.skipIf(!hasDocker || !registry)("layer reuse from podman and from Docke
           intoEngine(engine, local, file);
         }
       }
-      const upload = (local: string) => uploadAndCompare(server, registry as string, made, { local }, { builder, ...reach(engine) });
+      const upload = (local: string) => uploadAndCompare(server, made, { local }, { builder, ...reach(engine) });
       const whole = await runCli(["--context", "dockerfile", "--reuse", "never", "--pull", "never", images.v1, "--dry-run", "--json"]);
       expect(whole.code, whole.stderr).toBe(0);
 
@@ -194,7 +194,7 @@ describe.skipIf(!hasDocker || !registry)("layer reuse from podman and from Docke
       expect(sent?.tarSha256).toBe(save.stdout.toString().slice(0, 64));
 
       await server.configure({ build: "classic", registry, statuses: ["SUCCESS"], failFrom: undefined });
-      const flat = await uploadAndCompare(server, registry as string, made, { local }, { args: [...args, "--reuse", "never"], env, as });
+      const flat = await uploadAndCompare(server, made, { local }, { args: [...args, "--reuse", "never"], env, as });
       expect(flat.received.length).toBe(1);
     },
     300_000,
@@ -210,8 +210,7 @@ describe.skipIf(!hasDocker || !registry)("layer reuse from podman and from Docke
         const arm = join(work, "index-arm.tar");
         writeFileSync(arm, await saveArchiveOf([TOP_LAYERS.v2], { tag: v1.local, platform: { architecture: "arm64" } }));
         own.add(v1.local, v1.file, [{ archive: arm, platform: { os: "linux", architecture: "arm64" } }]);
-        const upload = () =>
-          uploadAndCompare(server, registry as string, made, { local: v1.local }, { builder: "classic", env: own.env() });
+        const upload = () => uploadAndCompare(server, made, { local: v1.local }, { builder: "classic", env: own.env() });
         const first = await upload();
         expect(first.received.length).toBe(2);
         const saves = own.calls().filter((c) => c.startsWith("save"));

@@ -48,7 +48,6 @@ export interface UploadOptions {
  */
 export async function uploadAndCompare(
   server: TestServer,
-  registry: string,
   made: string[],
   input: { file?: string; local: string },
   o: UploadOptions = {},
@@ -69,7 +68,7 @@ export async function uploadAndCompare(
   ];
   const r = await runCli(args, { env: { ...apiEnv(server), ...o.env }, as: o.as });
   expect(r.code, r.stderr).toBe(0);
-  const target = `${registry}/runtime/${input.local}`;
+  const target = `${(await server.state()).registryPrefix}/${input.local}`;
   const json = JSON.parse(r.stdout);
   expect(json.image).toBe(target);
   made.push(target);

@@ -71,7 +71,7 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
 
   /** Uploads, then pulls the pushed image back and compares it with the original (its platform that of the original, or `platform`). */
   const upload = (input: { file?: string; local: string }, builder?: string, platform?: string) =>
-    uploadAndCompare(server, registry as string, made, input, { builder, platform });
+    uploadAndCompare(server, made, input, { builder, platform });
 
   const builders = ["classic", "buildkit", ...(hasTool("buildah") ? ["buildah" as const] : [])] as const;
   test.skipIf(!registry).each(builders)(
@@ -91,13 +91,14 @@ describe.skipIf(!hasDocker)("layer reuse on a builder server with a real registr
       expect(second.received.length).toBe(1);
       expect(second.received[0]).toBeLessThanOrEqual(1.1 * v2.topGzip + 256 * KiB);
       expect(second.json).toMatchObject({ layers_total: 3, layers_reused: 2 });
-      expect(String(second.json.base_image)).toContain(`${registry}/runtime/runtime-upload-layers:`);
+      const prefix = (await server.state()).registryPrefix;
+      expect(String(second.json.base_image)).toContain(`${prefix}/runtime-upload-layers:`);
 
       const again = await upload(v2, builder);
       expect(again.stderr).toContain("Reusing 3 of 3 layers");
       expect(again.received.length).toBe(1);
       expect(again.received[0]).toBeLessThanOrEqual(256 * KiB);
-      expect(String(again.json.base_image)).toContain(`${registry}/runtime/runtime-upload-images:`);
+      expect(String(again.json.base_image)).toContain(`${prefix}/runtime-upload-images:`);
     },
     300_000,
   );

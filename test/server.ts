@@ -119,7 +119,8 @@ export interface ServerConfig {
   /**
    * host:port of a registry (docker-registry on loopback): the builder mode then builds on a
    * fresh worker, pushes the result and its tags there, answers /registry_prefix with
-   * host:port/runtime, and /image_exists for that registry's names from the registry itself.
+   * host:port/runtime/sPID (PID: the server's), and /image_exists for that registry's names
+   * from the registry itself.
    */
   registry?: string;
   /** A build whose Dockerfile's FROM names an image containing this fails, as if that image had vanished. */
@@ -153,6 +154,8 @@ export interface Upload {
 
 export interface ServerState {
   uploads: Upload[];
+  /** What GET /registry_prefix answers now, if anything. */
+  registryPrefix?: string;
   requests: Array<{ method: string; path: string; query: string; key: string | null }>;
 }
 
@@ -309,6 +312,15 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
   /** Images whose build reached SUCCESS, with the size of the tar they came from. */
   const built = new Map<string, number>();
 
+  /**
+   * Under a real registry, a namespace of this server process's own: its builder's fresh
+   * worker then removes only what this server pulled and built, and test files that run at
+   * once never take each other's images away.
+   */
+  function registryPrefix(): string | undefined {
+    return config.registryPrefix ?? (config.registry ? `${config.registry}/runtime/s${process.pid}` : undefined);
+  }
+
   function takeFault(path: string): Fault | undefined {
     const i = config.faults.findIndex((f) => f.path === path && (f.times ?? 1) > 0);
     if (i < 0) return undefined;
@@ -393,7 +405,7 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
   function buildOrFail(kept: string, target: string, tags: string[]): RealBuild {
     const from = Bun.spawnSync(["tar", "-xOf", kept, "Dockerfile"]).stdout.toString().split("\n")[0] ?? "";
     if (config.failFrom && from.includes(config.failFrom)) return { status: `FAILURE:${from.slice(5)}: not found (failFrom)` };
-    return realBuild(kept, target, tags, config.build as Builder, config.registry);
+    return realBuild(kept, target, tags, config.build as Builder, config.registry ? registryPrefix() : undefined);
   }
 
   /** `id` lets a test hand out a build id of its own choosing (control characters, say). */
@@ -427,7 +439,7 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
     async fetch(req, srv) {
       const url = new URL(req.url);
       if (url.pathname.startsWith("/_control/")) {
-        if (url.pathname === "/_control/state") return json(200, state);
+        if (url.pathname === "/_control/state") return json(200, { ...state, registryPrefix: registryPrefix() });
         if (url.pathname === "/_control/reset") {
           config = { ...defaults, ...initial, faults: [] };
           state = { uploads: [], requests: [] };
@@ -474,7 +486,7 @@ export function startServer(initial: Partial<ServerConfig> = {}, port = 0, tls?:
         return json(200, { exists, image: exists ? { upload_time: "2026-01-01T00:00:00Z", image_size_bytes: size ?? 1 } : null });
       }
       if (url.pathname === "/registry_prefix") {
-        const prefix = config.registryPrefix ?? (config.registry ? `${config.registry}/runtime` : undefined);
+        const prefix = registryPrefix();
         if (prefix === undefined) return json(404, { detail: "Not Found" });
         return json(200, { registry_prefix: prefix });
       }

@@ -1,9 +1,9 @@
 /**
  * The test server's builder mode, as the live builder service works: each received
  * context is built on a "fresh worker" (no image under the server's registry prefix in the
- * builder's store, so a FROM of one is pulled from the registry), with the classic builder, BuildKit or
- * buildah, and the result and its tags pushed to a real registry (docker-registry on
- * loopback), from which GET /image_exists then answers.
+ * builder's store, so a FROM of one is pulled from the registry), with the classic
+ * builder, BuildKit or buildah, and the result and its tags pushed to a real registry
+ * (docker-registry on loopback), from which GET /image_exists then answers.
  */
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

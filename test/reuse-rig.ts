@@ -52,7 +52,8 @@ export async function uploadAndCompare(
   input: { file?: string; local: string },
   o: UploadOptions = {},
 ): Promise<ReuseUpload> {
-  const before = (await server.state()).uploads.length;
+  const { uploads: earlier, registryPrefix } = await server.state();
+  const before = earlier.length;
   const from = input.file ? ["--input", input.file] : ["--pull", "never"];
   const args = [
     "--context",
@@ -68,7 +69,7 @@ export async function uploadAndCompare(
   ];
   const r = await runCli(args, { env: { ...apiEnv(server), ...o.env }, as: o.as });
   expect(r.code, r.stderr).toBe(0);
-  const target = `${(await server.state()).registryPrefix}/${input.local}`;
+  const target = `${registryPrefix}/${input.local}`;
   const json = JSON.parse(r.stdout);
   expect(json.image).toBe(target);
   made.push(target);

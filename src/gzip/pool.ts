@@ -1,6 +1,7 @@
 /** The compression Workers: jobs in, members out, block buffers recycled between them. */
 
 import type { BufferPool } from "../lib/recycle.ts";
+import { workerUrl } from "../lib/worker-url.ts";
 import type { BlockJob, GzipDone, GzipJob } from "./worker.ts";
 
 /**
@@ -14,12 +15,7 @@ interface Slot {
   queued: number;
 }
 
-/**
- * The Worker's module. Run from source, it is beside this file; in the compiled binary this
- * code is part of the entry point's bundle (src/cli.ts), and build.ts puts the Worker at
- * gzip/worker.ts beside it.
- */
-const WORKER_URL = new URL(import.meta.path.endsWith("pool.ts") ? "./worker.ts" : "./gzip/worker.ts", import.meta.url).href;
+const WORKER_URL = workerUrl(import.meta, "gzip/worker.ts");
 
 export class WorkerPool implements BufferPool {
   private readonly slots: Slot[] = [];

@@ -8,16 +8,13 @@
  */
 import type { Recycler } from "../lib/recycle.ts";
 import { type PullStream, pullStream } from "../lib/streams.ts";
+import { workerUrl } from "../lib/worker-url.ts";
 import type { HashDone, HashJob } from "./sha256-worker.ts";
 
 /** Spent chunks at the Worker at once: past this fetch waits, so memory stays bounded. */
 const AWAY = 4;
 
-/** As gzip/pool.ts finds its Worker, from source or beside the compiled entry point. */
-const WORKER_URL = new URL(
-  import.meta.path.endsWith("spend-hashed.ts") ? "./sha256-worker.ts" : "./upload/sha256-worker.ts",
-  import.meta.url,
-).href;
+const WORKER_URL = workerUrl(import.meta, "upload/sha256-worker.ts");
 
 export function spendHashed(input: ReadableStream<Uint8Array>, recycler: Recycler, onDigest: (hex: string) => void): PullStream {
   const reader = input.getReader();

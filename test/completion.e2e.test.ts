@@ -34,11 +34,14 @@ describe.each(Object.keys(SHELLS) as Array<keyof typeof SHELLS>)("completion in 
         await showing(session, /runtime-upload --engine$/m, "--eng completed");
         tmux("send-keys", "-t", session, "po", "Tab");
         await showing(session, /runtime-upload --engine podman/, "po completed to podman");
-        // A fresh line: Ctrl-C drops this one in each shell.
-        tmux("send-keys", "-t", session, "C-c");
+        // A fresh line: Ctrl-U empties it in each shell's line editor, read in order with the
+        // keys after it. Ctrl-C is a signal: on a loaded host the next key reached the old line first.
+        tmux("send-keys", "-t", session, "C-u");
         tmux("send-keys", "-t", session, "runtime-upload status --ins", "Tab");
         const shown = await showing(session, /runtime-upload status --insecure$/m, "--ins completed to --insecure");
         expect(shown).not.toMatch(/command not found|Unknown command/);
+        // Completed on the emptied line, not after what was there.
+        expect(shown).not.toMatch(/podman\s*runtime-upload status/);
       } finally {
         tmux("kill-session", "-t", session);
       }

@@ -12,8 +12,9 @@
  * A rate of 0 is unlimited. --cores 1 runs everything under `taskset -c 0`, a laptop busy
  * with other work. "engine" needs a Docker engine (DOCKER_HOST); the sample is loaded
  * into it once. Each row: median seconds of the runs, bytes sent, the levels auto used,
- * peak RSS; then the ratio of auto to the best fixed level and to pigz, per rate, and from
- * the engine, auto's time less `docker save` alone (timed in the same rotation, beside
+ * peak RSS; then the ratio of auto to the best fixed level (of the medians, and run by run)
+ * and to pigz, per rate, and from the engine, auto's time less `docker save` alone (the
+ * same two ways; timed in the same rotation, beside
  * `docker save | curl -T -`, the save sent as it is: the floor of any upload from it). Each
  * measurement is also appended as it ends to bench/.cache/level-auto-<time>.jsonl, so a
  * long run stopped early keeps what it measured. --cli-save adds, from the engine, --level
@@ -232,6 +233,13 @@ for (const rate of rates) {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+/**
+ * Two pipelines compared run by run, then the median: run N of each ran in the same
+ * rotation, minutes apart, so an hour that is slow for both (the engine's export took 9 s
+ * in one run and 17 s in the next here) moves both alike, where it moves one median only.
+ */
+const pairs = (a: number[], b: number[], compare: (x: number, y: number) => number) =>
+  median(a.slice(0, b.length).map((x, i) => compare(x, b[i] as number)));
 console.log(
   "| link | cores | source | pipeline | seconds (median) | runs | after the first MB sent (median) | CPU s (median) | sent MB | peak RSS MiB | levels used |",
 );
@@ -245,9 +253,9 @@ for (const [key, r] of rows) {
   );
 }
 console.log(
-  "\n| link | cores | source | auto ÷ best fixed (which) | the same after the first MB | auto ÷ pigz | auto bytes ÷ level 6's | auto − docker save alone | auto − docker save \\| curl |",
+  "\n| link | cores | source | auto ÷ best fixed (which) | the same after the first MB | auto ÷ best, run by run (median) | auto ÷ pigz | auto bytes ÷ level 6's | auto − docker save alone | the same, run by run (median) | auto − docker save \\| curl |",
 );
-console.log("|---|---|---|---|---|---|---|---|---|");
+console.log("|---|---|---|---|---|---|---|---|---|---|---|");
 for (const rate of rates)
   for (const cores of coreCounts)
     for (const source of sources) {
@@ -263,7 +271,7 @@ for (const rate of rates)
       const alone = at(SAVE_ALONE);
       const raw = at(SAVE_CURL);
       console.log(
-        `| ${rate === 0 ? "unlimited" : `${rate} Mbit/s`} | ${cores} | ${source} | ${best ? `${(median(auto.seconds) / median(best.seconds)).toFixed(2)} (${bestLevel}) | ${(median(auto.afterFirstMb) / median(best.afterFirstMb)).toFixed(2)}` : "- | -"} | ${pigz ? (median(auto.seconds) / median(pigz.seconds)).toFixed(2) : "-"} | ${six ? (auto.sent / six.sent).toFixed(3) : "-"} | ${alone ? `${(median(auto.seconds) - median(alone.seconds)).toFixed(2)} s` : "-"} | ${raw ? `${(median(auto.seconds) - median(raw.seconds)).toFixed(2)} s` : "-"} |`,
+        `| ${rate === 0 ? "unlimited" : `${rate} Mbit/s`} | ${cores} | ${source} | ${best ? `${(median(auto.seconds) / median(best.seconds)).toFixed(2)} (${bestLevel}) | ${(median(auto.afterFirstMb) / median(best.afterFirstMb)).toFixed(2)} | ${pairs(auto.seconds, best.seconds, (a, b) => a / b).toFixed(2)}` : "- | - | -"} | ${pigz ? (median(auto.seconds) / median(pigz.seconds)).toFixed(2) : "-"} | ${six ? (auto.sent / six.sent).toFixed(3) : "-"} | ${alone ? `${(median(auto.seconds) - median(alone.seconds)).toFixed(2)} s | ${pairs(auto.seconds, alone.seconds, (a, b) => a - b).toFixed(2)} s` : "- | -"} | ${raw ? `${(median(auto.seconds) - median(raw.seconds)).toFixed(2)} s` : "-"} |`,
       );
     }
 

@@ -10,21 +10,21 @@
  *                           [--baseline PATH]
  *
  * A rate of 0 is unlimited. --cores 1 runs everything under `taskset -c 0`, a laptop busy
- * with other work. "engine" needs a Docker engine (DOCKER_HOST); the sample is loaded
- * into it once. Each row: median seconds of the runs, bytes sent, the levels auto used,
- * peak RSS; then the ratio of auto to the best fixed level (of the medians, and run by run)
- * and to pigz, per rate, and from the engine, auto's time less `docker save` alone (the
- * same two ways; timed in the same rotation, beside
- * `docker save | curl -T -`, the save sent as it is: the floor of any upload from it). Each
- * measurement is also appended as it ends to bench/.cache/level-auto-<time>.jsonl, so a
- * long run stopped early keeps what it measured. --cli-save adds, from the engine, --level
- * auto saving through the docker CLI (a CLI that cannot say where its engine is), as the
- * tool did before it read the engine's socket itself. Each run is also timed from when its
- * first MB reached the sink: dockerd writes its whole export to disk before the first byte
- * (8 to 17 s here, run to run), which single runs from the engine otherwise compare.
- * --baseline PATH runs every level with that build of the tool too, in the same rotation,
- * and ends with each level's time ÷ the baseline's: a change measured against the code it
- * replaces, on the same noisy machine in the same minutes.
+ * with other work. "engine" needs a Docker engine (DOCKER_HOST); the sample is loaded into
+ * it once. Each row: median seconds of the runs, bytes sent, the levels auto used, peak
+ * RSS; then the ratio of auto to the best fixed level (of the medians, and run by run) and
+ * to pigz, per rate, and from the engine, auto's time less `docker save` alone (the same
+ * two ways; timed in the same rotation, beside `docker save | curl -T -`, the save sent as
+ * it is: the floor of any upload from it). Each measurement is also appended as it ends to
+ * bench/.cache/level-auto-<time>.jsonl, so a long run stopped early keeps what it
+ * measured. --cli-save adds, from the engine, --level auto saving through the docker CLI
+ * (a CLI that cannot say where its engine is), as the tool did before it read the engine's
+ * socket itself. Each run is also timed from when its first MB reached the sink: dockerd
+ * writes its whole export to disk before the first byte (8 to 17 s here, run to run),
+ * which single runs from the engine otherwise compare. --baseline PATH runs every level
+ * with that build of the tool too, in the same rotation, and ends with each level's time ÷
+ * the baseline's: a change measured against the code it replaces, on the same noisy
+ * machine in the same minutes.
  * Needs: npm run build, pigz, curl, taskset. Timing lives here, never in tests.
  */
 import { appendFileSync, chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";

@@ -5,17 +5,13 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { availableParallelism } from "node:os";
-
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-};
+import { option } from "../scripts/option.ts";
 
 if (Bun.isMainThread) {
   const file = process.argv[2] as string;
-  const jobs = Number(arg("jobs", String(availableParallelism())));
-  const level = Number(arg("level", "6"));
-  const block = Number(arg("block-mib", "2")) * 1024 * 1024;
+  const jobs = Number(option("jobs") ?? availableParallelism());
+  const level = Number(option("level") ?? 6);
+  const block = Number(option("block-mib") ?? 2) * 1024 * 1024;
   const size = fstatSync(openSync(file, "r")).size;
   const started = performance.now();
   const outs = await Promise.all(

@@ -1,9 +1,9 @@
 /**
- * The CPU of each of the tool's threads in one run: where its seconds go (the main
- * thread, each Worker, the collector, fetch's HTTP thread), which the whole process's time
- * (bench/measure.ts) cannot say. Every thread's /proc/PID/task/TID/stat is read every
- * 20 ms and its last reading kept, so a thread that ends early is still counted (less the
- * few ms after its last reading).
+ * The CPU of each of the tool's threads in one run: where its seconds go (the main thread,
+ * each Worker, the collector, fetch's HTTP thread), which the whole process's time
+ * (bench/measure.ts) cannot say. Every thread's /proc/PID/task/TID/stat is read at each of
+ * measure's 20 ms samples and its last reading kept, so a thread that ends early is still
+ * counted (less the few ms after its last reading).
  *
  *   bun bench/cpu-threads.ts [--runs 2] -- ARGS...
  *
@@ -12,14 +12,15 @@
  * lives here, never in tests.
  */
 import { readdirSync, readFileSync } from "node:fs";
+import { option } from "../scripts/option.ts";
 import { BIN } from "../test/helpers.ts";
+import { measure } from "./measure.ts";
 
 const argv = process.argv.slice(2);
 const split = argv.indexOf("--");
 if (split < 0) throw new Error("usage: bun bench/cpu-threads.ts [--runs N] -- ARGS...");
-const own = argv.slice(0, split);
 const args = argv.slice(split + 1);
-const runs = own.includes("--runs") ? Number(own[own.indexOf("--runs") + 1]) : 2;
+const runs = Number(option("runs", argv.slice(0, split)) ?? 2);
 const TICKS = Number(Bun.spawnSync(["getconf", "CLK_TCK"]).stdout.toString().trim());
 
 interface Thread {
@@ -52,23 +53,14 @@ function threads(pid: number): Map<number, Thread> {
 }
 
 for (let run = 1; run <= runs; run++) {
-  const started = performance.now();
-  const proc = Bun.spawn([BIN, ...args], { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  const out = new Response(proc.stdout).text();
-  const err = new Response(proc.stderr).text();
   const seen = new Map<number, Thread>();
-  const sample = () => {
-    for (const [tid, t] of threads(proc.pid)) seen.set(tid, t);
-  };
-  const timer = setInterval(sample, 20);
-  const code = await proc.exited;
-  clearInterval(timer);
-  const seconds = (performance.now() - started) / 1000;
-  await out;
-  if (code !== 0) throw new Error(`run ${run} failed (${code}): ${(await err).slice(-500)}`);
+  const m = await measure([BIN, ...args], process.env, (pid) => {
+    for (const [tid, t] of threads(pid)) seen.set(tid, t);
+  });
+  if (m.code !== 0) throw new Error(`run ${run} failed (${m.code}): ${m.stderr.slice(-500)}`);
   const rows = [...seen].sort(([, a], [, b]) => b.user + b.system - (a.user + a.system));
   const total = rows.reduce((n, [, t]) => n + t.user + t.system, 0);
-  console.log(`\nrun ${run}: ${seconds.toFixed(2)} s, ${total.toFixed(2)} s of CPU in its threads`);
+  console.log(`\nrun ${run}: ${m.seconds.toFixed(2)} s, ${total.toFixed(2)} s of CPU in its threads`);
   console.log("| thread | tid | user s | system s |");
   console.log("|---|---|---|---|");
   for (const [tid, t] of rows)

@@ -8,20 +8,21 @@
  * Needs a Docker engine holding IMAGE (bun scripts/sample-image.ts --size 1GiB --out big.tar
  * && docker load -i big.tar), tmux, and npm run build.
  */
+
+import { option } from "../scripts/option.ts";
 import { apiEnv, BIN, startServerProcess } from "../test/helpers.ts";
 import { newSession, screen, tmux } from "../test/tmux.ts";
 
 const argv = process.argv.slice(2);
-const flag = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
 const image = argv.find((a, i) => !a.startsWith("--") && !argv[i - 1]?.startsWith("--"));
 if (!image) throw new Error("usage: bun bench/eta.ts IMAGE [--bin PATH] [--widths 80,120]");
-const bin = flag("--bin") ?? BIN;
+const bin = option("bin") ?? BIN;
 const server = await startServerProcess();
 await server.configure({ statuses: ["SUCCESS"], discard: true });
 const env = Object.entries({ ...apiEnv(server), ...(process.env.DOCKER_HOST ? { DOCKER_HOST: process.env.DOCKER_HOST } : {}) });
 console.log("| columns | first ETA shown | at (s after start) | time the upload then took | ETA / time left |");
 console.log("|---|---|---|---|---|");
-for (const width of (flag("--widths") ?? "80,120").split(",").map(Number)) {
+for (const width of (option("widths") ?? "80,120").split(",").map(Number)) {
   const session = `ru-eta-${process.pid}-${width}`;
   newSession(session, width, `env ${env.map(([k, v]) => `${k}=${v}`).join(" ")} bash --norc --noprofile`);
   tmux("send-keys", "-t", session, `clear; ${bin} ${image} --pull never --poll-interval 0.2`, "Enter");

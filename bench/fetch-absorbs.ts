@@ -12,10 +12,9 @@
  * never in tests.
  */
 import { createServer, type Socket } from "node:net";
+import { option } from "../scripts/option.ts";
 
-const argv = process.argv.slice(2);
-const at = argv.indexOf("--read");
-const reads = (at >= 0 ? (argv[at + 1] as string) : "0,1,4").split(",").map(Number);
+const reads = (option("read") ?? "0,1,4").split(",").map(Number);
 const CHUNK = 1 << 20;
 
 async function absorbed(readMb: number): Promise<number> {

@@ -11,12 +11,11 @@ import { createHash } from "node:crypto";
 import { createWriteStream, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { pack } from "tar-stream";
+import { option } from "../scripts/option.ts";
 import { BIN, ROOT } from "../test/helpers.ts";
 import { measure } from "./measure.ts";
 
-const argv = process.argv.slice(2);
-const i = argv.indexOf("--counts");
-const counts = (i >= 0 ? (argv[i + 1] as string) : "20000,200000").split(",").map(Number);
+const counts = (option("counts") ?? "20000,200000").split(",").map(Number);
 
 async function tarBytes(fill: (p: ReturnType<typeof pack>) => void): Promise<Buffer> {
   const p = pack();

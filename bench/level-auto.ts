@@ -30,25 +30,22 @@
 import { appendFileSync, chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
+import { option } from "../scripts/option.ts";
 import { parseSize, writeSampleImage } from "../scripts/sample-image.ts";
 import { BIN, ROOT } from "../test/helpers.ts";
 import { measure } from "./measure.ts";
 
 const argv = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? (argv[i + 1] as string) : fallback;
-};
-const list = (name: string, fallback: string) => arg(name, fallback).split(",");
-const size = parseSize(arg("size", "1100MiB"));
+const list = (name: string, fallback: string) => (option(name) ?? fallback).split(",");
+const size = parseSize(option("size") ?? "1100MiB");
 const rates = list("rates", "50,200,1000,0").map(Number);
 const levels = list("levels", "auto,0,1,6,9");
 const sources = list("sources", "file,engine") as Array<"file" | "engine">;
 const coreCounts = list("cores", "2,1").map(Number);
-const runs = Number(arg("runs", "3"));
+const runs = Number(option("runs") ?? 3);
 const withPigz = !argv.includes("--no-pigz");
 const cliSave = argv.includes("--cli-save");
-const baseline = argv.includes("--baseline") ? arg("baseline", "") : undefined;
+const baseline = option("baseline");
 const BASELINE = ", baseline build";
 const TAG = "runtime-upload-bench-level:latest";
 const KEY = "rk_bench_level_auto";

@@ -4,10 +4,10 @@
  *   bun bench/levels.ts FILE [--levels 1,3,6,9]
  */
 import { join } from "node:path";
+import { option } from "../scripts/option.ts";
 
 const file = process.argv[2] as string;
-const i = process.argv.indexOf("--levels");
-const levels = (i > 0 ? (process.argv[i + 1] ?? "") : "1,3,6,9").split(",").map(Number);
+const levels = (option("levels") ?? "1,3,6,9").split(",").map(Number);
 
 console.log("| level | MB/s (input, all cores) | ratio |");
 console.log("|---|---|---|");

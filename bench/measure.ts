@@ -49,7 +49,12 @@ function treeRss(root: number): { rss: number; anon: number } {
   return total;
 }
 
-export async function measure(cmd: string[], env: Record<string, string | undefined> = process.env): Promise<Measured> {
+/** `onSample` is called with the command's pid at each of the 20 ms samples, for what else a bench reads of it. */
+export async function measure(
+  cmd: string[],
+  env: Record<string, string | undefined> = process.env,
+  onSample?: (pid: number) => void,
+): Promise<Measured> {
   const started = performance.now();
   const proc = Bun.spawn(cmd, { env, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
   const out = new Response(proc.stdout).text();
@@ -61,6 +66,7 @@ export async function measure(cmd: string[], env: Record<string, string | undefi
     const now = treeRss(proc.pid);
     peakRss = Math.max(peakRss, now.rss);
     peakAnon = Math.max(peakAnon, now.anon);
+    onSample?.(proc.pid);
   }, 20);
   const code = await proc.exited;
   clearInterval(timer);

@@ -20,17 +20,15 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { option } from "../scripts/option.ts";
 import type { Builder } from "../test/builder.ts";
 import { layersGzip, realImages, removeImage } from "../test/docker-fixture.ts";
 import { ContainerdStore, containerdAddress } from "../test/engine-fixture.ts";
 import { apiEnv, BIN, packTar, startServerProcess, tempDir } from "../test/helpers.ts";
 import { deletionShape, saveArchiveOf } from "../test/image-fixture.ts";
 
-const argv = process.argv.slice(2);
-const at = argv.indexOf("--builders");
-const builders = (at >= 0 ? (argv[at + 1] as string) : "classic,buildkit,buildah").split(",") as Builder[];
-const atEngines = argv.indexOf("--engines");
-const engines = (atEngines >= 0 ? (argv[atEngines + 1] as string) : "docker").split(",") as Array<"docker" | "podman" | "containerd">;
+const builders = (option("builders") ?? "classic,buildkit,buildah").split(",") as Builder[];
+const engines = (option("engines") ?? "docker").split(",") as Array<"docker" | "podman" | "containerd">;
 const registry = process.env.RU_TEST_REGISTRY;
 if (!registry) throw new Error("RU_TEST_REGISTRY must name the loopback registry (see .ci/run)");
 const work = tempDir("ru-bench-shapes-");

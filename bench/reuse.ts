@@ -27,18 +27,15 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { option } from "../scripts/option.ts";
 import { parseSize, writeSampleImage } from "../scripts/sample-image.ts";
 import { baseName, chainIds } from "../src/context/base-images.ts";
 import { deleteFromRegistry } from "../test/builder.ts";
 import { apiEnv, BIN, ROOT, startServerProcess, tempDir } from "../test/helpers.ts";
 
 const argv = process.argv.slice(2);
-const arg = (name: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
-const size = parseSize(arg("size") ?? "1100MiB");
-const top = parseSize(arg("top") ?? "20MiB");
+const size = parseSize(option("size") ?? "1100MiB");
+const top = parseSize(option("top") ?? "20MiB");
 const registry = process.env.RU_TEST_REGISTRY ?? "";
 if (!registry) throw new Error("RU_TEST_REGISTRY must name the loopback registry (see .ci/run)");
 const MiB = 1024 * 1024;
@@ -129,9 +126,9 @@ const [v1, v2] = [saved("v1"), saved("v2")];
 const [manifest] = JSON.parse(sh(["tar", "-xOf", v2, "manifest.json"])) as Array<{ Layers: string[] }>;
 const topLayerGzip = gzipSync(Bun.spawnSync(["tar", "-xOf", v2, manifest?.Layers.at(-1) as string]).stdout, { level: 6 }).byteLength;
 
-const baseline = arg("baseline");
+const baseline = option("baseline");
 const baselineOnly = argv.includes("--baseline-only");
-const runs = Number(arg("runs") ?? 3);
+const runs = Number(option("runs") ?? 3);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 if (!baselineOnly) {

@@ -22,29 +22,26 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
+import { option } from "../scripts/option.ts";
 import { parseSize, writeSampleImage } from "../scripts/sample-image.ts";
 import { BIN, KEY, ROOT, sha256File, startServerProcess } from "../test/helpers.ts";
 import { type Measured, measure } from "./measure.ts";
 
 const argv = process.argv.slice(2);
-const arg = (name: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
 const has = (name: string) => argv.includes(`--${name}`);
 
 const REAL_ROOTS = ["/usr/bin", "/usr/lib/x86_64-linux-gnu", "/usr/share"];
 const TAG = "runtime-upload-bench:latest";
-const size = parseSize(arg("size") ?? "1GiB");
-const runs = Number(arg("runs") ?? 1);
-const only = new Set((arg("only") ?? "a,a-docker,b,c,d").split(","));
-const baseline = arg("baseline");
+const size = parseSize(option("size") ?? "1GiB");
+const runs = Number(option("runs") ?? 1);
+const only = new Set((option("only") ?? "a,a-docker,b,c,d").split(","));
+const baseline = option("baseline");
 if (baseline) for (const id of ["a0", ...(only.has("a-stdin") ? ["a0-stdin"] : [])]) only.add(id);
 if (has("context")) for (const id of ["a-ctx", "a-docker-ctx", "e"]) only.add(id);
 const jobs = availableParallelism();
 
 async function archivePath(): Promise<string> {
-  const given = arg("archive");
+  const given = option("archive");
   if (given) return given;
   const dir = join(ROOT, "bench", ".cache");
   mkdirSync(dir, { recursive: true });

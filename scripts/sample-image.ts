@@ -9,6 +9,7 @@ import { createWriteStream, lstatSync, readdirSync, readFileSync } from "node:fs
 import { join } from "node:path";
 import type { Writable } from "node:stream";
 import { pack } from "tar-stream";
+import { option } from "./option.ts";
 
 const MiB = 1024 * 1024;
 const FILE_SIZE = 256 * 1024;
@@ -186,17 +187,13 @@ export function parseSize(s: string): number {
 }
 
 if (import.meta.main) {
-  const arg = (name: string, fallback: string) => {
-    const i = process.argv.indexOf(`--${name}`);
-    return i > 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-  };
-  const outPath = arg("out", "-");
+  const outPath = option("out") ?? "-";
   const out = outPath === "-" ? (process.stdout as unknown as Writable) : createWriteStream(outPath);
-  const from = arg("from", "");
+  const from = option("from");
   await writeSampleImage(out, {
-    size: parseSize(arg("size", "64MiB")),
-    tag: arg("tag", "sample:latest"),
-    seed: Number(arg("seed", "1")),
+    size: parseSize(option("size") ?? "64MiB"),
+    tag: option("tag") ?? "sample:latest",
+    seed: Number(option("seed") ?? 1),
     from: from ? from.split(",") : undefined,
   });
 }

@@ -135,7 +135,7 @@ function fileFeed(path: string): Feed {
  * Concatenated members are one valid gzip file (RFC 1952 section 2.2). At most
  * 2 * jobs + 2 blocks are in flight, so memory is bounded whatever the input size, and a
  * slow consumer stops the reads, which stops the producer through pipe backpressure.
- * With level "auto", a block is compressed at the level LevelControl has set when it
+ * With level "auto", a block is compressed at the level LevelControl picks for it when it
  * enters the queue, and the queue grows a block at a time from one per Worker: the first
  * blocks are compressed before anything is measured, so few are.
  */
@@ -164,7 +164,7 @@ function parallelGzip(feed: Feed, opts: Omit<GzipOptions, "mode">, read: ReadMet
         ended = true;
         return;
       }
-      const member = pool.compress(job, auto ? auto.level : (opts.level as number));
+      const member = pool.compress(job, auto ? auto.pick() : (opts.level as number));
       // Closing the pool rejects blocks nobody will await; that is not an error to report.
       member.catch(() => {});
       inFlight.push(member);

@@ -14,8 +14,11 @@
  * input paused and no level reads faster. Where the link was measured lately, a step down
  * it would clearly carry slower is not even tried. A move that reads slower is undone (a
  * step up only where compression then limits; a step down also where the link sends it
- * back up), and tried again only after twice as long each time. Each block is a gzip
- * member of its own, so a change costs nothing. Pure: the times come in with the blocks.
+ * back up), and tried again only after twice as long each time. Where the link limits at
+ * one level and compression at the next, neither alone is best: blocks of both are mixed,
+ * evenly, at the share where compression and the link take equally long, and each window
+ * moves the share to where the two meet as last measured. Each block is a gzip member of
+ * its own, so a change costs nothing. Pure: the times come in with the blocks.
  */
 
 /** The levels auto chooses between: 0 stores; libdeflate goes up to 12. */
@@ -71,6 +74,14 @@ const BACKOFF = 2;
 const LINK_KNOWN = 64;
 /** What each measure keeps of what came before, at each block. */
 const KEEP = 0.85;
+/**
+ * A mix of two adjacent levels is taken only where it should read this much faster than
+ * either alone. Each window of it then measures one end (the link where it limits, the
+ * upper level's compression where that does) and moves the share to where they meet, and
+ * at least this far the way the window points, so an end measured wrong cannot hold it.
+ */
+const MIX_GAIN = 1.05;
+const MIX_NUDGE = 0.04;
 
 /** One block, as the send side takes it. */
 export interface Taken {
@@ -112,7 +123,7 @@ export class LevelControl {
   private readonly ratio = new Map<number, Rate>();
   /** Blocks taken at the current level since it was set, and what the timed ones read in their time. */
   private run = 0;
-  private window = { read: 0, ms: 0, waited: 0, busy: 0 };
+  private window = { read: 0, ms: 0, waited: 0, busy: 0, sent: 0 };
   /** The move being judged: the level left and what the upload read per ms there. */
   private from: { level: number; reads: number } | undefined;
   /** Per move (from>to): how often it was undone, and the window before which it waits. */
@@ -121,6 +132,15 @@ export class LevelControl {
   private link: { carried: number; at: number } | undefined;
   /** The last step down, while the level is still where it led. */
   private down: { from: number; to: number } | undefined;
+  /**
+   * Blocks at `current + 1` mixed in at this share, where the link limits at `current` and
+   * compression at `current + 1`: on a fast link two cores' level 1 sends less than the link
+   * carries and storing wastes it, and a mix of the two reads faster than either.
+   * `owed` spreads them evenly. `link` is what the link carries (bytes sent per ms) and `hi`
+   * what the Workers read per ms at the upper level, as last measured; `base` is what the
+   * better level alone read, `better` which.
+   */
+  private mix: { share: number; owed: number; link: number; hi: number; base: number; better: number; worse: number } | undefined;
   private windows = 0;
   private sent = 0;
 
@@ -128,19 +148,31 @@ export class LevelControl {
     return this.current;
   }
 
-  /** Learns from a block taken; the level for the next block. */
-  next(t: Taken): number {
+  /** The level for the next block to compress: the current one, or in a mix, the next by its share. */
+  pick(): number {
+    const m = this.mix;
+    if (!m) return this.current;
+    m.owed += m.share;
+    if (m.owed < 1) return this.current;
+    m.owed--;
+    return this.current + 1;
+  }
+
+  /** Learns from a block taken. */
+  next(t: Taken): void {
     if (!t.stored && t.compressMs > 0) {
       rate(this.speed, t.level).add(t.read, t.compressMs);
       rate(this.ratio, t.level).add(t.read, Math.max(1, t.sent));
     }
     this.sent += t.sent;
-    if (this.sent <= BURST) return this.current;
+    if (this.sent <= BURST) return;
     // Blocks of a level left behind are still in flight: they say nothing of this one.
     // The first level is judged sooner: on a fast link every block at the start is time lost.
     const [settle, window] = this.windows === 0 ? [1, EARLY] : [SETTLE, WINDOW];
-    if (t.level !== this.current || t.sinceLastMs <= 0 || ++this.run <= settle) return this.current;
+    const mine = t.level === this.current || (this.mix !== undefined && t.level === this.current + 1);
+    if (!mine || t.sinceLastMs <= 0 || ++this.run <= settle) return;
     this.window.read += t.read;
+    this.window.sent += t.sent;
     this.window.ms += t.sinceLastMs;
     this.window.waited += Math.min(t.waitedMs, t.sinceLastMs);
     this.window.busy += t.compressMs;
@@ -148,18 +180,27 @@ export class LevelControl {
     const worse = this.from !== undefined && this.run >= settle + EARLY && reads < CLEARLY_WORSE * this.from.reads;
     const ended = this.run >= settle + window && (this.windows === 0 || this.window.ms >= MIN_WINDOW_MS);
     if (ended || worse) this.judge(reads, t.workers);
-    return this.current;
   }
 
   private judge(reads: number, workers: number): void {
     this.windows++;
     const c = this.current;
     const linkLimits = this.window.waited < WAITS * this.window.ms;
-    // Where the link limits, it carries what is read ÷ the level's ratio.
-    const carried = reads / this.estimate(this.ratio, PRIOR_RATIO, c);
+    // Where the link limits, it carries what is read ÷ the level's ratio (in a mix, what was sent).
+    const carried = this.mix ? this.window.sent / this.window.ms : reads / this.estimate(this.ratio, PRIOR_RATIO, c);
     if (linkLimits) this.link = { carried, at: this.windows };
+    if (this.mix) {
+      this.judgeMix(this.mix, reads, carried, linkLimits, workers);
+      return;
+    }
     const was = this.from;
     this.from = undefined;
+    // A step between adjacent levels that found the link limiting below and compression
+    // above: a mix of the two may read faster than either.
+    if (was && Math.abs(was.level - c) === 1 && linkLimits === c < was.level) {
+      const [linkReads, compressReads] = c < was.level ? [reads, was.reads] : [was.reads, reads];
+      if (this.tryMix(Math.min(c, was.level), linkReads, compressReads, workers)) return;
+    }
     // A level up where the link still limits reads more per byte it carries, whatever the
     // window before it read: a short one (the first) swings by 2x with the link's rhythm.
     if (was && reads < AS_FAST * was.reads && !(c > was.level && linkLimits)) {
@@ -181,6 +222,9 @@ export class LevelControl {
         const would = gives >= ROOM * full ? full : gives * ROOM <= full ? gives * AS_FAST : Math.min(gives, full) / ROOM;
         if (would >= best && this.allowed(c, l)) [target, best] = [l, would];
       }
+      // At the edge of what the next level compresses, a mix of the two may read faster.
+      const gives = workers * this.estimate(this.speed, PRIOR_SPEED, c + 1);
+      if (target <= c + 1 && c < MAX_LEVEL && this.tryMix(c, reads, gives, workers)) return;
       // Back up to where a step down came from: that step was no gain (its first windows
       // read fast only while the socket's buffers took the extra bytes).
       if (this.down?.to === c && target === this.down.from) this.backOff(this.down.from, c);
@@ -190,11 +234,15 @@ export class LevelControl {
       // The input paused (the Workers sat idle) on a link that limits: no level reads faster.
       this.move(c, undefined);
     } else {
+      // Compression limits here, and where the link was measured lately, a mix with the
+      // level below may read faster than either.
+      const link = this.linkKnown();
+      if (c > MIN_LEVEL && link < Infinity && this.tryMix(c - 1, link * this.estimate(this.ratio, PRIOR_RATIO, c - 1), reads, workers))
+        return;
       const step = c > MIN_LEVEL && this.allowed(c, c - 1) ? c - 1 : c;
       // Where the link was measured lately, a step down it would clearly carry slower is not
       // tried (storing on a slow link); one about as fast is: at the edge of what a level
       // compresses, what it reads swings with the window, and only the step tells.
-      const link = this.linkKnown();
       const slower =
         step < c &&
         Math.min(workers * this.estimate(this.speed, PRIOR_SPEED, step), link * this.estimate(this.ratio, PRIOR_RATIO, step)) <
@@ -229,7 +277,65 @@ export class LevelControl {
     this.from = reads === undefined || level === this.current ? undefined : { level: this.current, reads };
     this.current = level;
     this.run = 0;
-    this.window = { read: 0, ms: 0, waited: 0, busy: 0 };
+    this.window = { read: 0, ms: 0, waited: 0, busy: 0, sent: 0 };
+  }
+
+  /**
+   * Where the link limits at `lo` (it reads `linkReads` there) and compression at `lo + 1`
+   * (its Workers read `hiReads`), a mix of the two, taken where it should read clearly
+   * faster than either level alone.
+   */
+  private tryMix(lo: number, linkReads: number, hiReads: number, workers: number): boolean {
+    if (!this.allowed(lo, lo + 0.5)) return false;
+    const m = { share: 0, owed: 0, link: linkReads / this.estimate(this.ratio, PRIOR_RATIO, lo), hi: hiReads, worse: 0 };
+    m.share = this.balance(lo, m, workers);
+    const vLo = workers * this.estimate(this.speed, PRIOR_SPEED, lo);
+    const base = Math.max(linkReads, hiReads);
+    // Blocks leave in order, a few in flight: an upper one that takes its Worker longer than
+    // the link takes to send those behind it holds the link up.
+    const inOrder = hiReads * (workers + 1) >= workers * linkReads;
+    if (!inOrder || !(m.share > 0 && m.share < 1) || 1 / (m.share / hiReads + (1 - m.share) / vLo) < MIX_GAIN * base) return false;
+    this.down = undefined;
+    this.mix = { ...m, base, better: linkReads >= hiReads ? lo : lo + 1 };
+    this.move(lo, undefined);
+    return true;
+  }
+
+  /**
+   * The share of blocks at `lo + 1` that makes compression and the link take equally long
+   * per byte read: with V a level's compression (at the upper one, `hi`; at the lower, its
+   * measure) and r its ratio, s ÷ V_hi + (1 − s) ÷ V_lo = (s ÷ r_hi + (1 − s) ÷ r_lo) ÷ link.
+   */
+  private balance(lo: number, m: { link: number; hi: number }, workers: number): number {
+    const vLo = workers * this.estimate(this.speed, PRIOR_SPEED, lo);
+    const [rLo, rHi] = [this.estimate(this.ratio, PRIOR_RATIO, lo), this.estimate(this.ratio, PRIOR_RATIO, lo + 1)];
+    const linkLo = 1 / (rLo * m.link);
+    return (linkLo - 1 / vLo) / (1 / m.hi - 1 / vLo + linkLo - 1 / (rHi * m.link));
+  }
+
+  /**
+   * A window of the mix measures the end that limits it and moves the share to where the
+   * ends meet, out of the mix at either end. A mix that reads slower than the better level
+   * alone two windows running is left for it, and tried again only after twice as long.
+   */
+  private judgeMix(m: NonNullable<LevelControl["mix"]>, reads: number, carried: number, linkLimits: boolean, workers: number): void {
+    const c = this.current;
+    m.worse = reads < AS_FAST * m.base ? m.worse + 1 : 0;
+    if (m.worse >= 2) {
+      this.backOff(c, c + 0.5);
+      this.mix = undefined;
+      this.move(m.better, undefined);
+      return;
+    }
+    // The Workers read `reads` in the mix, or more where the link limits: what that says of the upper level.
+    const slowLo = (1 - m.share) / (workers * this.estimate(this.speed, PRIOR_SPEED, c));
+    const hi = 1 / reads > slowLo ? m.share / (1 / reads - slowLo) : Infinity;
+    if (linkLimits) [m.link, m.hi] = [carried, Math.max(m.hi, hi)];
+    else [m.link, m.hi] = [Math.max(m.link, carried), hi];
+    const to = this.balance(c, m, workers);
+    m.share = linkLimits ? Math.max(to, m.share + MIX_NUDGE) : Math.min(to, m.share - MIX_NUDGE);
+    if (m.share <= 0 || m.share >= 1) this.mix = undefined;
+    this.move(m.share >= 1 ? c + 1 : c, undefined);
   }
 
   /**

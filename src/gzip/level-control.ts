@@ -286,6 +286,7 @@ export class LevelControl {
    * faster than either level alone.
    */
   private tryMix(lo: number, linkReads: number, hiReads: number, workers: number): boolean {
+    // A mix that did not pay backs off as a move of its own, from `lo` to halfway up.
     if (!this.allowed(lo, lo + 0.5)) return false;
     const m = { share: 0, owed: 0, link: linkReads / this.estimate(this.ratio, PRIOR_RATIO, lo), hi: hiReads, worse: 0 };
     m.share = this.balance(lo, m, workers);
@@ -332,7 +333,9 @@ export class LevelControl {
     const hi = 1 / reads > slowLo ? m.share / (1 / reads - slowLo) : Infinity;
     if (linkLimits) [m.link, m.hi] = [carried, Math.max(m.hi, hi)];
     else [m.link, m.hi] = [Math.max(m.link, carried), hi];
-    const to = this.balance(c, m, workers);
+    // Ends measured alike (a level whose ratio and speed are the next one's) say nothing of the share.
+    const meet = this.balance(c, m, workers);
+    const to = Number.isFinite(meet) ? meet : m.share;
     m.share = linkLimits ? Math.max(to, m.share + MIX_NUDGE) : Math.min(to, m.share - MIX_NUDGE);
     if (m.share <= 0 || m.share >= 1) this.mix = undefined;
     this.move(m.share >= 1 ? c + 1 : c, undefined);

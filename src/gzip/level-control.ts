@@ -187,7 +187,7 @@ export class LevelControl {
     const c = this.current;
     const linkLimits = this.window.waited < WAITS * this.window.ms;
     // Where the link limits, it carries what is read ÷ the level's ratio (in a mix, what was sent).
-    const carried = this.mix ? this.window.sent / this.window.ms : reads / this.estimate(this.ratio, PRIOR_RATIO, c);
+    const carried = this.mix ? this.window.sent / this.window.ms : reads / this.ratioAt(c);
     if (linkLimits) this.link = { carried, at: this.windows };
     if (this.mix) {
       this.judgeMix(this.mix, reads, carried, linkLimits, workers);
@@ -217,14 +217,13 @@ export class LevelControl {
       let target = c;
       let best = reads;
       for (let l = c + 1; l <= MAX_LEVEL; l++) {
-        const full = carried * this.estimate(this.ratio, PRIOR_RATIO, l);
-        const gives = workers * this.estimate(this.speed, PRIOR_SPEED, l);
+        const full = carried * this.ratioAt(l);
+        const gives = this.compresses(l, workers);
         const would = gives >= ROOM * full ? full : gives * ROOM <= full ? gives * AS_FAST : Math.min(gives, full) / ROOM;
         if (would >= best && this.allowed(c, l)) [target, best] = [l, would];
       }
       // At the edge of what the next level compresses, a mix of the two may read faster.
-      const gives = workers * this.estimate(this.speed, PRIOR_SPEED, c + 1);
-      if (target <= c + 1 && c < MAX_LEVEL && this.tryMix(c, reads, gives, workers)) return;
+      if (target <= c + 1 && c < MAX_LEVEL && this.tryMix(c, reads, this.compresses(c + 1, workers), workers)) return;
       // Back up to where a step down came from: that step was no gain (its first windows
       // read fast only while the socket's buffers took the extra bytes).
       if (this.down?.to === c && target === this.down.from) this.backOff(this.down.from, c);
@@ -237,16 +236,12 @@ export class LevelControl {
       // Compression limits here, and where the link was measured lately, a mix with the
       // level below may read faster than either.
       const link = this.linkKnown();
-      if (c > MIN_LEVEL && link < Infinity && this.tryMix(c - 1, link * this.estimate(this.ratio, PRIOR_RATIO, c - 1), reads, workers))
-        return;
+      if (c > MIN_LEVEL && link < Infinity && this.tryMix(c - 1, link * this.ratioAt(c - 1), reads, workers)) return;
       const step = c > MIN_LEVEL && this.allowed(c, c - 1) ? c - 1 : c;
       // Where the link was measured lately, a step down it would clearly carry slower is not
       // tried (storing on a slow link); one about as fast is: at the edge of what a level
       // compresses, what it reads swings with the window, and only the step tells.
-      const slower =
-        step < c &&
-        Math.min(workers * this.estimate(this.speed, PRIOR_SPEED, step), link * this.estimate(this.ratio, PRIOR_RATIO, step)) <
-          CLEARLY_WORSE * reads;
+      const slower = step < c && Math.min(this.compresses(step, workers), link * this.ratioAt(step)) < CLEARLY_WORSE * reads;
       if (slower) this.backOff(c, step);
       const to = slower ? c : step;
       this.down = to < c ? { from: c, to } : undefined;
@@ -288,9 +283,9 @@ export class LevelControl {
   private tryMix(lo: number, linkReads: number, hiReads: number, workers: number): boolean {
     // A mix that did not pay backs off as a move of its own, from `lo` to halfway up.
     if (!this.allowed(lo, lo + 0.5)) return false;
-    const m = { share: 0, owed: 0, link: linkReads / this.estimate(this.ratio, PRIOR_RATIO, lo), hi: hiReads, worse: 0 };
+    const m = { share: 0, owed: 0, link: linkReads / this.ratioAt(lo), hi: hiReads, worse: 0 };
     m.share = this.balance(lo, m, workers);
-    const vLo = workers * this.estimate(this.speed, PRIOR_SPEED, lo);
+    const vLo = this.compresses(lo, workers);
     const base = Math.max(linkReads, hiReads);
     // Blocks leave in order, a few in flight: an upper one that takes its Worker longer than
     // the link takes to send those behind it holds the link up.
@@ -308,8 +303,8 @@ export class LevelControl {
    * measure) and r its ratio, s ÷ V_hi + (1 − s) ÷ V_lo = (s ÷ r_hi + (1 − s) ÷ r_lo) ÷ link.
    */
   private balance(lo: number, m: { link: number; hi: number }, workers: number): number {
-    const vLo = workers * this.estimate(this.speed, PRIOR_SPEED, lo);
-    const [rLo, rHi] = [this.estimate(this.ratio, PRIOR_RATIO, lo), this.estimate(this.ratio, PRIOR_RATIO, lo + 1)];
+    const vLo = this.compresses(lo, workers);
+    const [rLo, rHi] = [this.ratioAt(lo), this.ratioAt(lo + 1)];
     const linkLo = 1 / (rLo * m.link);
     return (linkLo - 1 / vLo) / (1 / m.hi - 1 / vLo + linkLo - 1 / (rHi * m.link));
   }
@@ -329,7 +324,7 @@ export class LevelControl {
       return;
     }
     // The Workers read `reads` in the mix, or more where the link limits: what that says of the upper level.
-    const slowLo = (1 - m.share) / (workers * this.estimate(this.speed, PRIOR_SPEED, c));
+    const slowLo = (1 - m.share) / this.compresses(c, workers);
     const hi = 1 / reads > slowLo ? m.share / (1 / reads - slowLo) : Infinity;
     if (linkLimits) [m.link, m.hi] = [carried, Math.max(m.hi, hi)];
     else [m.link, m.hi] = [Math.max(m.link, carried), hi];
@@ -339,6 +334,16 @@ export class LevelControl {
     m.share = linkLimits ? Math.max(to, m.share + MIX_NUDGE) : Math.min(to, m.share - MIX_NUDGE);
     if (m.share <= 0 || m.share >= 1) this.mix = undefined;
     this.move(m.share >= 1 ? c + 1 : c, undefined);
+  }
+
+  /** What all the Workers would compress at `level`, input bytes per ms. */
+  private compresses(level: number, workers: number): number {
+    return workers * this.estimate(this.speed, PRIOR_SPEED, level);
+  }
+
+  /** Input bytes per byte sent at `level`. */
+  private ratioAt(level: number): number {
+    return this.estimate(this.ratio, PRIOR_RATIO, level);
   }
 
   /**

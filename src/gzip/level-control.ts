@@ -12,13 +12,15 @@
  * engine's save on the same cores takes back); the step is kept where the upload reads
  * about as fast or faster; but where the Workers sat idle on a link measured lately, the
  * input paused and no level reads faster. Where the link was measured lately, a step down
- * it would clearly carry slower is not even tried. A move that reads slower is undone (a
- * step up only where compression then limits; a step down also where the link sends it
- * back up), and tried again only after twice as long each time. Where the link limits at
- * one level and compression at the next, neither alone is best: blocks of both are mixed,
- * evenly, at the share where compression and the link take equally long, and each window
- * moves the share to where the two meet as last measured. Each block is a gzip member of
- * its own, so a change costs nothing. Pure: the times come in with the blocks.
+ * it would clearly carry slower is not even tried; a measure that the upload has since
+ * clearly beaten while compression limited it was taken in a stall, and is let go. A
+ * move that reads slower is undone (a step up only where compression then limits; a step
+ * down also where the link sends it back up), and tried again only after twice as long
+ * each time. Where the link limits at one level and compression at the next, neither
+ * alone is best: blocks of both are mixed, evenly, at the share where compression and the
+ * link take equally long, and each window moves the share to where the two meet as last
+ * measured. Each block is a gzip member of its own, so a change costs nothing. Pure: the
+ * times come in with the blocks.
  */
 
 /** The levels auto chooses between: 0 stores; libdeflate goes up to 12. */
@@ -189,6 +191,13 @@ export class LevelControl {
     // Where the link limits, it carries what is read ÷ the level's ratio (in a mix, what was sent).
     const carried = this.mix ? this.window.sent / this.window.ms : reads / this.ratioAt(c);
     if (linkLimits) this.link = { carried, at: this.windows };
+    else if (this.link) {
+      // Where compression limits, the link carried at least what was sent. A measure far
+      // below that was taken in a stall (a lost packet, a sink that paused) and says nothing.
+      const sent = this.window.sent / this.window.ms;
+      if (this.link.carried < CLEARLY_WORSE * sent) this.link = undefined;
+      else this.link.carried = Math.max(this.link.carried, sent);
+    }
     if (this.mix) {
       this.judgeMix(this.mix, reads, carried, linkLimits, workers);
       return;

@@ -7,7 +7,7 @@
  *
  *   bun bench/level-auto.ts [--size 1100MiB] [--rates 50,200,1000,0] [--levels auto,0,1,6,9]
  *                           [--sources file,engine] [--cores 2,1] [--runs 3] [--no-pigz] [--cli-save]
- *                           [--baseline PATH]
+ *                           [--baseline PATH] [--stall MB:MS]
  *
  * A rate of 0 is unlimited. --cores 1 runs everything under `taskset -c 0`, a laptop busy
  * with other work. "engine" needs a Docker engine (DOCKER_HOST); the sample is loaded into
@@ -24,7 +24,8 @@
  * which single runs from the engine otherwise compare. --baseline PATH runs every level
  * with that build of the tool too, in the same rotation, and ends with each level's time ÷
  * the baseline's: a change measured against the code it replaces, on the same noisy
- * machine in the same minutes.
+ * machine in the same minutes. --stall MB:MS has the sink stop reading for MS once each
+ * body passes MB (a lost packet's retransmits, a receiver that paused).
  * Needs: npm run build, pigz, curl, taskset. Timing lives here, never in tests.
  */
 import { appendFileSync, chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
@@ -46,6 +47,7 @@ const runs = Number(option("runs") ?? 3);
 const withPigz = !argv.includes("--no-pigz");
 const cliSave = argv.includes("--cli-save");
 const baseline = option("baseline");
+const [stallMb = 0, stallMs = 0] = (option("stall") ?? "0:0").split(":").map(Number);
 const BASELINE = ", baseline build";
 const TAG = "runtime-upload-bench-level:latest";
 const KEY = "rk_bench_level_auto";
@@ -61,6 +63,16 @@ function sink(mbit: number): Promise<{ url: string; received: () => number; firs
     let body: ((chunk: Buffer) => void) | undefined;
     let tokens = 0;
     let last = performance.now();
+    /** The sink reads nothing before this (a stall), whatever the bucket holds. */
+    let heldUntil = 0;
+    const resumeAfter = (ms: number) => {
+      socket.pause();
+      setTimeout(() => {
+        const more = heldUntil - performance.now();
+        if (more > 0) resumeAfter(more);
+        else socket.resume();
+      }, ms);
+    };
     const answer = (json: object) => {
       const text = JSON.stringify(json);
       socket.end(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${text.length}\r\nconnection: close\r\n\r\n${text}`);
@@ -71,10 +83,7 @@ function sink(mbit: number): Promise<{ url: string; received: () => number; firs
         // A bucket of 64 KiB: bursts no larger than a socket's buffer.
         tokens = Math.min(65536, tokens + (now - last) * bytesPerMs) - chunk.byteLength;
         last = now;
-        if (tokens < 0) {
-          socket.pause();
-          setTimeout(() => socket.resume(), -tokens / bytesPerMs);
-        }
+        if (tokens < 0) resumeAfter(-tokens / bytesPerMs);
       }
       if (body) return body(chunk);
       head = Buffer.concat([head, chunk]);
@@ -97,6 +106,10 @@ function sink(mbit: number): Promise<{ url: string; received: () => number; firs
         received += c.byteLength;
         const was = got;
         got += c.byteLength;
+        if (stallMs > 0 && was < stallMb * 1e6 && got >= stallMb * 1e6) {
+          heldUntil = performance.now() + stallMs;
+          resumeAfter(stallMs);
+        }
         if (was < 1e6 && got >= 1e6) firstMb = performance.now();
         if (left >= 0) {
           left -= c.byteLength;

@@ -203,7 +203,8 @@ export class Renderer {
       if (e.size) {
         const done = Math.min(1, read.bytes / e.size);
         of = ` of ${mib(e.size)} (${(100 * done).toFixed(0)}%)`;
-        if (perSecond > 0) eta = `, ETA ${Math.max(0, Math.round((e.size - read.bytes) / perSecond))} s`;
+        const seconds = rate.eta(e.size - read.bytes);
+        if (seconds !== undefined) eta = `, ETA ${Math.round(seconds)} s`;
         const filled = Math.round(done * BAR);
         bar = `[${"=".repeat(Math.max(0, filled - 1))}${filled > 0 ? ">" : ""}${" ".repeat(BAR - filled)}] `;
       }

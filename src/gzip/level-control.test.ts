@@ -149,6 +149,13 @@ describe("the level for each next block", () => {
     },
   );
 
+  test.each([1, 2])("a link of 10 Gbit/s that stalls for a second, on %d cores: the late blocks stored, as without the stall", (cores) => {
+    // Before a stall's window was set aside, what it measured held a mix of levels 0 and 1.
+    const run = simulate({ cores, linkMbit: 10_000, inputMBs: 3000, blocks: 550, stallAt: 100, stallMs: 1000, level: "auto" });
+    const late = run.levels.slice(run.levels.length / 2);
+    expect(late.filter((l) => l > 0).length).toBeLessThanOrEqual(late.length / 20);
+  });
+
   const block = (t: Partial<Taken>): Taken => ({
     level: START_LEVEL,
     read: 2 * MiB,

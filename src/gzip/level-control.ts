@@ -12,8 +12,9 @@
  * engine's save on the same cores takes back); the step is kept where the upload reads
  * about as fast or faster; but where the Workers sat idle on a link measured lately, the
  * input paused and no level reads faster. Where the link was measured lately, a step down
- * it would clearly carry slower is not even tried; a measure that the upload has since
- * clearly beaten while compression limited it was taken in a stall, and is let go. A
+ * it would clearly carry slower is not even tried; a window that one block took most of
+ * held a stall (the receiver paused), and is measured again, and a link measure that the
+ * upload has since clearly beaten while compression limited it is let go. A
  * move that reads slower is undone (a step up only where compression then limits; a step
  * down also where the link sends it back up), and tried again only after twice as long
  * each time. Where the link limits at one level and compression at the next, neither
@@ -72,6 +73,8 @@ const ROOM = 1.15;
 const AS_FAST = 0.97;
 /** Windows a move that was undone waits before it is tried again, doubled at each failure. */
 const BACKOFF = 2;
+/** A window where one block took more than this share of its time held a stall, not a measure. */
+const STALL = 0.5;
 /** Windows for which the link measured where it was the limit is taken as still true. */
 const LINK_KNOWN = 64;
 /** What each measure keeps of what came before, at each block. */
@@ -125,7 +128,7 @@ export class LevelControl {
   private readonly ratio = new Map<number, Rate>();
   /** Blocks taken at the current level since it was set, and what the timed ones read in their time. */
   private run = 0;
-  private window = { read: 0, ms: 0, waited: 0, busy: 0, sent: 0 };
+  private window = emptyWindow();
   /** The move being judged: the level left and what the upload read per ms there. */
   private from: { level: number; reads: number } | undefined;
   /** Per move (from>to): how often it was undone, and the window before which it waits. */
@@ -178,6 +181,8 @@ export class LevelControl {
     this.window.ms += t.sinceLastMs;
     this.window.waited += Math.min(t.waitedMs, t.sinceLastMs);
     this.window.busy += t.compressMs;
+    this.window.longest = Math.max(this.window.longest, t.sinceLastMs);
+    this.window.blocks++;
     const reads = this.window.read / this.window.ms;
     const worse = this.from !== undefined && this.run >= settle + EARLY && reads < CLEARLY_WORSE * this.from.reads;
     const ended = this.run >= settle + window && (this.windows === 0 || this.window.ms >= MIN_WINDOW_MS);
@@ -188,6 +193,14 @@ export class LevelControl {
     this.windows++;
     const c = this.current;
     const linkLimits = this.window.waited < WAITS * this.window.ms;
+    // One block of a whole window that took most of it, the send side never waiting: the receiver
+    // stopped reading for a while (a lost packet's retransmits, a pause), which says nothing
+    // of what the link carries. The window is measured again.
+    if (linkLimits && this.window.blocks >= WINDOW && this.window.longest > STALL * this.window.ms) {
+      this.run = 0;
+      this.window = emptyWindow();
+      return;
+    }
     // Where the link limits, it carries what is read ÷ the level's ratio (in a mix, what was sent).
     const carried = this.mix ? this.window.sent / this.window.ms : reads / this.ratioAt(c);
     if (linkLimits) this.link = { carried, at: this.windows };
@@ -281,7 +294,7 @@ export class LevelControl {
     this.from = reads === undefined || level === this.current ? undefined : { level: this.current, reads };
     this.current = level;
     this.run = 0;
-    this.window = { read: 0, ms: 0, waited: 0, busy: 0, sent: 0 };
+    this.window = emptyWindow();
   }
 
   /**
@@ -371,6 +384,11 @@ export class LevelControl {
     if (near === undefined) return prior === PRIOR_SPEED ? p * 1000 : p;
     return ((measured.get(near)?.value as number) * p) / (prior[near] as number);
   }
+}
+
+/** A window's sums: what its timed blocks read and sent, its time, the send side's waits, the Workers' time, its longest block. */
+function emptyWindow() {
+  return { read: 0, ms: 0, waited: 0, busy: 0, sent: 0, longest: 0, blocks: 0 };
 }
 
 function rate(rates: Map<number, Rate>, level: number): Rate {

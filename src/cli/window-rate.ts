@@ -4,34 +4,46 @@
  * before it (the engine writing its whole export) is not averaged in at all. Times are
  * given, so the arithmetic is tested on made-up clocks.
  */
-const ETA_AFTER_MS = 3000;
+/**
+ * The ETA's rate leaves out the first this-many ms of reading, and is given once it spans
+ * as long again.
+ */
+const ETA_SKIP_MS = 1500;
 
 export class WindowRate {
   private readonly samples: Array<{ at: number; bytes: number }> = [];
+  /** The last moment nothing had been read: the counting starts there. */
+  private origin: number | undefined;
 
   constructor(private readonly windowMs = 5000) {}
 
   /** The running total at `at` (ms). */
   sample(at: number, bytes: number): void {
     // Nothing read yet: only the last such moment is where the counting starts.
-    if (bytes === 0) this.samples.length = 0;
+    if (bytes === 0) {
+      this.samples.length = 0;
+      this.origin = at;
+    }
     this.samples.push({ at, bytes });
     // Keep one sample at or before the window's start, so the window is always spanned.
     while (this.samples.length > 2 && (this.samples[1] as { at: number }).at <= at - this.windowMs) this.samples.shift();
   }
 
   /**
-   * Seconds to read `left` more bytes at this rate, once the rate spans ETA_AFTER_MS from
-   * the first byte: the socket's buffers and the pipeline take their first megabytes at
-   * once, and a rate over less than that promises an end far too soon (a first ETA of 2 s
-   * with 7.7 s left, at 8 MB/s on a fast machine).
+   * Seconds to read `left` more bytes, at the rate since ETA_SKIP_MS after the first byte
+   * (within the window): the socket's buffers and the pipeline take tens of megabytes at
+   * once at the start (half of a 160 MiB image on a fast machine), and a rate that counts
+   * them promises an end far too soon (a first ETA of 1 s with 5 s left).
    */
   eta(left: number): number | undefined {
-    const first = this.samples[0];
     const last = this.samples.at(-1);
-    const perSecond = this.perSecond();
-    if (!first || !last || last.at - first.at < ETA_AFTER_MS || perSecond <= 0) return undefined;
-    return Math.max(0, left) / perSecond;
+    if (!last) return undefined;
+    const from = Math.max((this.origin ?? this.samples[0]?.at ?? last.at) + ETA_SKIP_MS, last.at - this.windowMs);
+    const first = this.samples.findLast((s) => s.at <= from);
+    if (!first || last.at - first.at < ETA_SKIP_MS) return undefined;
+    // All read (a small image the buffers took whole): what is left is the link's, unseen here.
+    if (left <= 0) return 0;
+    return last.bytes > first.bytes ? (left * (last.at - first.at)) / ((last.bytes - first.bytes) * 1000) : undefined;
   }
 
   /** Bytes per second over the window, or 0 before two samples. */

@@ -1,18 +1,18 @@
 /**
- * A rate over the last few seconds, not since the start: a stall must not hold the rate and
- * the ETA down for the rest of the run; and it is counted from the first byte, so a wait
- * before it (the engine writing its whole export) is not averaged in at all. Times are
- * given, so the arithmetic is tested on made-up clocks.
- */
-/**
  * The ETA's rate leaves out the first this-many ms of reading, and is given once it spans
  * as long again.
  */
 const ETA_SKIP_MS = 1500;
 
+/**
+ * A rate over the last few seconds, not since the start: a stall must not hold the rate and
+ * the ETA down for the rest of the run; and it is counted from the first byte, so a wait
+ * before it (the engine writing its whole export) is not averaged in at all. Times are
+ * given, so the arithmetic is tested on made-up clocks.
+ */
 export class WindowRate {
   private readonly samples: Array<{ at: number; bytes: number }> = [];
-  /** The last moment nothing had been read: the counting starts there. */
+  /** The first sample's time, or the last one's with nothing read yet: the counting starts there. */
   private origin: number | undefined;
 
   constructor(private readonly windowMs = 5000) {}
@@ -24,6 +24,7 @@ export class WindowRate {
       this.samples.length = 0;
       this.origin = at;
     }
+    this.origin ??= at;
     this.samples.push({ at, bytes });
     // Keep one sample at or before the window's start, so the window is always spanned.
     while (this.samples.length > 2 && (this.samples[1] as { at: number }).at <= at - this.windowMs) this.samples.shift();
@@ -38,7 +39,7 @@ export class WindowRate {
   eta(left: number): number | undefined {
     const last = this.samples.at(-1);
     if (!last) return undefined;
-    const from = Math.max((this.origin ?? this.samples[0]?.at ?? last.at) + ETA_SKIP_MS, last.at - this.windowMs);
+    const from = Math.max((this.origin ?? last.at) + ETA_SKIP_MS, last.at - this.windowMs);
     const first = this.samples.findLast((s) => s.at <= from);
     if (!first || last.at - first.at < ETA_SKIP_MS) return undefined;
     // All read (a small image the buffers took whole): what is left is the link's, unseen here.

@@ -44,14 +44,19 @@ export class WindowRate {
     if (!first || last.at - first.at < ETA_SKIP_MS) return undefined;
     // All read (a small image the buffers took whole): what is left is the link's, unseen here.
     if (left <= 0) return 0;
-    return last.bytes > first.bytes ? (left * (last.at - first.at)) / ((last.bytes - first.bytes) * 1000) : undefined;
+    const perSecond = between(first, last);
+    return perSecond > 0 ? left / perSecond : undefined;
   }
 
   /** Bytes per second over the window, or 0 before two samples. */
   perSecond(): number {
     const first = this.samples[0];
     const last = this.samples.at(-1);
-    if (!first || !last || last.at <= first.at) return 0;
-    return ((last.bytes - first.bytes) * 1000) / (last.at - first.at);
+    return first && last ? between(first, last) : 0;
   }
+}
+
+/** Bytes per second from one sample to a later one; 0 where no time passed. */
+function between(first: { at: number; bytes: number }, last: { at: number; bytes: number }): number {
+  return last.at > first.at ? ((last.bytes - first.bytes) * 1000) / (last.at - first.at) : 0;
 }

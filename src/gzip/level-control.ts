@@ -182,7 +182,6 @@ export class LevelControl {
     this.window.waited += Math.min(t.waitedMs, t.sinceLastMs);
     this.window.busy += t.compressMs;
     this.window.longest = Math.max(this.window.longest, t.sinceLastMs);
-    this.window.blocks++;
     const reads = this.window.read / this.window.ms;
     const worse = this.from !== undefined && this.run >= settle + EARLY && reads < CLEARLY_WORSE * this.from.reads;
     const ended = this.run >= settle + window && (this.windows === 0 || this.window.ms >= MIN_WINDOW_MS);
@@ -196,7 +195,7 @@ export class LevelControl {
     // One block of a whole window that took most of it, the send side never waiting: the receiver
     // stopped reading for a while (a lost packet's retransmits, a pause), which says nothing
     // of what the link carries. The window is measured again.
-    if (linkLimits && this.window.blocks >= WINDOW && this.window.longest > STALL * this.window.ms) {
+    if (linkLimits && this.run >= SETTLE + WINDOW && this.window.longest > STALL * this.window.ms) {
       this.run = 0;
       this.window = emptyWindow();
       return;
@@ -388,7 +387,7 @@ export class LevelControl {
 
 /** A window's sums: what its timed blocks read and sent, its time, the send side's waits, the Workers' time, its longest block. */
 function emptyWindow() {
-  return { read: 0, ms: 0, waited: 0, busy: 0, sent: 0, longest: 0, blocks: 0 };
+  return { read: 0, ms: 0, waited: 0, busy: 0, sent: 0, longest: 0 };
 }
 
 function rate(rates: Map<number, Rate>, level: number): Rate {

@@ -18,7 +18,7 @@ const BLOCK = 2 * MiB;
 const SPEED = [3000, 125, 105, 90, 75, 62, 50, 33, 21, 15, 4, 2.5, 1.6];
 const RATIO = [1, 2.4, 2.45, 2.5, 2.55, 2.6, 2.65, 2.67, 2.69, 2.7, 2.8, 2.81, 2.82];
 /** What the socket's buffers hold at a link's rate (bytes per ms): 7-8 MB at 50 Mbit/s and 15 MB at 200 on loopback here, grown by Linux's autotuning. */
-const socketBuffer = (link: number) => Math.min(36e6, 8e6 + 300 * link);
+const socketBuffer = (link: number) => Math.min(36e6, 4.7e6 + 300 * link);
 
 interface Run {
   ms: number;
@@ -170,7 +170,7 @@ describe("the level for each next block", () => {
 
   test("a level up is kept while the link still limits, though its windows read less than the short first one", () => {
     const c = new LevelControl();
-    // Past the first 16 MB sent, then the first window: a link that takes a block each 125 ms.
+    // The socket's buffers full, a whole window of a link that takes a block each 125 ms.
     for (let i = 0; i < 20; i++) c.next(block({ sinceLastMs: 125, compressMs: 16 }));
     const up = c.level;
     expect(up).toBeGreaterThan(START_LEVEL);
@@ -185,12 +185,41 @@ describe("the level for each next block", () => {
 
   test("blocks of a level left behind say nothing of the new one", () => {
     const c = new LevelControl();
-    // Past the first 16 MB sent (the socket's buffers), then a window.
+    // Past the first 10 MB sent (the socket's buffers), then a window.
     for (let i = 0; i < 24; i++) c.next(block({}));
     const moved = c.level;
     expect(moved).toBeGreaterThan(START_LEVEL);
     for (let i = 0; i < 50; i++) c.next(block({ sinceLastMs: 1 }));
     expect(c.level).toBe(moved);
+  });
+
+  test("a link that limits while the first 10 MB go is judged as soon as a whole window shows it", () => {
+    const c = new LevelControl();
+    // A slow link behind small buffers: the send side never waits, a block each 136 ms.
+    let sent = 0;
+    while (c.level === START_LEVEL && sent < 10e6) {
+      c.next(block({ sinceLastMs: 136, compressMs: 16, sent: 0.85 * MiB }));
+      sent += 0.85 * MiB;
+    }
+    expect(c.level).toBeGreaterThan(START_LEVEL);
+    expect(sent).toBeLessThan(5e6);
+  });
+
+  test("where compression limits, the first judgement comes as the first 10 MB have gone, over the blocks since the last whole window", () => {
+    const c = new LevelControl();
+    // Two Workers on a fast link: blocks come in pairs, one waited for and one not, and
+    // here and there two not waited for (the send side slow for a moment) that, alone,
+    // would look like a link that limits.
+    let sent = 0;
+    let i = 0;
+    while (sent <= 10e6) {
+      const waited = i % 2 === 0 && i % 6 !== 4 ? 18 : 0;
+      c.next(block({ sinceLastMs: waited + 2, waitedMs: waited, compressMs: 20, sent: 0.85 * MiB }));
+      sent += 0.85 * MiB;
+      i++;
+      if (sent <= 10e6) expect(c.level).toBe(START_LEVEL);
+    }
+    expect(c.level).toBe(0);
   });
 });
 
@@ -216,9 +245,9 @@ describe("in a model of the pipeline, auto is within 5 % of the best fixed level
     const fixed = [0, 1, 6, 9].map((level) => simulate({ cores, linkMbit, inputMBs, share, pauseMs, pauseEvery, level, blocks }));
     const auto = simulate({ cores, linkMbit, inputMBs, share, seen, pauseMs, pauseEvery, level: "auto", blocks });
     const best = Math.min(...fixed.map((r) => r.ms));
-    // Plus what the start costs: nothing is judged before 16 MB are sent (the socket's
+    // Plus what the start costs: nothing is judged before 10 MB are sent (the socket's
     // buffers), at the start's level, and then a few blocks more.
-    const start = (16e6 * (RATIO[START_LEVEL] as number) + 4 * BLOCK) / ((SPEED[START_LEVEL] as number) * share * MB * cores);
+    const start = (10e6 * (RATIO[START_LEVEL] as number) + 4 * BLOCK) / ((SPEED[START_LEVEL] as number) * share * MB * cores);
     expect(auto.ms).toBeLessThanOrEqual(1.05 * best + start);
     // Where level 6 keeps up with the link with room; where it only just does, auto keeps
     // its room a level lower.

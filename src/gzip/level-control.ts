@@ -2,24 +2,24 @@
  * --level auto: the level of each next block, from what the upload measures of itself.
  * Three things are measured without doubt: what a Worker compresses per second at a level
  * (its own time on each block), what the upload reads per second at it, and how long the
- * send side waited for each block once it asked, over a window of blocks, once the first
- * megabytes have filled the socket's buffers. Where blocks wait for the send side (it
- * hardly waits for them), the link limits: the level goes up, at once, to the one that
- * would read most, the highest of those that keep up with what the link carries (the
- * bytes it sends now, times that level's ratio), or where none does, the one nearest to
- * it where that beats the level it is at. Where the send side waits for blocks,
- * compression or the input limits, and the level goes down a step (less CPU, which an
- * engine's save on the same cores takes back); the step is kept where the upload reads
- * about as fast or faster; but where the Workers sat idle on a link measured lately, the
- * input paused and no level reads faster. Where the link was measured lately, a step down
- * it would clearly carry slower is not even tried; a window that one block took most of
- * held a stall (the receiver paused), and is measured again, and a link measure that the
- * upload has since clearly beaten while compression limited it is let go. A
- * move that reads slower is undone (a step up only where compression then limits; a step
+ * send side waited for each block once it asked, over a window of blocks (where
+ * compression limits, once the first megabytes have filled the socket's buffers). Where
+ * blocks wait for the send side (it hardly waits for them), the link limits: the level
+ * goes up, at once, to the one that would read most, the highest of those that keep up
+ * with what the link carries (the bytes it sends now, times that level's ratio), or where
+ * none does, the one nearest to it where that beats the level it is at. Where the send
+ * side waits for blocks, compression or the input limits, and the level goes down a step
+ * (less CPU, which an engine's save on the same cores takes back); the step is kept where
+ * the upload reads about as fast or faster; but where the Workers sat idle on a link
+ * measured lately, the input paused and no level reads faster. Where the link was measured
+ * lately, a step down it would clearly carry slower is not even tried; a window that one
+ * block took most of held a stall (the receiver paused), and is measured again, and a link
+ * measure that the upload has since clearly beaten while compression limited it is let go.
+ * A move that reads slower is undone (a step up only where compression then limits; a step
  * down also where the link sends it back up), and tried again only after twice as long
- * each time. Where the link limits at one level and compression at the next, neither
- * alone is best: blocks of both are mixed, evenly, at the share where compression and the
- * link take equally long, and each window moves the share to where the two meet as last
+ * each time. Where the link limits at one level and compression at the next, neither alone
+ * is best: blocks of both are mixed, evenly, at the share where compression and the link
+ * take equally long, and each window moves the share to where the two meet as last
  * measured. Each block is a gzip member of its own, so a change costs nothing. Pure: the
  * times come in with the blocks.
  */
@@ -38,11 +38,13 @@ const PRIOR_SPEED = [Infinity, 130, 115, 100, 85, 70, 56, 42, 28, 20, 5, 3, 2];
 const PRIOR_RATIO = [1, 2.57, 2.62, 2.68, 2.72, 2.77, 2.81, 2.83, 2.85, 2.86, 2.95, 2.96, 2.97];
 
 /**
- * Bytes sent before anything is judged: the socket's buffers (and a proxy's) take the
- * first megabytes at once, so the start reads as fast as compression, on any link, and
- * looks like a place to store. On a fast link these cost a fraction of a second at level 1.
+ * Bytes sent before compression can be judged to limit: the socket's buffers (and a
+ * proxy's) take the first megabytes at once, so the start reads as fast as compression,
+ * on any link, and looks like a place to store. On loopback here a link of 50 Mbit/s
+ * showed after 6.9-7.7 MB; a link that shows sooner is judged at once. On a fast link
+ * these cost a tenth of a second at level 1.
  */
-const BURST = 16e6;
+const BURST = 10e6;
 /** Blocks let pass after a move (the queue filling at the new level), then timed, before the level is judged. */
 const SETTLE = 2;
 /**
@@ -87,6 +89,8 @@ const KEEP = 0.85;
  */
 const MIX_GAIN = 1.05;
 const MIX_NUDGE = 0.04;
+/** Windows after which a mix that has read no faster on average than the better level alone is left for it. */
+const MIX_TRIAL = 4;
 
 /** One block, as the send side takes it. */
 export interface Taken {
@@ -145,7 +149,9 @@ export class LevelControl {
    * what the Workers read per ms at the upper level, as last measured; `base` is what the
    * better level alone read, `better` which.
    */
-  private mix: { share: number; owed: number; link: number; hi: number; base: number; better: number; worse: number } | undefined;
+  private mix:
+    | { share: number; owed: number; link: number; hi: number; base: number; better: number; worse: number; judged: number; reads: number }
+    | undefined;
   private windows = 0;
   private sent = 0;
 
@@ -170,7 +176,6 @@ export class LevelControl {
       rate(this.ratio, t.level).add(t.read, Math.max(1, t.sent));
     }
     this.sent += t.sent;
-    if (this.sent <= BURST) return;
     // Blocks of a level left behind are still in flight: they say nothing of this one.
     // The first level is judged sooner: on a fast link every block at the start is time lost.
     const [settle, window] = this.windows === 0 ? [1, EARLY] : [SETTLE, WINDOW];
@@ -184,14 +189,30 @@ export class LevelControl {
     this.window.longest = Math.max(this.window.longest, t.sinceLastMs);
     const reads = this.window.read / this.window.ms;
     const worse = this.from !== undefined && this.run >= settle + EARLY && reads < CLEARLY_WORSE * this.from.reads;
+    const whole = this.run >= settle + WINDOW && this.window.ms >= MIN_WINDOW_MS;
+    if (this.windows === 0 && this.sent <= BURST) {
+      // While the socket's buffers still take what is sent, a link can look faster than it
+      // is, never slower: a whole window where it limits is judged at once, and one where
+      // compression limits is measured again. The first judgement, as the burst ends,
+      // takes the blocks since then: on two cores they come in pairs, one waited for and
+      // one not, and two alone can look like a link that limits.
+      if (whole && this.linkLimits()) this.judge(reads, t.workers);
+      else if (whole) [this.run, this.window] = [settle, emptyWindow()];
+      return;
+    }
     const ended = this.run >= settle + window && (this.windows === 0 || this.window.ms >= MIN_WINDOW_MS);
     if (ended || worse) this.judge(reads, t.workers);
+  }
+
+  /** The send side hardly waited for blocks in this window: the link limits, not compression or the input. */
+  private linkLimits(): boolean {
+    return this.window.waited < WAITS * this.window.ms;
   }
 
   private judge(reads: number, workers: number): void {
     this.windows++;
     const c = this.current;
-    const linkLimits = this.window.waited < WAITS * this.window.ms;
+    const linkLimits = this.linkLimits();
     // One block of a whole window that took most of it, the send side never waiting: the receiver
     // stopped reading for a while (a lost packet's retransmits, a pause), which says nothing
     // of what the link carries. The window is measured again.
@@ -304,7 +325,7 @@ export class LevelControl {
   private tryMix(lo: number, linkReads: number, hiReads: number, workers: number): boolean {
     // A mix that did not pay backs off as a move of its own, from `lo` to halfway up.
     if (!this.allowed(lo, lo + 0.5)) return false;
-    const m = { share: 0, owed: 0, link: linkReads / this.ratioAt(lo), hi: hiReads, worse: 0 };
+    const m = { share: 0, owed: 0, link: linkReads / this.ratioAt(lo), hi: hiReads, worse: 0, judged: 0, reads: 0 };
     m.share = this.balance(lo, m, workers);
     const vLo = this.compresses(lo, workers);
     const base = Math.max(linkReads, hiReads);
@@ -333,12 +354,16 @@ export class LevelControl {
   /**
    * A window of the mix measures the end that limits it and moves the share to where the
    * ends meet, out of the mix at either end. A mix that reads slower than the better level
-   * alone two windows running is left for it, and tried again only after twice as long.
+   * alone two windows running is left for it, as is one that has read no faster on average
+   * from its fourth window on (where the two levels are about as fast, the share swings and
+   * its stored blocks cost the link); either is tried again only after twice as long.
    */
   private judgeMix(m: NonNullable<LevelControl["mix"]>, reads: number, carried: number, linkLimits: boolean, workers: number): void {
     const c = this.current;
     m.worse = reads < AS_FAST * m.base ? m.worse + 1 : 0;
-    if (m.worse >= 2) {
+    m.judged++;
+    m.reads += reads;
+    if (m.worse >= 2 || (m.judged >= MIX_TRIAL && m.reads / m.judged < m.base)) {
       this.backOff(c, c + 0.5);
       this.mix = undefined;
       this.move(m.better, undefined);

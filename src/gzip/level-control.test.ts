@@ -205,6 +205,22 @@ describe("the level for each next block", () => {
     expect(sent).toBeLessThan(5e6);
   });
 
+  test("a step down that the link then limits goes straight to the level the link needs, not back to the one left", () => {
+    const c = new LevelControl();
+    // Two Workers whose level 1 the send side waits for, past the first 10 MB sent.
+    for (let i = 0; c.level === START_LEVEL && i < 40; i++)
+      c.next(block({ sinceLastMs: 10, waitedMs: 9, compressMs: 20, sent: 0.85 * MiB }));
+    expect(c.level).toBe(0);
+    // Stored, the blocks fill what was left of the buffers, then leave at 25 MB/s.
+    const levels: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      c.next(block({ level: c.level, sent: 2 * MiB, stored: true, compressMs: 1, sinceLastMs: i < 2 ? 2 : 84, waitedMs: 0 }));
+      levels.push(c.level);
+    }
+    expect(levels).not.toContain(START_LEVEL);
+    expect(c.level).toBeGreaterThan(START_LEVEL);
+  });
+
   test("where compression limits, the first judgement comes as the first 10 MB have gone, over the blocks since the last whole window", () => {
     const c = new LevelControl();
     // Two Workers on a fast link: blocks come in pairs, one waited for and one not, and

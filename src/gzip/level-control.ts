@@ -244,8 +244,10 @@ export class LevelControl {
       if (this.tryMix(Math.min(c, was.level), linkReads, compressReads, workers)) return;
     }
     // A level up where the link still limits reads more per byte it carries, whatever the
-    // window before it read: a short one (the first) swings by 2x with the link's rhythm.
-    if (was && reads < AS_FAST * was.reads && !(c > was.level && linkLimits)) {
+    // window before it read: a short one (the first) swings by 2x with the link's rhythm. A
+    // step down where the link then limits measured the link: it says where to go, not the
+    // level left (on a link whose buffers took the start, straight up to what it needs).
+    if (was && reads < AS_FAST * was.reads && !(c !== was.level && linkLimits)) {
       this.backOff(was.level, c);
       this.move(was.level, undefined);
       return;

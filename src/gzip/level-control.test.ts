@@ -221,7 +221,19 @@ describe("the level for each next block", () => {
     expect(c.level).toBeGreaterThan(START_LEVEL);
   });
 
-  test("where compression limits, the first judgement comes as the first 10 MB have gone, over the blocks since the last whole window", () => {
+  test("before the first judgement, blocks not waited for that leave as fast as the Workers make them are no link that limits", () => {
+    const c = new LevelControl();
+    // The send side slow for a moment, the Workers busy all along: the queue drains.
+    const levels: number[] = [];
+    for (let sent = 0; sent <= 12e6; sent += 0.85 * MiB) {
+      c.next(block({ sinceLastMs: 6, waitedMs: 0, compressMs: 20, sent: 0.85 * MiB }));
+      levels.push(c.level);
+    }
+    expect(levels.filter((l) => l > START_LEVEL)).toEqual([]);
+    expect(c.level).toBe(0);
+  });
+
+  test("where compression limits, the first judgement comes as the first 10 MB have gone, over the latest blocks", () => {
     const c = new LevelControl();
     // Two Workers on a fast link: blocks come in pairs, one waited for and one not, and
     // here and there two not waited for (the send side slow for a moment) that, alone,

@@ -189,30 +189,36 @@ export class LevelControl {
     this.window.longest = Math.max(this.window.longest, t.sinceLastMs);
     const reads = this.window.read / this.window.ms;
     const worse = this.from !== undefined && this.run >= settle + EARLY && reads < CLEARLY_WORSE * this.from.reads;
-    const whole = this.run >= settle + WINDOW && this.window.ms >= MIN_WINDOW_MS;
     if (this.windows === 0 && this.sent <= BURST) {
       // While the socket's buffers still take what is sent, a link can look faster than it
-      // is, never slower: a whole window where it limits is judged at once, and one where
-      // compression limits is measured again. The first judgement, as the burst ends,
-      // takes the blocks since then: on two cores they come in pairs, one waited for and
-      // one not, and two alone can look like a link that limits.
-      if (whole && this.linkLimits()) this.judge(reads, t.workers);
-      else if (whole) [this.run, this.window] = [settle, emptyWindow()];
+      // is, never slower: a window of the first blocks where it limits is judged at once,
+      // and one where compression limits is measured again, so the first judgement, at
+      // the latest as the burst ends, takes the latest blocks, not those that filled them.
+      if (this.run < settle + WINDOW) return;
+      if (this.linkLimits(t.workers)) this.judge(reads, t.workers);
+      else [this.run, this.window] = [settle, emptyWindow()];
       return;
     }
     const ended = this.run >= settle + window && (this.windows === 0 || this.window.ms >= MIN_WINDOW_MS);
     if (ended || worse) this.judge(reads, t.workers);
   }
 
-  /** The send side hardly waited for blocks in this window: the link limits, not compression or the input. */
-  private linkLimits(): boolean {
-    return this.window.waited < WAITS * this.window.ms;
+  /**
+   * The send side hardly waited for blocks in this window: the link limits, not compression
+   * or the input. Before the first judgement the Workers must have sat idle half of it too:
+   * on two cores blocks come in pairs, one waited for and one not, and a few not waited for
+   * in a row (the send side slow for a moment) come as fast as the Workers make them,
+   * where blocks that a link holds back leave slower.
+   */
+  private linkLimits(workers: number): boolean {
+    const idle = this.windows > 0 || this.window.busy < IDLE * this.window.ms * workers;
+    return idle && this.window.waited < WAITS * this.window.ms;
   }
 
   private judge(reads: number, workers: number): void {
+    const linkLimits = this.linkLimits(workers);
     this.windows++;
     const c = this.current;
-    const linkLimits = this.linkLimits();
     // One block of a whole window that took most of it, the send side never waiting: the receiver
     // stopped reading for a while (a lost packet's retransmits, a pause), which says nothing
     // of what the link carries. The window is measured again.

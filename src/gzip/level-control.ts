@@ -196,7 +196,7 @@ export class LevelControl {
       // the latest as the burst ends, takes the latest blocks, not those that filled them.
       if (this.run < settle + WINDOW) return;
       if (this.linkLimits(t.workers)) this.judge(reads, t.workers);
-      else [this.run, this.window] = [settle, emptyWindow()];
+      else this.measureAgain(settle);
       return;
     }
     const ended = this.run >= settle + window && (this.windows === 0 || this.window.ms >= MIN_WINDOW_MS);
@@ -211,8 +211,18 @@ export class LevelControl {
    * where blocks that a link holds back leave slower.
    */
   private linkLimits(workers: number): boolean {
-    const idle = this.windows > 0 || this.window.busy < IDLE * this.window.ms * workers;
-    return idle && this.window.waited < WAITS * this.window.ms;
+    return (this.windows > 0 || this.workersIdle(workers)) && this.window.waited < WAITS * this.window.ms;
+  }
+
+  /** The Workers were busy less than half of this window's time. */
+  private workersIdle(workers: number): boolean {
+    return this.window.busy < IDLE * this.window.ms * workers;
+  }
+
+  /** A new window, after `run` blocks at the level (those let pass count as taken). */
+  private measureAgain(run: number): void {
+    this.run = run;
+    this.window = emptyWindow();
   }
 
   private judge(reads: number, workers: number): void {
@@ -223,8 +233,7 @@ export class LevelControl {
     // stopped reading for a while (a lost packet's retransmits, a pause), which says nothing
     // of what the link carries. The window is measured again.
     if (linkLimits && this.run >= SETTLE + WINDOW && this.window.longest > STALL * this.window.ms) {
-      this.run = 0;
-      this.window = emptyWindow();
+      this.measureAgain(0);
       return;
     }
     // Where the link limits, it carries what is read ÷ the level's ratio (in a mix, what was sent).
@@ -279,7 +288,7 @@ export class LevelControl {
       if (this.down?.to === c && target === this.down.from) this.backOff(this.down.from, c);
       this.down = undefined;
       this.move(target, target > c ? reads : undefined);
-    } else if (this.window.busy < IDLE * this.window.ms * workers && this.linkKnown() < Infinity) {
+    } else if (this.workersIdle(workers) && this.linkKnown() < Infinity) {
       // The input paused (the Workers sat idle) on a link that limits: no level reads faster.
       this.move(c, undefined);
     } else {
@@ -321,8 +330,7 @@ export class LevelControl {
   private move(level: number, reads: number | undefined): void {
     this.from = reads === undefined || level === this.current ? undefined : { level: this.current, reads };
     this.current = level;
-    this.run = 0;
-    this.window = emptyWindow();
+    this.measureAgain(0);
   }
 
   /**

@@ -8,6 +8,8 @@
  */
 import { errorDetail, readCapped } from "../api/http.ts";
 import { jsonObject } from "../lib/document.ts";
+import { pullStream } from "../lib/streams.ts";
+import { type BodyReader, socketGet } from "./socket-get.ts";
 
 /** An engine's error answer is a line of JSON; anything longer is cut, as it is only shown. */
 const ERROR_CAP = 64 * 1024;
@@ -15,7 +17,7 @@ const ERROR_DEADLINE_MS = 10_000;
 
 export type SocketSave =
   /** The export, streamed as the engine writes it. */
-  | { body: ReadableStream<Uint8Array> }
+  | { body: BodyReader }
   /** The engine refused: its status and what it said. */
   | { status: number; message: string }
   /** Nothing answered there (refused, missing, not ours to open): try the CLI. */
@@ -23,23 +25,15 @@ export type SocketSave =
 
 /** `host`: the engine's unix:// address, as the CLI resolves it. `abort` ends the request, whatever its phase. */
 export async function socketSave(host: string, image: string, abort: AbortSignal): Promise<SocketSave> {
-  let res: Response;
-  try {
-    // No idle deadline: dockerd 20.10 answers only once it has written its whole export (minutes for a large image), as the CLI waits.
-    res = await fetch(`http://engine/images/get?names=${encodeURIComponent(image)}`, {
-      unix: host.slice("unix://".length),
-      signal: abort,
-      timeout: false,
-    });
-  } catch {
-    if (abort.aborted) throw abort.reason;
-    return undefined;
-  }
-  if (res.ok && res.body) return { body: res.body };
-  const said = await readCapped(res, ERROR_CAP, host, AbortSignal.any([abort, AbortSignal.timeout(ERROR_DEADLINE_MS)]), true).catch(
-    () => "",
-  );
-  return { status: res.status, message: errorDetail(said, "message") };
+  // No idle deadline: dockerd 20.10 answers only once it has written its whole export (minutes for a large image), as the CLI waits.
+  const answer = await socketGet(host.slice("unix://".length), `/images/get?names=${encodeURIComponent(image)}`, abort);
+  if (!answer) return undefined;
+  const { status, body } = answer;
+  if (status === 200) return { body };
+  const text = pullStream({ next: async () => (await body.read()).value, release: () => body.cancel() });
+  const deadline = AbortSignal.any([abort, AbortSignal.timeout(ERROR_DEADLINE_MS)]);
+  const said = await readCapped(new Response(text, { status }), ERROR_CAP, host, deadline, true).catch(() => "");
+  return { status, message: errorDetail(said, "message") };
 }
 
 /**

@@ -3,6 +3,7 @@ import { jsonObject } from "../lib/document.ts";
 import { pullStream } from "../lib/streams.ts";
 import { errorInExport, socketSave } from "./engine-socket.ts";
 import { INDEX_TYPES, namedPlatform, type Platform, platformText } from "./oci-index.ts";
+import { AnswerBroken } from "./socket-get.ts";
 import type { Source } from "./source.ts";
 
 export const ENGINES = ["auto", "docker", "podman"] as const;
@@ -257,7 +258,8 @@ function saveImage(engine: Engine, image: string, platform?: string): ReadableSt
       return await from.read();
     } catch (cause) {
       if (proc) throw cause;
-      throw new UploadError("DOCKER_SAVE", `the engine's save of ${image} ended early: the engine closed its connection mid-export`, {
+      const why = cause instanceof AnswerBroken ? cause.message : "the engine closed its connection mid-export";
+      throw new UploadError("DOCKER_SAVE", `the engine's save of ${image} ended early: ${why}`, {
         hint: saveHint(engine, image),
         cause,
       });
@@ -270,7 +272,7 @@ function saveImage(engine: Engine, image: string, platform?: string): ReadableSt
         const host = platform ? undefined : await engineHost(engine);
         const answer = host ? await socketSave(host, image, abort.signal) : undefined;
         if (answer && "status" in answer) throw refusedSave(engine, image, answer.status, answer.message);
-        if (answer) reader = answer.body.getReader();
+        if (answer) reader = answer.body;
         else {
           proc = spawn(engine, ["save", ...(platform ? ["--platform", platform] : []), "--", image]);
           reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();

@@ -2,7 +2,8 @@
  * The engine's save read from its own socket, where the docker CLI says its engine is one:
  * an engine on a unix socket of this test's that answers whole, cuts its export half-way,
  * puts its error in the stream after the first bytes (what dockerd does once it has
- * flushed), refuses, or holds its answer while it writes the export. The compiled binary
+ * flushed), refuses, or holds its answer while it writes the export; and one that breaks
+ * HTTP's chunked coding mid-export. The compiled binary
  * and the test server as everywhere; the CLI is a stand-in that only says where the engine
  * is and what the image is.
  */
@@ -19,6 +20,9 @@ let archive: string;
 let archiveSha: string;
 let env: Record<string, string>;
 let cliEnv: Record<string, string>;
+/** A CLI whose engine is a socket that answers a save with chunked coding that breaks after the first chunks. */
+let brokenEnv: Record<string, string>;
+let brokenEngine: ReturnType<typeof Bun.listen>;
 let mode: Mode = "whole";
 /** Each request the engine got, as its request line and headers, and whether its connection has closed. */
 let seen: Array<{ head: string; closed: boolean }> = [];
@@ -100,6 +104,23 @@ beforeAll(async () => {
     PATH: standIn("bin", [`context) echo 'unix://${join(dir, "engine.sock")}'; exit 0 ;;`]),
     CLI_LOG: join(dir, "cli.log"),
   };
+  const prefix = new Uint8Array(
+    await Bun.file(archive)
+      .slice(0, 3 * 0x8000)
+      .arrayBuffer(),
+  );
+  const chunks = [0, 1, 2].map((i) =>
+    Buffer.concat([Buffer.from("8000\r\n"), prefix.subarray(i * 0x8000, (i + 1) * 0x8000), Buffer.from("\r\n")]),
+  );
+  brokenEngine = Bun.listen({
+    unix: join(dir, "broken.sock"),
+    socket: {
+      data(s) {
+        s.write(Buffer.concat([Buffer.from("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), ...chunks, Buffer.from("zz\r\n")]));
+      },
+    },
+  });
+  brokenEnv = { ...env, PATH: standIn("broken-bin", [`context) echo 'unix://${join(dir, "broken.sock")}'; exit 0 ;;`]) };
   // A CLI that cannot say where its engine is, so the tool saves through it; it copies the
   // engine's error line into its output and exits 0, as the docker CLI does.
   cliEnv = {
@@ -110,6 +131,7 @@ beforeAll(async () => {
 afterAll(() => {
   server.stop();
   engine.stop(true);
+  brokenEngine.stop(true);
 });
 beforeEach(async () => {
   await server.reset();
@@ -166,6 +188,16 @@ test.each([
   },
   60_000,
 );
+
+test("an engine whose answer breaks HTTP's chunked coding after 96 KiB: exit 1 naming it, no build started", async () => {
+  const r = await runCli(FAST, { env: brokenEnv });
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain(
+    "Error: the engine's save of img:1 ended early: the engine's answer broke HTTP's chunked coding (a chunk size that is not hex, or too long)",
+  );
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+  expect((await server.state()).uploads.filter((u) => u.complete || u.id)).toEqual([]);
+}, 60_000);
 
 test("a docker CLI that copies the engine's error line into its output and exits 0: exit 1 naming the engine's message, no build started", async () => {
   const r = await runCli(FAST, { env: cliEnv });

@@ -1,8 +1,8 @@
 /**
  * The engine's save read from its own socket (`GET /images/get`, what `docker save` asks
  * for), not through a docker CLI that copies every byte through a pipe to us: that CLI
- * held 17 to 22 MiB at the upload's peak (its 0.9 s of CPU for the 1.15 GB sample moves
- * into fetch's read: a wash). Used only where the CLI itself would talk to a socket on
+ * held 17 to 22 MiB at the upload's peak (its 0.9 s of CPU for the 1.15 GB sample moved
+ * into the socket's read). Used only where the CLI itself would talk to a socket on
  * this machine; the caller takes the CLI's own way for anything else, or where the socket
  * does not answer.
  */

@@ -8,7 +8,11 @@ import { AnswerBroken, type BodyReader, parseHead, socketGet } from "./socket-ge
 const dir = tempDir("ru-socket-get-");
 const text = (s: string) => new TextEncoder().encode(s);
 
-/** What this test's server does with a request: the reads it writes, then whether it closes. */
+/**
+ * What this test's server does with a request: the writes it makes, 5 ms apart so that each
+ * comes as a read of its own (on a busy host two may come as one: the body is the same, and
+ * dechunk.test.ts cuts the coding at every byte), then whether it closes.
+ */
 interface Answer {
   reads: Array<string | Uint8Array>;
   close: boolean;

@@ -3,7 +3,7 @@
  * engine's save without fetch. Fetch reads on its HTTP thread and hands the main thread
  * chunks of about 55 KB; here the main thread reads what the socket holds, so a busy
  * pipeline takes larger chunks (90 KB on average on one core here, 200 on two), each one
- * step fewer for every stage after it. The tool took 0.15 s less CPU per 1.15 GB from
+ * step fewer for every stage after it. The tool took 0.14 s less CPU per 1.15 GB from
  * dockerd, and 0.94-1.02 of the time (docs/performance.md). Only what an engine's API
  * answers is read: a status line, headers, a body chunked, of a Content-Length, or to the
  * close.

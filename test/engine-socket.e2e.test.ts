@@ -3,14 +3,16 @@
  * an engine on a unix socket of this test's that answers whole, cuts its export half-way,
  * puts its error in the stream after the first bytes (what dockerd does once it has
  * flushed), refuses, or holds its answer while it writes the export; and one that breaks
- * HTTP's chunked coding mid-export. The compiled binary
+ * HTTP's chunked coding mid-export. Then a real engine's API: podman's docker-compatible
+ * socket (`podman system service`), the real docker CLI's engine. The compiled binary
  * and the test server as everywhere; the CLI is a stand-in that only says where the engine
  * is and what the image is.
  */
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { chmodSync, createWriteStream, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeSampleImage } from "../scripts/sample-image.ts";
+import { podman, podmanEnv } from "./engine-fixture.ts";
 import { apiEnv, KEY, runCli, sha256File, startServerProcess, type TestServer, tempDir, until } from "./helpers.ts";
 
 type Mode = "whole" | "cut" | "error-in-stream" | "error-split" | "404" | "500" | "hold";
@@ -221,3 +223,53 @@ test("Ctrl-C while the engine writes its export (no answer yet): exit 130, and t
   const { uploads } = await server.state();
   expect(uploads.filter((u) => u.complete || u.id)).toEqual([]);
 }, 60_000);
+
+describe.skipIf(!podmanEnv())("the docker CLI's engine is podman's docker-compatible socket", () => {
+  const IMAGE = "localhost/ru-socket-podman:1";
+  let service: ReturnType<typeof Bun.spawn>;
+  let sock: string;
+  let podmanCliEnv: Record<string, string>;
+
+  beforeAll(async () => {
+    const dir = tempDir("ru-engine-socket-podman-");
+    sock = join(dir, "podman.sock");
+    const file = join(dir, "image.tar");
+    await writeSampleImage(createWriteStream(file), { size: 4 * 1024 * 1024, tag: IMAGE, seed: 22 });
+    podman(["load", "-q", "-i", file]);
+    service = Bun.spawn(["podman", "system", "service", "--time=0", `unix://${sock}`], { stdout: "ignore", stderr: "ignore" });
+    await until(
+      () =>
+        fetch("http://podman/_ping", { unix: sock }).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      "podman's API to answer",
+      30_000,
+    );
+    // The real docker CLI, its calls logged: the tool asks it where the engine is and what the image is, never to save.
+    const bin = join(dir, "bin");
+    Bun.spawnSync(["mkdir", "-p", bin]);
+    writeFileSync(join(bin, "docker"), `#!/bin/sh\necho "$*" >> "${join(dir, "cli.log")}"\nexec '${Bun.which("docker")}' "$@"\n`);
+    chmodSync(join(bin, "docker"), 0o755);
+    podmanCliEnv = { ...apiEnv(server), PATH: `${bin}:${process.env.PATH}`, DOCKER_HOST: `unix://${sock}`, CLI_LOG: join(dir, "cli.log") };
+    writeFileSync(podmanCliEnv.CLI_LOG as string, "");
+  }, 120_000);
+  afterAll(async () => {
+    service?.kill();
+    await service?.exited;
+    Bun.spawnSync(["podman", "rmi", "-f", IMAGE], { stdout: "ignore", stderr: "ignore" });
+  }, 60_000);
+
+  test("an upload: the bytes podman's API exports, read from its socket, not through docker save", async () => {
+    const r = await runCli([IMAGE, "--pull", "never", "--poll-interval", "0.05"], { env: podmanCliEnv });
+    expect(r.code, r.stderr).toBe(0);
+    const exported = await fetch(`http://podman/images/get?names=${encodeURIComponent(IMAGE)}`, { unix: sock });
+    const sha = new Bun.CryptoHasher("sha256").update(await exported.arrayBuffer()).digest("hex");
+    expect((await server.state()).uploads[0]?.tarSha256).toBe(sha);
+    const calls = readFileSync(podmanCliEnv.CLI_LOG as string, "utf8")
+      .trim()
+      .split("\n")
+      .sort();
+    expect(calls).toEqual(["context inspect --format {{.Endpoints.docker.Host}}", `image inspect -- ${IMAGE}`]);
+  }, 120_000);
+});

@@ -215,7 +215,8 @@ export function parseHead(text: string): { status: number; framing: Framing } | 
  */
 function wholeView(piece: Uint8Array): Uint8Array {
   if (piece.byteOffset === 0 && piece.byteLength === piece.buffer.byteLength) return piece;
-  if (piece.byteOffset !== 0) return piece.slice();
+  // Uint8Array's slice copies; a Buffer's would be a view again.
+  if (piece.byteOffset !== 0) return Uint8Array.prototype.slice.call(piece);
   return new Uint8Array((piece.buffer as ArrayBuffer).transfer(piece.byteLength));
 }
 

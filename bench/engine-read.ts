@@ -13,6 +13,7 @@
  */
 import { option } from "../scripts/option.ts";
 import { socketGet } from "../src/source/socket-get.ts";
+import { median } from "./median.ts";
 
 const WAYS = ["fetch", "socketGet"] as const;
 type Way = (typeof WAYS)[number];
@@ -65,7 +66,6 @@ if (one) {
 }
 
 const runs = Number(option("runs") ?? 5);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const results = new Map<Way, Run[]>(WAYS.map((w) => [w, []]));
 for (let run = 0; run < runs; run++) {
   for (const way of WAYS) {

@@ -35,6 +35,7 @@ import { option } from "../scripts/option.ts";
 import { parseSize, writeSampleImage } from "../scripts/sample-image.ts";
 import { BIN, ROOT } from "../test/helpers.ts";
 import { measure } from "./measure.ts";
+import { median } from "./median.ts";
 
 const argv = process.argv.slice(2);
 const list = (name: string, fallback: string) => (option(name) ?? fallback).split(",");
@@ -242,7 +243,6 @@ for (const rate of rates) {
   s.close();
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 /**
  * Two pipelines compared run by run, then the median: run N of each ran in the same
  * rotation, minutes apart, so an hour that is slow for both (the engine's export took 9 s

@@ -32,6 +32,7 @@ import { parseSize, writeSampleImage } from "../scripts/sample-image.ts";
 import { baseName, chainIds } from "../src/context/base-images.ts";
 import { deleteFromRegistry } from "../test/builder.ts";
 import { apiEnv, BIN, ROOT, startServerProcess, tempDir } from "../test/helpers.ts";
+import { median } from "./median.ts";
 
 const argv = process.argv.slice(2);
 const size = parseSize(option("size") ?? "1100MiB");
@@ -129,7 +130,6 @@ const topLayerGzip = gzipSync(Bun.spawnSync(["tar", "-xOf", v2, manifest?.Layers
 const baseline = option("baseline");
 const baselineOnly = argv.includes("--baseline-only");
 const runs = Number(option("runs") ?? 3);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 if (!baselineOnly) {
   // A first upload must find no base: bases an earlier run of this bench left are deleted.

@@ -249,7 +249,7 @@ describe.skipIf(!podmanEnv())("the docker CLI's engine is podman's docker-compat
     // The real docker CLI, its calls logged: the tool asks it where the engine is and what the image is, never to save.
     const bin = join(dir, "bin");
     Bun.spawnSync(["mkdir", "-p", bin]);
-    writeFileSync(join(bin, "docker"), `#!/bin/sh\necho "$*" >> "${join(dir, "cli.log")}"\nexec '${Bun.which("docker")}' "$@"\n`);
+    writeFileSync(join(bin, "docker"), `#!/bin/sh\necho "$*" >> "$CLI_LOG"\nexec '${Bun.which("docker")}' "$@"\n`);
     chmodSync(join(bin, "docker"), 0o755);
     podmanCliEnv = { ...apiEnv(server), PATH: `${bin}:${process.env.PATH}`, DOCKER_HOST: `unix://${sock}`, CLI_LOG: join(dir, "cli.log") };
     writeFileSync(podmanCliEnv.CLI_LOG as string, "");

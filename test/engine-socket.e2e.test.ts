@@ -9,7 +9,7 @@
  * is and what the image is.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { chmodSync, createWriteStream, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, createWriteStream, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeSampleImage } from "../scripts/sample-image.ts";
 import { podman, podmanEnv } from "./engine-fixture.ts";
@@ -94,7 +94,7 @@ beforeAll(async () => {
   /** A docker CLI stand-in in `folder` that logs its arguments, says what the image is, and runs `cases` for the rest. */
   const standIn = (folder: string, cases: string[]) => {
     const bin = join(dir, folder);
-    Bun.spawnSync(["mkdir", "-p", bin]);
+    mkdirSync(bin, { recursive: true });
     const image = `image) echo '[{"Size": ${size}, "Id": "sha256:${"c".repeat(64)}"}]'; exit 0 ;;`;
     const script = ["#!/bin/sh", 'echo "$*" >> "$CLI_LOG"', 'case "$1" in', image, ...cases, "esac", "exit 1", ""];
     writeFileSync(join(bin, "docker"), script.join("\n"));
@@ -248,7 +248,7 @@ describe.skipIf(!podmanEnv())("the docker CLI's engine is podman's docker-compat
     );
     // The real docker CLI, its calls logged: the tool asks it where the engine is and what the image is, never to save.
     const bin = join(dir, "bin");
-    Bun.spawnSync(["mkdir", "-p", bin]);
+    mkdirSync(bin, { recursive: true });
     writeFileSync(join(bin, "docker"), `#!/bin/sh\necho "$*" >> "$CLI_LOG"\nexec '${Bun.which("docker")}' "$@"\n`);
     chmodSync(join(bin, "docker"), 0o755);
     podmanCliEnv = { ...apiEnv(server), PATH: `${bin}:${process.env.PATH}`, DOCKER_HOST: `unix://${sock}`, CLI_LOG: join(dir, "cli.log") };

@@ -127,7 +127,7 @@ export function socketGet(path: string, target: string, signal: AbortSignal): Pr
     };
     /** The head's bytes so far, and where they end once they have. */
     const onHead = (read: Uint8Array) => {
-      const so = head?.byteLength ? concat(head, read) : read;
+      const so = head?.byteLength ? Buffer.concat([head, read]) : read;
       const end = Buffer.from(so.buffer, so.byteOffset, so.byteLength).indexOf("\r\n\r\n");
       if (end < 0 || end > HEAD_CAP) {
         if (so.byteLength > HEAD_CAP) return fail(undefined);
@@ -218,11 +218,4 @@ function wholeView(piece: Uint8Array): Uint8Array {
   // Uint8Array's slice copies; a Buffer's would be a view again.
   if (piece.byteOffset !== 0) return Uint8Array.prototype.slice.call(piece);
   return new Uint8Array((piece.buffer as ArrayBuffer).transfer(piece.byteLength));
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a);
-  out.set(b, a.byteLength);
-  return out;
 }
